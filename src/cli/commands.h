@@ -1,0 +1,16 @@
+// The `ozy` subcommands; each registers itself on the CLI11 app and returns
+// an exit code from exit_codes.h when run.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace ozy {
+
+// Set by a subcommand's callback: what main() runs once parsing succeeded.
+using Action = std::function<int()>;
+
+void addJobCommands(CLI::App& app, Action& action);
+void addPlanCommand(CLI::App& app, Action& action);
+
+}  // namespace ozy

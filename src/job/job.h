@@ -1,0 +1,93 @@
+// The job model: what a job file says, normalised (defaults filled in, sizes
+// in bytes, durations in milliseconds). Plain data; parsing lives in
+// job_parser.h, placement demand in placement/demand.h.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "job/units.h"
+
+namespace ozy {
+
+enum class RestartPolicy { kAlways, kOnFailure, kNo };
+enum class Protocol { kTcp, kUdp };
+enum class HealthCheckType { kHttp, kTcp, kExec };
+enum class VolumeType { kShared, kLocal };
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool operator==(const EnvVar&) const = default;
+};
+
+// "127.0.0.1:80:3000/udp": hostIp 127.0.0.1, hostPort 80, containerPort 3000.
+// hostPort 0 ("3000" alone) asks for an ephemeral host port chosen when the
+// instance starts, as docker-compose does: it constrains no placement.
+struct PortMapping {
+  std::string hostIp;
+  std::uint16_t hostPort = 0;
+  std::uint16_t containerPort = 0;
+  Protocol protocol = Protocol::kTcp;
+  bool operator==(const PortMapping&) const = default;
+};
+
+struct HealthCheck {
+  HealthCheckType type = HealthCheckType::kHttp;
+  std::uint16_t port = 0;            // http and tcp
+  std::string path = "/";            // http
+  std::vector<std::string> command;  // exec
+  Millis timeout{5000};
+  Millis interval{10000};
+  int healthyThreshold = 1;
+  int unhealthyThreshold = 3;
+  bool operator==(const HealthCheck&) const = default;
+};
+
+struct Volume {
+  VolumeType type = VolumeType::kLocal;
+  std::string path;  // absolute path inside the container
+  Bytes space = 0;
+  bool operator==(const Volume&) const = default;
+};
+
+struct Container {
+  std::string name;
+  std::string image;
+  RestartPolicy restart = RestartPolicy::kAlways;
+  std::vector<std::string> command;  // empty: the image's default
+  std::vector<EnvVar> environment;
+  std::vector<PortMapping> ports;
+  std::vector<std::string> dependsOn;
+  Bytes memory = 0;
+  std::optional<HealthCheck> healthcheck;
+  std::vector<Volume> volumes;
+  bool operator==(const Container&) const = default;
+};
+
+struct Job {
+  std::string name;
+  std::uint32_t numInstances = 1;
+  // In the order the file lists them; startOrder() gives depends_on order.
+  std::vector<Container> containers;
+  bool operator==(const Job&) const = default;
+
+  const Container* findContainer(std::string_view name) const;
+};
+
+// Defaults applied where the job file is silent; docs/jobs.md lists them.
+inline constexpr Bytes kDefaultContainerMemory = 256 * kMiB;
+inline constexpr std::uint32_t kMaxInstances = 100'000;
+inline constexpr std::size_t kMaxContainers = 64;
+
+std::string_view toString(RestartPolicy policy);
+std::string_view toString(Protocol protocol);
+std::string_view toString(HealthCheckType type);
+std::string_view toString(VolumeType type);
+
+// "127.0.0.1:80:3000/udp" in the job file's own syntax.
+std::string toString(const PortMapping& port);
+
+}  // namespace ozy

@@ -1,0 +1,105 @@
+#include "job/job_format.h"
+
+#include <yaml-cpp/yaml.h>
+
+namespace ozy {
+namespace {
+
+using OrderedJson = nlohmann::ordered_json;
+
+OrderedJson healthToJson(const HealthCheck& h) {
+  OrderedJson out;
+  out["type"] = std::string(toString(h.type));
+  if (h.type != HealthCheckType::kExec) out["port"] = h.port;
+  if (h.type == HealthCheckType::kHttp) out["path"] = h.path;
+  if (h.type == HealthCheckType::kExec) out["command"] = h.command;
+  out["timeout"] = formatDuration(h.timeout);
+  out["interval"] = formatDuration(h.interval);
+  out["healthy_threshold"] = h.healthyThreshold;
+  out["unhealthy_threshold"] = h.unhealthyThreshold;
+  return out;
+}
+
+OrderedJson containerToJson(const Container& c) {
+  OrderedJson out;
+  out["image"] = c.image;
+  out["restart"] = std::string(toString(c.restart));
+  if (!c.command.empty()) out["command"] = c.command;
+  OrderedJson env = OrderedJson::array();
+  for (const auto& e : c.environment) env.push_back({{"name", e.name}, {"value", e.value}});
+  out["environment"] = std::move(env);
+  OrderedJson ports = OrderedJson::array();
+  for (const auto& p : c.ports) ports.push_back(toString(p));
+  out["ports"] = std::move(ports);
+  out["depends_on"] = c.dependsOn;
+  out["memory"] = formatSize(c.memory);
+  if (c.healthcheck) out["healthcheck"] = healthToJson(*c.healthcheck);
+  OrderedJson volumes = OrderedJson::array();
+  for (const auto& v : c.volumes) {
+    volumes.push_back(
+        {{"type", std::string(toString(v.type))}, {"path", v.path}, {"space", formatSize(v.space)}});
+  }
+  out["volumes"] = std::move(volumes);
+  return out;
+}
+
+OrderedJson jobToOrderedJson(const Job& job) {
+  OrderedJson out;
+  out["name"] = job.name;
+  out["numInstances"] = job.numInstances;
+  OrderedJson containers = OrderedJson::object();
+  for (const auto& c : job.containers) containers[c.name] = containerToJson(c);
+  out["containers"] = std::move(containers);
+  return out;
+}
+
+void emit(YAML::Emitter& out, const OrderedJson& value) {
+  switch (value.type()) {
+    case OrderedJson::value_t::object:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        return;
+      }
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key << key << YAML::Value;
+        emit(out, item);
+      }
+      out << YAML::EndMap;
+      return;
+    case OrderedJson::value_t::array:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+        return;
+      }
+      out << YAML::BeginSeq;
+      for (const auto& item : value) emit(out, item);
+      out << YAML::EndSeq;
+      return;
+    case OrderedJson::value_t::string:
+      // Quote strings so "no", "80:3000" and "1e3" keep their meaning.
+      out << YAML::DoubleQuoted << value.get<std::string>();
+      return;
+    case OrderedJson::value_t::null:
+      out << YAML::Null;
+      return;
+    default:
+      out << value.dump();
+      return;
+  }
+}
+
+}  // namespace
+
+nlohmann::ordered_json toJson(const Job& job) { return jobToOrderedJson(job); }
+
+std::string jsonToYaml(const OrderedJson& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string toYaml(const Job& job) { return jsonToYaml(jobToOrderedJson(job)); }
+
+}  // namespace ozy

@@ -1,0 +1,43 @@
+// Job files: text in, a validated Job or every problem found out.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "job/job.h"
+#include "job/yaml_reader.h"
+#include "problem/problem.h"
+
+namespace ozy {
+
+struct JobParseError {
+  bool tooLarge = false;  // refused before parsing; see YamlLimits
+  std::vector<FieldError> errors;
+};
+
+// Parses and validates a job file (YAML, or JSON, which is YAML too).
+Result<Job, JobParseError> parseJob(std::string_view text, const YamlLimits& limits = {});
+
+// The problem document the CLI prints and the API sends for a failed parse.
+// `jobName` may be empty when the file has no readable name.
+Problem toProblem(const JobParseError& error, std::string_view jobName = {});
+
+// Semantic rules that span fields (names, depends_on, port collisions); run by
+// parseJob(), exposed for jobs built in code.
+std::vector<FieldError> validateJob(const Job& job);
+
+// One entry of a container's `ports`: "3000", "80:3000", "127.0.0.1:80:3000",
+// "[::1]:80:3000", each optionally with "/tcp" or "/udp".
+Result<PortMapping, std::string> parsePortMapping(std::string_view text);
+
+// RFC 1123 label: 1 to 63 of [a-z0-9-], starting and ending with a letter or digit.
+bool isDnsLabel(std::string_view name);
+
+// Indices into job.containers in an order that starts every container after
+// the ones it depends on; ties keep the file's order. Requires a job without
+// cycles (validateJob() reports cycles).
+std::vector<std::size_t> startOrder(const Job& job);
+
+}  // namespace ozy

@@ -1,0 +1,250 @@
+#include "placement/placer.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace ozy {
+namespace {
+
+Bytes saturatingSub(Bytes a, Bytes b) { return a > b ? a - b : 0; }
+
+std::string joinPorts(const std::vector<HostPort>& ports) {
+  std::string out;
+  for (const auto& p : ports) out += fmt::format("{}{}", out.empty() ? "" : ", ", toString(p));
+  return out;
+}
+
+}  // namespace
+
+Placer::Placer(ClusterState cluster) : cluster_(std::move(cluster)) {
+  use_.resize(cluster_.nodes.size());
+  marks_.assign(cluster_.nodes.size(), 0);
+  for (std::uint32_t i = 0; i < cluster_.nodes.size(); ++i) {
+    const NodeState& n = cluster_.nodes[i];
+    use_[i].free = {saturatingSub(n.capacity.memory, n.used.memory),
+                    saturatingSub(n.capacity.disk, n.used.disk)};
+    for (const auto& p : n.portsInUse) use_[i].ports.push_back(p.key());
+    std::sort(use_[i].ports.begin(), use_[i].ports.end());
+    byFreeMemory_.emplace(use_[i].free.memory, i);
+  }
+}
+
+bool Placer::fits(std::uint32_t node, const JobDemand& demand) const {
+  const NodeUse& u = use_[node];
+  if (u.free.memory < demand.perInstance.memory || u.free.disk < demand.perInstance.disk) {
+    return false;
+  }
+  for (const auto& p : demand.hostPorts) {
+    if (std::binary_search(u.ports.begin(), u.ports.end(), p.key())) return false;
+  }
+  return true;
+}
+
+std::optional<std::uint32_t> Placer::pick(const JobDemand& demand) const {
+  // Best fit: walk nodes from the least free memory that is still enough.
+  // The first feasible node without an instance of this job wins; a feasible
+  // node that has one is kept as the fallback, so spreading never costs a
+  // placement.
+  std::optional<std::uint32_t> fallback;
+  for (auto it = byFreeMemory_.lower_bound({demand.perInstance.memory, 0});
+       it != byFreeMemory_.end(); ++it) {
+    const std::uint32_t node = it->second;
+    if (!fits(node, demand)) continue;
+    if (marks_[node] != stamp_) return node;
+    if (!fallback) fallback = node;
+  }
+  return fallback;
+}
+
+void Placer::reindex(std::uint32_t node, Bytes oldFreeMemory) {
+  // Reuse the set's node instead of allocating a new one.
+  auto handle = byFreeMemory_.extract({oldFreeMemory, node});
+  handle.value().first = use_[node].free.memory;
+  byFreeMemory_.insert(std::move(handle));
+}
+
+void Placer::take(std::uint32_t node, const JobDemand& demand) {
+  NodeUse& u = use_[node];
+  const Bytes oldFree = u.free.memory;
+  u.free.memory -= demand.perInstance.memory;
+  u.free.disk -= demand.perInstance.disk;
+  for (const auto& p : demand.hostPorts) {
+    u.ports.insert(std::upper_bound(u.ports.begin(), u.ports.end(), p.key()), p.key());
+  }
+  NodeState& n = cluster_.nodes[node];
+  n.used.memory += demand.perInstance.memory;
+  n.used.disk += demand.perInstance.disk;
+  n.portsInUse.insert(n.portsInUse.end(), demand.hostPorts.begin(), demand.hostPorts.end());
+  reindex(node, oldFree);
+}
+
+void Placer::release(std::uint32_t node, const JobDemand& demand) {
+  NodeUse& u = use_[node];
+  NodeState& n = cluster_.nodes[node];
+  const Bytes oldFree = u.free.memory;
+  n.used.memory = saturatingSub(n.used.memory, demand.perInstance.memory);
+  n.used.disk = saturatingSub(n.used.disk, demand.perInstance.disk);
+  u.free.memory = saturatingSub(n.capacity.memory, n.used.memory);
+  u.free.disk = saturatingSub(n.capacity.disk, n.used.disk);
+  for (const auto& p : demand.hostPorts) {
+    if (auto it = std::lower_bound(u.ports.begin(), u.ports.end(), p.key());
+        it != u.ports.end() && *it == p.key()) {
+      u.ports.erase(it);
+    }
+    if (auto it = std::find(n.portsInUse.begin(), n.portsInUse.end(), p); it != n.portsInUse.end()) {
+      n.portsInUse.erase(it);
+    }
+  }
+  reindex(node, oldFree);
+}
+
+Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request) {
+  const JobDemand& demand = request.demand;
+  const bool allOrNothing = request.mode == PlacementMode::kAllOrNothing;
+  const Bytes sharedFree = saturatingSub(cluster_.sharedCapacity, cluster_.sharedUsed);
+  const bool chargeShared = request.chargeSharedSpace && demand.sharedSpace > 0;
+  if (chargeShared && demand.sharedSpace > sharedFree) {
+    // Without its shared volumes no instance can run, in either mode.
+    Problem problem = explain(request, 0);
+    if (allOrNothing) return fail(std::move(problem));
+    return PlacementOutcome{{}, request.count, std::move(problem)};
+  }
+
+  // Fresh stamp: no node is marked as holding this job, then mark the ones that do.
+  if (++stamp_ == 0) {
+    std::fill(marks_.begin(), marks_.end(), 0);
+    stamp_ = 1;
+  }
+  for (auto n : request.nodesWithJob) {
+    if (n < marks_.size()) marks_[n] = stamp_;
+  }
+
+  PlacementOutcome outcome;
+  outcome.nodes.reserve(request.count);
+  for (std::uint32_t i = 0; i < request.count; ++i) {
+    const auto node = pick(demand);
+    if (!node) break;
+    take(*node, demand);
+    marks_[*node] = stamp_;
+    outcome.nodes.push_back(*node);
+  }
+  const auto placed = static_cast<std::uint32_t>(outcome.nodes.size());
+  if (placed < request.count) {
+    Problem problem = explain(request, placed);
+    if (allOrNothing) {
+      for (auto node : outcome.nodes) release(node, demand);
+      return fail(std::move(problem));
+    }
+    outcome.pending = request.count - placed;
+    outcome.why = std::move(problem);
+  }
+  if (chargeShared && placed > 0) cluster_.sharedUsed += demand.sharedSpace;
+  return outcome;
+}
+
+// Why `request` could place only `placed` instances. Totals first (the whole
+// cluster lacks memory), then host ports, then fragmentation (enough in total,
+// but no single node has room for one more instance), named after the
+// resource that turned away the most nodes.
+Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) const {
+  const JobDemand& d = request.demand;
+  const Bytes sharedFree = saturatingSub(cluster_.sharedCapacity, cluster_.sharedUsed);
+  nlohmann::json ext{{"job", d.job},
+                     {"instances", request.count},
+                     {"placeable", placed},
+                     {"nodes", cluster_.nodes.size()}};
+  if (request.chargeSharedSpace && d.sharedSpace > sharedFree) {
+    ext["required"] = d.sharedSpace;
+    ext["available"] = sharedFree;
+    return makeProblem(
+        problems::kInsufficientSharedSpace,
+        fmt::format("Job requires {} of shared volume space but only {} is free in the shared pool.",
+                    formatSizeApprox(d.sharedSpace), formatSizeApprox(sharedFree)),
+        std::move(ext));
+  }
+
+  // Free resources as they were before this request's placements, which an
+  // all-or-nothing failure rolls back; for as-many-as-fit, what is left now
+  // plus what the placed instances took.
+  Bytes freeMemory = 0;
+  Bytes freeDisk = 0;
+  std::uint32_t lackMemory = 0;
+  std::uint32_t lackDisk = 0;
+  std::uint32_t portsTaken = 0;
+  for (std::uint32_t i = 0; i < use_.size(); ++i) {
+    const NodeUse& u = use_[i];
+    freeMemory += u.free.memory;
+    freeDisk += u.free.disk;
+    lackMemory += u.free.memory < d.perInstance.memory ? 1 : 0;
+    lackDisk += u.free.disk < d.perInstance.disk ? 1 : 0;
+    bool taken = false;
+    for (const auto& p : d.hostPorts) {
+      taken = taken || std::binary_search(u.ports.begin(), u.ports.end(), p.key());
+    }
+    portsTaken += taken ? 1 : 0;
+  }
+  freeMemory += static_cast<Bytes>(placed) * d.perInstance.memory;
+  freeDisk += static_cast<Bytes>(placed) * d.perInstance.disk;
+  const Bytes needMemory = static_cast<Bytes>(request.count) * d.perInstance.memory;
+  const Bytes needDisk = static_cast<Bytes>(request.count) * d.perInstance.disk;
+
+  if (needMemory > freeMemory) {
+    ext["required"] = needMemory;
+    ext["available"] = freeMemory;
+    return makeProblem(problems::kInsufficientMemory,
+                       fmt::format("Job requires {} of memory but only {} can be allocated.",
+                                   formatSizeApprox(needMemory), formatSizeApprox(freeMemory)),
+                       std::move(ext));
+  }
+  if (needDisk > freeDisk) {
+    ext["required"] = needDisk;
+    ext["available"] = freeDisk;
+    return makeProblem(problems::kInsufficientDisk,
+                       fmt::format("Job requires {} of disk but only {} can be allocated.",
+                                   formatSizeApprox(needDisk), formatSizeApprox(freeDisk)),
+                       std::move(ext));
+  }
+  // Nodes that the placed instances took ports on had them free before.
+  const std::uint32_t portsFree =
+      static_cast<std::uint32_t>(use_.size()) - portsTaken + (d.hostPorts.empty() ? 0 : placed);
+  if (!d.hostPorts.empty() && portsFree < request.count) {
+    ext["hostPorts"] = nlohmann::json::array();
+    for (const auto& p : d.hostPorts) ext["hostPorts"].push_back(toString(p));
+    return makeProblem(
+        problems::kInsufficientPorts,
+        fmt::format("Job publishes host port {} from each of {} instances, so it needs {} nodes "
+                    "where that is free, but only {} are.",
+                    joinPorts(d.hostPorts), request.count, request.count, portsFree),
+        std::move(ext));
+  }
+
+  // Enough in total, but split over nodes so that no node fits one more.
+  ext["nodesLackingMemory"] = lackMemory;
+  ext["nodesLackingDisk"] = lackDisk;
+  ext["nodesWithPortsTaken"] = portsTaken;
+  const std::string fitted =
+      fmt::format("only {} of {} instances fit", placed, request.count);
+  if (lackDisk > lackMemory && lackDisk >= portsTaken) {
+    return makeProblem(problems::kInsufficientDisk,
+                       fmt::format("Job requires {} of disk per instance; {}: no other node has "
+                                   "that much disk free ({} of {} nodes have less).",
+                                   formatSizeApprox(d.perInstance.disk), fitted, lackDisk,
+                                   use_.size()),
+                       std::move(ext));
+  }
+  if (portsTaken > lackMemory) {
+    return makeProblem(problems::kInsufficientPorts,
+                       fmt::format("Job publishes host port {}; {}: it is taken on {} of {} nodes.",
+                                   joinPorts(d.hostPorts), fitted, portsTaken, use_.size()),
+                       std::move(ext));
+  }
+  return makeProblem(problems::kInsufficientMemory,
+                     fmt::format("Job requires {} of memory per instance; {}: no other node has "
+                                 "that much memory free ({} of {} nodes have less).",
+                                 formatSizeApprox(d.perInstance.memory), fitted, lackMemory,
+                                 use_.size()),
+                     std::move(ext));
+}
+
+}  // namespace ozy

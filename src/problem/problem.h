@@ -1,0 +1,83 @@
+// RFC 7807 problem documents as plain data.
+//
+// Every error a user can meet (an invalid job, a job that does not fit) is a
+// Problem: the CLI prints it, and the API (later) sends it as
+// application/problem+json. Each `type` is a slug whose URI points at a heading
+// of docs/errors.md, which explains the cause and the fix.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ozy {
+
+// Problem type URIs are relative references to the project's error
+// documentation; an agent's API serves docs/errors.md at this path, so the
+// reference resolves against whichever node answered.
+inline constexpr std::string_view kProblemTypeBase = "/docs/errors.md#";
+
+struct ProblemType {
+  std::string_view slug;   // heading anchor in docs/errors.md
+  std::string_view title;  // short, the same for every occurrence of the type
+  int status;              // HTTP status the API answers with
+};
+
+// The catalogue. Keep docs/errors.md in step: a unit test checks that every
+// slug here has a heading there.
+namespace problems {
+inline constexpr ProblemType kInvalidJob{"invalid-job", "Invalid job", 422};
+inline constexpr ProblemType kJobFileTooLarge{"job-file-too-large", "Job file too large", 413};
+inline constexpr ProblemType kInsufficientMemory{"insufficient-memory",
+                                                 "Insufficient memory for job", 422};
+inline constexpr ProblemType kInsufficientDisk{"insufficient-disk", "Insufficient disk for job",
+                                               422};
+inline constexpr ProblemType kInsufficientPorts{"insufficient-ports",
+                                                "Insufficient host ports for job", 422};
+inline constexpr ProblemType kInsufficientSharedSpace{
+    "insufficient-shared-space", "Insufficient shared volume space for job", 422};
+inline constexpr ProblemType kInvalidCluster{"invalid-cluster", "Invalid cluster description",
+                                             422};
+
+inline constexpr ProblemType kAll[] = {kInvalidJob,        kJobFileTooLarge,
+                                       kInsufficientMemory, kInsufficientDisk,
+                                       kInsufficientPorts,  kInsufficientSharedSpace,
+                                       kInvalidCluster};
+}  // namespace problems
+
+// One thing wrong with a field of an input document, e.g.
+// {"containers.app.memory", "\"2X\" is not a size"}. Line and column are
+// 1-based positions in the source text, 0 when unknown.
+struct FieldError {
+  std::string path;
+  std::string message;
+  int line = 0;
+  int column = 0;
+
+  std::string toString() const;  // "containers.app.memory: \"2X\" is not a size (line 12)"
+};
+
+struct Problem {
+  ProblemType type;
+  std::string detail;
+  // Extension members such as "job" or "errors"; always a JSON object.
+  nlohmann::json extensions = nlohmann::json::object();
+
+  std::string typeUri() const;
+  nlohmann::json toJson() const;
+};
+
+Problem makeProblem(ProblemType type, std::string detail,
+                    nlohmann::json extensions = nlohmann::json::object());
+
+// A problem listing every field error, e.g. an invalid job; `errors` becomes
+// an extension member with one {path, message, line, column} object each.
+Problem makeFieldProblem(ProblemType type, std::string detail,
+                         const std::vector<FieldError>& errors,
+                         nlohmann::json extensions = nlohmann::json::object());
+
+nlohmann::json toJson(const FieldError& error);
+
+}  // namespace ozy
