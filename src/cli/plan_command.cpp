@@ -99,7 +99,7 @@ int runPlan(const PlanOptions& options) {
         {"rejected", rejected},
         {"nodes", std::move(nodes)},
         {"sharedSpace", {{"capacity", state.sharedCapacity}, {"used", state.sharedUsed}}}};
-    std::cout << out.dump(2) << '\n';
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   } else {
     instances.print(std::cout);
     std::cout << '\n';

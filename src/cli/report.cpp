@@ -11,7 +11,7 @@ namespace ozy {
 
 void printProblem(const Problem& problem, bool json) {
   if (json) {
-    std::cout << problem.toJson().dump(2) << '\n';
+    std::cout << problem.dump(2) << '\n';
     return;
   }
   std::cerr << fmt::format("error: {}: {}\n", problem.type.title, problem.detail);

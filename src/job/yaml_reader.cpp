@@ -250,7 +250,18 @@ std::optional<std::string> FieldReader::string(const YAML::Node& node, std::stri
     error(node, std::string(path), fmt::format("must be a single value, not {}", kindName(node)));
     return std::nullopt;
   }
-  return node.Scalar();
+  const std::string& value = node.Scalar();
+  // Values end up in JSON, etcd and C APIs: require text, and no NUL that a
+  // C string would silently cut at.
+  if (!isValidUtf8(value)) {
+    error(node, std::string(path), "is not valid UTF-8 text");
+    return std::nullopt;
+  }
+  if (value.find('\0') != std::string::npos) {
+    error(node, std::string(path), "contains a NUL character");
+    return std::nullopt;
+  }
+  return value;
 }
 
 std::optional<std::int64_t> FieldReader::integer(const YAML::Node& node, std::string_view path,
@@ -316,7 +327,9 @@ std::optional<std::size_t> FieldReader::choice(const YAML::Node& node, std::stri
 std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& node,
                                                              std::string_view path) {
   if (node.IsScalar()) {
-    auto words = splitShellWords(node.Scalar());
+    auto text = string(node, path);
+    if (!text) return std::nullopt;
+    auto words = splitShellWords(*text);
     if (!words) {
       error(node, std::string(path), words.error());
       return std::nullopt;
@@ -349,6 +362,42 @@ std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& n
 
 void FieldReader::missing(const YAML::Node& parent, std::string_view path) {
   error(parent, std::string(path), "is required");
+}
+
+bool isValidUtf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (extra > text.size() - i - 1) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
 }
 
 Result<std::vector<std::string>, std::string> splitShellWords(std::string_view text) {

@@ -82,6 +82,10 @@ class FieldReader {
   std::vector<FieldError>& errors_;
 };
 
+// True for well-formed UTF-8 (no overlong forms, surrogates or code points
+// past U+10FFFF). YAML text must be UTF-8; yaml-cpp does not check.
+bool isValidUtf8(std::string_view text);
+
 // Splits a command line the way a POSIX shell splits words (single and double
 // quotes, backslash escapes), without any expansion. Fails on an unclosed quote.
 Result<std::vector<std::string>, std::string> splitShellWords(std::string_view text);

@@ -103,7 +103,9 @@ Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request)
   const JobDemand& demand = request.demand;
   const bool allOrNothing = request.mode == PlacementMode::kAllOrNothing;
   const Bytes sharedFree = saturatingSub(cluster_.sharedCapacity, cluster_.sharedUsed);
-  const bool chargeShared = request.chargeSharedSpace && demand.sharedSpace > 0;
+  // A job with no instances to place creates no shared volumes yet.
+  const bool chargeShared =
+      request.chargeSharedSpace && demand.sharedSpace > 0 && request.count > 0;
   if (chargeShared && demand.sharedSpace > sharedFree) {
     // Without its shared volumes no instance can run, in either mode.
     Problem problem = explain(request, 0);

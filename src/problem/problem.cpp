@@ -22,6 +22,10 @@ nlohmann::json Problem::toJson() const {
   return out;
 }
 
+std::string Problem::dump(int indent) const {
+  return toJson().dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Problem makeProblem(ProblemType type, std::string detail, nlohmann::json extensions) {
   return Problem{type, std::move(detail), std::move(extensions)};
 }

@@ -67,6 +67,9 @@ struct Problem {
 
   std::string typeUri() const;
   nlohmann::json toJson() const;
+  // Serialised; bytes that are not UTF-8 (a user's key quoted in a message)
+  // become U+FFFD instead of failing the whole document.
+  std::string dump(int indent = -1) const;
 };
 
 Problem makeProblem(ProblemType type, std::string detail,
