@@ -1,0 +1,20 @@
+#include "scheduler/keys.h"
+
+namespace ozy::keys {
+
+std::string node(std::string_view name) { return std::string(kNodes) + std::string(name); }
+std::string usage(std::string_view nodeName) { return std::string(kUsage) + std::string(nodeName); }
+std::string job(std::string_view name) { return std::string(kJobs) + std::string(name); }
+std::string assignmentsOf(std::string_view nodeName) {
+  return std::string(kAssignments) + std::string(nodeName) + "/";
+}
+std::string assignment(std::string_view nodeName, std::string_view jobName) {
+  return assignmentsOf(nodeName) + std::string(jobName);
+}
+
+std::string_view nameUnder(std::string_view key, std::string_view prefix) {
+  if (!key.starts_with(prefix)) return {};
+  return key.substr(prefix.size());
+}
+
+}  // namespace ozy::keys

@@ -1,0 +1,38 @@
+// The etcd key layout (docs/internals.md explains it). Every key is built
+// here and nowhere else; names reach these functions only after validation
+// (job names are DNS labels, node names host names), so no name can contain
+// '/' and address another key prefix.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ozy::keys {
+
+inline constexpr std::string_view kRoot = "/ozy/";
+
+// Node registrations, each under the node's lease: the key vanishes when the
+// node stops renewing it.
+inline constexpr std::string_view kNodes = "/ozy/nodes/";
+// Per node: the sum of what its assignments use. Not under a lease. Every
+// commit that changes a node's assignments compares this key's mod_revision
+// and rewrites it: the fence that stops two schedulers overcommitting a node.
+inline constexpr std::string_view kUsage = "/ozy/usage/";
+// Job specs and their schedule summary.
+inline constexpr std::string_view kJobs = "/ozy/jobs/";
+// Per node per job: that node's instances of the job. A node watches
+// kAssignments + node + "/" and nothing else.
+inline constexpr std::string_view kAssignments = "/ozy/assignments/";
+// The cluster-wide shared volume pool: capacity and use (a fence like kUsage).
+inline constexpr std::string_view kSharedPool = "/ozy/cluster/shared-pool";
+
+std::string node(std::string_view name);
+std::string usage(std::string_view node);
+std::string job(std::string_view name);
+std::string assignment(std::string_view node, std::string_view job);
+std::string assignmentsOf(std::string_view node);  // prefix, ends in '/'
+
+// The last path segment of a key under `prefix` ("/ozy/nodes/a" -> "a").
+std::string_view nameUnder(std::string_view key, std::string_view prefix);
+
+}  // namespace ozy::keys

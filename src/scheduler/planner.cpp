@@ -1,0 +1,307 @@
+#include "scheduler/planner.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "placement/placer.h"
+#include "scheduler/keys.h"
+
+namespace ozy {
+
+const NodeEntry* ClusterSnapshot::find(std::string_view node) const {
+  auto it = std::lower_bound(nodes.begin(), nodes.end(), node,
+                             [](const NodeEntry& e, std::string_view n) { return e.name < n; });
+  return it != nodes.end() && it->name == node ? &*it : nullptr;
+}
+
+namespace {
+
+using Target = KeyCompare::Target;
+
+// Usage arithmetic: what `count` instances holding `a`'s per-instance
+// resources add to (or take from) a node.
+void addTo(UsageRecord& usage, const Assignment& a, std::uint32_t count) {
+  usage.used.memory += a.perInstance.memory * count;
+  usage.used.disk += a.perInstance.disk * count;
+  usage.instances += count;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    for (const auto& p : a.hostPorts) {
+      usage.ports.insert(std::upper_bound(usage.ports.begin(), usage.ports.end(), p), p);
+    }
+  }
+}
+
+void takeFrom(UsageRecord& usage, const Assignment& a, std::uint32_t count) {
+  auto sub = [](Bytes x, Bytes y) { return x > y ? x - y : 0; };
+  usage.used.memory = sub(usage.used.memory, a.perInstance.memory * count);
+  usage.used.disk = sub(usage.used.disk, a.perInstance.disk * count);
+  usage.instances = usage.instances > count ? usage.instances - count : 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    for (const auto& p : a.hostPorts) {
+      if (auto it = std::lower_bound(usage.ports.begin(), usage.ports.end(), p);
+          it != usage.ports.end() && *it == p) {
+        usage.ports.erase(it);
+      }
+    }
+  }
+}
+
+// The placement engine's view: live nodes only, in snapshot order.
+struct EngineInput {
+  ClusterState cluster;
+  std::vector<const NodeEntry*> entries;  // engine node index -> snapshot entry
+};
+
+EngineInput engineInput(const ClusterSnapshot& snapshot) {
+  EngineInput in;
+  for (const auto& e : snapshot.nodes) {
+    if (!e.live) continue;
+    in.cluster.nodes.push_back(NodeState{e.name, e.record.capacity, e.usage.used, e.usage.ports});
+    in.entries.push_back(&e);
+  }
+  in.cluster.sharedCapacity = snapshot.sharedPool.capacity;
+  in.cluster.sharedUsed = snapshot.sharedPool.used;
+  return in;
+}
+
+// Collects the per-node changes of a plan and turns them into guarded writes.
+class PlanBuilder {
+ public:
+  explicit PlanBuilder(const ClusterSnapshot& snapshot) : snapshot_(snapshot) {}
+
+  Assignment& assignment(const std::string& node, const Assignment& initial) {
+    auto [it, fresh] = assignments_.try_emplace(node, initial);
+    if (fresh) original_.emplace(node, initial);
+    return it->second;
+  }
+  UsageRecord& usage(const std::string& node) {
+    if (auto it = usage_.find(node); it != usage_.end()) return it->second;
+    const NodeEntry* e = snapshot_.find(node);
+    return usage_.emplace(node, e ? e->usage : UsageRecord{}).first->second;
+  }
+
+  // Every node whose usage changes is fenced: its usage key must be as read,
+  // and a live node must still be the same registration (placing onto a node
+  // that died and came back would skip its start-up cleanup).
+  void finish(CommitPlan& plan, bool newNodesMustBeLive) {
+    for (auto& [node, usage] : usage_) {
+      const NodeEntry* e = snapshot_.find(node);
+      plan.compares.push_back({keys::usage(node), Target::kModRevision, e ? e->usageModRevision : 0});
+      if (e && e->live && newNodesMustBeLive) {
+        plan.compares.push_back({keys::node(node), Target::kCreateRevision, e->createRevision});
+      }
+      plan.puts.push_back({keys::usage(node), encode(usage)});
+    }
+    for (auto& [node, a] : assignments_) {
+      std::sort(a.instances.begin(), a.instances.end());
+      if (a == original_.at(node)) continue;  // untouched: no write
+      if (a.instances.empty()) {
+        plan.deletes.push_back(keys::assignment(node, a.job));
+      } else {
+        plan.puts.push_back({keys::assignment(node, a.job), encode(a)});
+      }
+    }
+  }
+
+  std::vector<std::string> nodesWithInstances(const std::vector<std::string>& before) const {
+    std::set<std::string> nodes(before.begin(), before.end());
+    for (const auto& [node, a] : assignments_) {
+      if (a.instances.empty()) {
+        nodes.erase(node);
+      } else {
+        nodes.insert(node);
+      }
+    }
+    return {nodes.begin(), nodes.end()};
+  }
+
+ private:
+  const ClusterSnapshot& snapshot_;
+  std::map<std::string, Assignment> assignments_;
+  std::map<std::string, Assignment> original_;
+  std::map<std::string, UsageRecord> usage_;
+};
+
+Assignment emptyAssignment(const JobRecord& job, const JobDemand& demand) {
+  return Assignment{job.spec.name, job.version, {}, demand.perInstance, demand.hostPorts};
+}
+
+void guardSharedPool(CommitPlan& plan, const ClusterSnapshot& snapshot, Bytes newUsed) {
+  plan.compares.push_back(
+      {std::string(keys::kSharedPool), Target::kModRevision, snapshot.sharedPoolModRevision});
+  SharedPoolRecord pool = snapshot.sharedPool;
+  pool.used = newUsed;
+  plan.puts.push_back({std::string(keys::kSharedPool), encode(pool)});
+}
+
+// Places `ids` (all or nothing) and records them in `builder` and `plan`.
+Result<bool, Problem> placeInstances(const ClusterSnapshot& snapshot, const JobRecord& job,
+                                     const JobDemand& demand, const std::vector<std::uint32_t>& ids,
+                                     const std::vector<std::string>& nodesWithJob,
+                                     bool chargeShared, PlanBuilder& builder, CommitPlan& plan) {
+  EngineInput in = engineInput(snapshot);
+  PlacementRequest request{demand, static_cast<std::uint32_t>(ids.size()), {}, chargeShared,
+                           PlacementMode::kAllOrNothing};
+  for (std::uint32_t i = 0; i < in.entries.size(); ++i) {
+    if (std::binary_search(nodesWithJob.begin(), nodesWithJob.end(), in.entries[i]->name)) {
+      request.nodesWithJob.push_back(i);
+    }
+  }
+  Placer placer(std::move(in.cluster));
+  auto outcome = placer.place(request);
+  if (!outcome) return fail(std::move(outcome).error());
+  const Assignment initial = emptyAssignment(job, demand);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string& node = in.entries[outcome->nodes[i]]->name;
+    Assignment& a = builder.assignment(node, initial);
+    a.instances.push_back(ids[i]);
+    addTo(builder.usage(node), initial, 1);
+    plan.placed.push_back({ids[i], node});
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Job& job,
+                                       std::int64_t nowMs) {
+  CommitPlan plan;
+  plan.job.spec = job;
+  plan.job.version = 1;
+  plan.job.createdAtMs = nowMs;
+  const JobDemand demand = demandOf(job);
+  std::vector<std::uint32_t> ids(job.numInstances);
+  for (std::uint32_t i = 0; i < job.numInstances; ++i) ids[i] = i;
+
+  PlanBuilder builder(snapshot);
+  auto placed = placeInstances(snapshot, plan.job, demand, ids, {}, true, builder, plan);
+  if (!placed) return fail(std::move(placed).error());
+
+  // The job must not exist yet: two submissions of one name race here.
+  plan.compares.push_back({keys::job(job.name), Target::kVersion, 0});
+  if (demand.sharedSpace > 0 && job.numInstances > 0) {
+    plan.job.sharedSpace = demand.sharedSpace;
+    guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
+  }
+  builder.finish(plan, true);
+  plan.job.nodes = builder.nodesWithInstances({});
+  plan.puts.push_back({keys::job(job.name), encode(plan.job)});
+  return plan;
+}
+
+Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const JobEntry& entry,
+                                      std::uint32_t count,
+                                      const std::set<std::uint32_t>& unhealthy) {
+  CommitPlan plan;
+  plan.job = entry.record;
+  plan.job.version += 1;
+  plan.job.spec.numInstances = count;
+  const std::string& name = entry.record.spec.name;
+  plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
+
+  // Instances as they stand: on nodes, and pending.
+  std::map<std::string, Assignment> current(entry.assignments.begin(), entry.assignments.end());
+  std::set<std::uint32_t> inUse(entry.record.pending.begin(), entry.record.pending.end());
+  for (const auto& [node, a] : current) inUse.insert(a.instances.begin(), a.instances.end());
+  const auto existing = static_cast<std::uint32_t>(inUse.size());
+
+  PlanBuilder builder(snapshot);
+  if (count > existing) {
+    // New ids fill the lowest gaps, so ids stay small and stable.
+    std::vector<std::uint32_t> ids;
+    for (std::uint32_t id = 0; ids.size() < count - existing; ++id) {
+      if (!inUse.contains(id)) ids.push_back(id);
+    }
+    const JobDemand demand = demandOf(entry.record.spec);
+    // Existing assignments keep their recorded demand; the builder merges
+    // new ids into them.
+    for (const auto& [node, a] : current) builder.assignment(node, a);
+    const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
+    auto placed = placeInstances(snapshot, plan.job, demand, ids, entry.record.nodes, chargeShared,
+                                 builder, plan);
+    if (!placed) return fail(std::move(placed).error());
+    if (chargeShared) {
+      plan.job.sharedSpace = demand.sharedSpace;
+      guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
+    }
+  } else if (count < existing) {
+    std::uint32_t toRemove = existing - count;
+    // 1. Pending instances cost nothing to drop.
+    while (toRemove > 0 && !plan.job.pending.empty()) {
+      plan.removed.push_back({plan.job.pending.back(), ""});
+      plan.job.pending.pop_back();
+      --toRemove;
+    }
+    for (const auto& [node, a] : current) builder.assignment(node, a);
+    // 2. Unhealthy instances, wherever they are.
+    for (auto& [node, a] : current) {
+      for (auto id : std::vector<std::uint32_t>(a.instances.rbegin(), a.instances.rend())) {
+        if (toRemove == 0 || !unhealthy.contains(id)) continue;
+        Assignment& target = builder.assignment(node, a);
+        std::erase(target.instances, id);
+        takeFrom(builder.usage(node), a, 1);
+        plan.removed.push_back({id, node});
+        --toRemove;
+      }
+    }
+    // 3. From the fullest node (by memory share), one at a time, highest id first.
+    while (toRemove > 0) {
+      std::string fullest;
+      double fullestShare = -1;
+      for (const auto& [node, a] : current) {
+        if (builder.assignment(node, a).instances.empty()) continue;
+        const NodeEntry* e = snapshot.find(node);
+        const UsageRecord& u = builder.usage(node);
+        // A node that is gone has no capacity: empty it first.
+        const double share = (e && e->live && e->record.capacity.memory > 0)
+                                 ? static_cast<double>(u.used.memory) /
+                                       static_cast<double>(e->record.capacity.memory)
+                                 : 2.0;
+        if (share > fullestShare) {
+          fullestShare = share;
+          fullest = node;
+        }
+      }
+      if (fullest.empty()) break;  // cannot happen: counts came from these assignments
+      Assignment& target = builder.assignment(fullest, current.at(fullest));
+      const std::uint32_t id = target.instances.back();
+      target.instances.pop_back();
+      takeFrom(builder.usage(fullest), current.at(fullest), 1);
+      plan.removed.push_back({id, fullest});
+      --toRemove;
+    }
+  }
+  builder.finish(plan, true);
+  plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
+  plan.puts.push_back({keys::job(name), encode(plan.job)});
+  return plan;
+}
+
+CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& entry) {
+  CommitPlan plan;
+  plan.job = entry.record;
+  const std::string& name = entry.record.spec.name;
+  plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
+  PlanBuilder builder(snapshot);
+  for (const auto& [node, a] : entry.assignments) {
+    Assignment& target = builder.assignment(node, a);
+    takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(a.instances.size()));
+    for (auto id : a.instances) plan.removed.push_back({id, node});
+    target.instances.clear();
+  }
+  for (auto id : entry.record.pending) plan.removed.push_back({id, ""});
+  if (entry.record.sharedSpace > 0) {
+    const Bytes used = snapshot.sharedPool.used;
+    guardSharedPool(plan, snapshot,
+                    used > entry.record.sharedSpace ? used - entry.record.sharedSpace : 0);
+  }
+  builder.finish(plan, false);
+  plan.deletes.push_back(keys::job(name));
+  plan.job.nodes.clear();
+  plan.job.pending.clear();
+  return plan;
+}
+
+}  // namespace ozy

@@ -1,0 +1,93 @@
+// Turns a decision (submit, scale, stop) into the exact etcd write that
+// commits it, guarded by compares on everything the decision read.
+//
+// Pure: input is a snapshot read at one revision, output is a CommitPlan
+// (compares, puts, deletes) or the problem that prevents the change. The
+// agent executes the plan in one Txn; if any compare fails, something the
+// plan relied on changed, and the agent re-reads, re-plans and retries.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "problem/problem.h"
+#include "scheduler/records.h"
+
+namespace ozy {
+
+// A node as the scheduler sees it: live (registered under a lease) or not,
+// with its usage key, which outlives the node until its instances are moved.
+struct NodeEntry {
+  std::string name;
+  bool live = false;
+  NodeRecord record;              // valid when live
+  std::int64_t createRevision = 0;  // of the node key: this registration
+  UsageRecord usage;
+  std::int64_t usageModRevision = 0;  // 0: no usage key yet
+};
+
+struct ClusterSnapshot {
+  std::int64_t revision = 0;
+  std::vector<NodeEntry> nodes;  // sorted by name
+  SharedPoolRecord sharedPool;
+  std::int64_t sharedPoolModRevision = 0;
+
+  const NodeEntry* find(std::string_view node) const;
+};
+
+struct JobEntry {
+  JobRecord record;
+  std::int64_t modRevision = 0;
+  // node -> its assignment of this job (for every node in record.nodes)
+  std::vector<std::pair<std::string, Assignment>> assignments;
+};
+
+struct KeyCompare {
+  enum class Target { kVersion, kCreateRevision, kModRevision };
+  std::string key;
+  Target target = Target::kModRevision;
+  std::int64_t equals = 0;  // version 0 / revision 0: the key does not exist
+};
+
+struct KeyPut {
+  std::string key;
+  std::string value;
+};
+
+struct InstancePlacement {
+  std::uint32_t id = 0;
+  std::string node;
+};
+
+struct CommitPlan {
+  std::vector<KeyCompare> compares;
+  std::vector<KeyPut> puts;
+  std::vector<std::string> deletes;
+  // What the plan does, for the API's answer.
+  std::vector<InstancePlacement> placed;   // new instances and their nodes
+  std::vector<InstancePlacement> removed;  // instances stopped (node empty if pending)
+  JobRecord job;                           // the job record after the plan
+
+  std::size_t operationCount() const { return puts.size() + deletes.size(); }
+};
+
+// A new job: every instance placed or none (insufficient-* problem).
+Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Job& job,
+                                       std::int64_t nowMs);
+
+// Change a job's number of instances. Growing places the new instances all
+// or nothing, spreading away from nodes that already run the job; shrinking
+// removes pending instances first, then `unhealthy` ones, then instances on
+// the fullest nodes.
+Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const JobEntry& job,
+                                      std::uint32_t count,
+                                      const std::set<std::uint32_t>& unhealthy = {});
+
+// Remove a job, its assignments, and what they held.
+CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& job);
+
+}  // namespace ozy

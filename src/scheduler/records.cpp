@@ -1,0 +1,133 @@
+#include "scheduler/records.h"
+
+#include <fmt/format.h>
+
+#include "job/job_format.h"
+#include "job/job_parser.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+
+json portsToJson(const std::vector<HostPort>& ports) {
+  json out = json::array();
+  for (const auto& p : ports) out.push_back(toString(p));
+  return out;
+}
+
+std::vector<HostPort> portsFromJson(const json& list) {
+  std::vector<HostPort> out;
+  for (const auto& item : list) {
+    auto mapping = parsePortMapping(item.get<std::string>());
+    if (!mapping || mapping->hostPort != 0) throw std::runtime_error("bad port " + item.dump());
+    out.push_back(HostPort{mapping->containerPort, mapping->protocol});
+  }
+  return out;
+}
+
+Resources resourcesFromJson(const json& j) {
+  return Resources{j.at("memory").get<Bytes>(), j.at("disk").get<Bytes>()};
+}
+
+// Runs a decoder, turning any JSON or shape error into one message.
+template <typename T, typename F>
+Result<T, std::string> decodeWith(std::string_view what, std::string_view text, F&& body) {
+  try {
+    return body(json::parse(text));
+  } catch (const std::exception& e) {
+    return fail(fmt::format("stored {} record is unreadable: {}", what, e.what()));
+  }
+}
+
+}  // namespace
+
+json toJson(const Resources& r) { return json{{"memory", r.memory}, {"disk", r.disk}}; }
+
+std::string encode(const NodeRecord& r) {
+  return json{{"name", r.name},
+              {"address", r.address},
+              {"api", r.api},
+              {"capacity", toJson(r.capacity)},
+              {"startedAtMs", r.startedAtMs}}
+      .dump();
+}
+
+std::string encode(const UsageRecord& r) {
+  return json{{"used", toJson(r.used)}, {"ports", portsToJson(r.ports)}, {"instances", r.instances}}
+      .dump();
+}
+
+std::string encode(const Assignment& r) {
+  return json{{"job", r.job},
+              {"jobVersion", r.jobVersion},
+              {"instances", r.instances},
+              {"perInstance", toJson(r.perInstance)},
+              {"hostPorts", portsToJson(r.hostPorts)}}
+      .dump();
+}
+
+std::string encode(const JobRecord& r) {
+  nlohmann::ordered_json out;
+  out["spec"] = toJson(r.spec);
+  out["version"] = r.version;
+  out["nodes"] = r.nodes;
+  out["pending"] = r.pending;
+  out["sharedSpace"] = r.sharedSpace;
+  out["createdAtMs"] = r.createdAtMs;
+  return out.dump();
+}
+
+std::string encode(const SharedPoolRecord& r) {
+  return json{{"capacity", r.capacity}, {"used", r.used}}.dump();
+}
+
+Result<NodeRecord, std::string> decodeNode(std::string_view text) {
+  return decodeWith<NodeRecord>("node", text, [](const json& j) {
+    return NodeRecord{j.at("name").get<std::string>(), j.at("address").get<std::string>(),
+                      j.at("api").get<std::string>(), resourcesFromJson(j.at("capacity")),
+                      j.at("startedAtMs").get<std::int64_t>()};
+  });
+}
+
+Result<UsageRecord, std::string> decodeUsage(std::string_view text) {
+  return decodeWith<UsageRecord>("usage", text, [](const json& j) {
+    return UsageRecord{resourcesFromJson(j.at("used")), portsFromJson(j.at("ports")),
+                       j.at("instances").get<std::uint32_t>()};
+  });
+}
+
+Result<Assignment, std::string> decodeAssignment(std::string_view text) {
+  return decodeWith<Assignment>("assignment", text, [](const json& j) {
+    return Assignment{j.at("job").get<std::string>(), j.at("jobVersion").get<std::uint64_t>(),
+                      j.at("instances").get<std::vector<std::uint32_t>>(),
+                      resourcesFromJson(j.at("perInstance")), portsFromJson(j.at("hostPorts"))};
+  });
+}
+
+Result<JobRecord, std::string> decodeJob(std::string_view text) {
+  return decodeWith<JobRecord>("job", text, [](const json& j) {
+    auto spec = parseJob(j.at("spec").dump());
+    if (!spec) {
+      throw std::runtime_error("its spec is invalid: " +
+                               (spec.error().errors.empty() ? std::string("?")
+                                                            : spec.error().errors[0].toString()));
+    }
+    JobRecord r;
+    r.spec = std::move(spec).value();
+    r.version = j.at("version").get<std::uint64_t>();
+    r.nodes = j.at("nodes").get<std::vector<std::string>>();
+    r.pending = j.at("pending").get<std::vector<std::uint32_t>>();
+    r.sharedSpace = j.at("sharedSpace").get<Bytes>();
+    r.createdAtMs = j.at("createdAtMs").get<std::int64_t>();
+    return r;
+  });
+}
+
+Result<SharedPoolRecord, std::string> decodeSharedPool(std::string_view text) {
+  return decodeWith<SharedPoolRecord>("shared pool", text, [](const json& j) {
+    return SharedPoolRecord{j.at("capacity").get<Bytes>(), j.at("used").get<Bytes>()};
+  });
+}
+
+}  // namespace ozy

@@ -1,0 +1,81 @@
+// The values stored under the keys of keys.h, as plain structs with their
+// JSON forms. Decoding is strict and returns an error naming the key's kind,
+// because a value in etcd may have been written by another version or by hand.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "job/job.h"
+#include "placement/cluster.h"
+
+namespace ozy {
+
+// /ozy/nodes/<node>: a live node, under its lease.
+struct NodeRecord {
+  std::string name;
+  std::string address;  // where its instances publish ports
+  std::string api;      // its API base URL, e.g. http://10.0.0.5:7700
+  Resources capacity;
+  std::int64_t startedAtMs = 0;
+  bool operator==(const NodeRecord&) const = default;
+};
+
+// /ozy/usage/<node>: the sum over the node's assignments.
+struct UsageRecord {
+  Resources used;
+  std::vector<HostPort> ports;  // sorted; a port appears once per instance publishing it
+  std::uint32_t instances = 0;
+  bool operator==(const UsageRecord&) const = default;
+};
+
+// /ozy/assignments/<node>/<job>: the node's instances of the job, with what
+// each one holds (recorded at placement, so usage can be given back exactly
+// even after the job's spec changes).
+struct Assignment {
+  std::string job;
+  std::uint64_t jobVersion = 0;
+  std::vector<std::uint32_t> instances;  // instance ids, sorted
+  Resources perInstance;
+  std::vector<HostPort> hostPorts;
+  bool operator==(const Assignment&) const = default;
+};
+
+// /ozy/jobs/<job>: the spec and a summary of its schedule.
+struct JobRecord {
+  Job spec;
+  std::uint64_t version = 1;        // bumps on every change of the spec or its scale
+  std::vector<std::string> nodes;   // nodes holding assignments of this job, sorted
+  std::vector<std::uint32_t> pending;  // instance ids waiting for room
+  Bytes sharedSpace = 0;            // drawn from the shared pool
+  std::int64_t createdAtMs = 0;
+  bool operator==(const JobRecord&) const = default;
+};
+
+// /ozy/cluster/shared-pool
+struct SharedPoolRecord {
+  Bytes capacity = 0;
+  Bytes used = 0;
+  bool operator==(const SharedPoolRecord&) const = default;
+};
+
+std::string encode(const NodeRecord& record);
+std::string encode(const UsageRecord& record);
+std::string encode(const Assignment& record);
+std::string encode(const JobRecord& record);
+std::string encode(const SharedPoolRecord& record);
+
+Result<NodeRecord, std::string> decodeNode(std::string_view text);
+Result<UsageRecord, std::string> decodeUsage(std::string_view text);
+Result<Assignment, std::string> decodeAssignment(std::string_view text);
+Result<JobRecord, std::string> decodeJob(std::string_view text);
+Result<SharedPoolRecord, std::string> decodeSharedPool(std::string_view text);
+
+nlohmann::json toJson(const Resources& resources);
+
+}  // namespace ozy

@@ -1,0 +1,311 @@
+// The planner turns decisions into guarded writes. These tests apply its
+// plans to a small in-memory model of etcd's Txn (compares on version,
+// create and mod revision), so a scenario reads like the cluster's history.
+#include "scheduler/planner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "job/job_parser.h"
+#include "scheduler/keys.h"
+
+namespace ozy {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Just enough of etcd: keys with revisions, and an all-or-nothing Txn.
+class MiniEtcd {
+ public:
+  struct Entry {
+    std::string value;
+    std::int64_t createRevision = 0;
+    std::int64_t modRevision = 0;
+    std::int64_t version = 0;
+  };
+
+  void put(const std::string& key, std::string value) {
+    ++revision_;
+    Entry& e = data_[key];
+    if (e.version == 0) e.createRevision = revision_;
+    e.value = std::move(value);
+    e.modRevision = revision_;
+    ++e.version;
+  }
+  void remove(const std::string& key) {
+    ++revision_;
+    data_.erase(key);
+  }
+
+  bool commit(const CommitPlan& plan) {
+    for (const auto& c : plan.compares) {
+      const auto it = data_.find(c.key);
+      const Entry none;
+      const Entry& e = it == data_.end() ? none : it->second;
+      std::int64_t actual = 0;
+      switch (c.target) {
+        case KeyCompare::Target::kVersion:
+          actual = e.version;
+          break;
+        case KeyCompare::Target::kCreateRevision:
+          actual = e.createRevision;
+          break;
+        case KeyCompare::Target::kModRevision:
+          actual = e.modRevision;
+          break;
+      }
+      if (actual != c.equals) return false;
+    }
+    ++revision_;  // one Txn is one revision
+    for (const auto& p : plan.puts) {
+      Entry& e = data_[p.key];
+      if (e.version == 0) e.createRevision = revision_;
+      e.value = p.value;
+      e.modRevision = revision_;
+      ++e.version;
+    }
+    for (const auto& k : plan.deletes) data_.erase(k);
+    return true;
+  }
+
+  // What an agent reads before planning.
+  ClusterSnapshot snapshot() const {
+    ClusterSnapshot s;
+    s.revision = revision_;
+    std::map<std::string, NodeEntry> nodes;
+    for (const auto& [key, e] : data_) {
+      if (auto name = keys::nameUnder(key, keys::kNodes); !name.empty()) {
+        NodeEntry& n = nodes[std::string(name)];
+        n.name = name;
+        n.live = true;
+        n.record = *decodeNode(e.value);
+        n.createRevision = e.createRevision;
+      } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
+        NodeEntry& n = nodes[std::string(node)];
+        n.name = node;
+        n.usage = *decodeUsage(e.value);
+        n.usageModRevision = e.modRevision;
+      } else if (key == keys::kSharedPool) {
+        s.sharedPool = *decodeSharedPool(e.value);
+        s.sharedPoolModRevision = e.modRevision;
+      }
+    }
+    for (auto& [name, n] : nodes) s.nodes.push_back(std::move(n));
+    return s;
+  }
+
+  JobEntry job(const std::string& name) const {
+    JobEntry j;
+    const Entry& e = data_.at(keys::job(name));
+    j.record = *decodeJob(e.value);
+    j.modRevision = e.modRevision;
+    for (const auto& node : j.record.nodes) {
+      j.assignments.emplace_back(node, *decodeAssignment(data_.at(keys::assignment(node, name)).value));
+    }
+    return j;
+  }
+
+  UsageRecord usage(const std::string& node) const {
+    auto it = data_.find(keys::usage(node));
+    return it == data_.end() ? UsageRecord{} : *decodeUsage(it->second.value);
+  }
+  bool has(const std::string& key) const { return data_.contains(key); }
+
+ private:
+  std::map<std::string, Entry> data_;
+  std::int64_t revision_ = 1;
+};
+
+void addNode(MiniEtcd& etcd, const std::string& name, Bytes memory, Bytes disk = 100 * kGiB) {
+  etcd.put(keys::node(name), encode(NodeRecord{name, "10.0.0.1", "http://x", {memory, disk}, 0}));
+}
+
+Job job(const std::string& yaml) {
+  auto parsed = parseJob(yaml);
+  EXPECT_TRUE(parsed.ok()) << (parsed.ok() ? "" : parsed.error().errors[0].toString());
+  return *parsed;
+}
+
+Job webJob(std::uint32_t instances, const std::string& memory = "1G") {
+  return job("name: web\nnumInstances: " + std::to_string(instances) +
+             "\ncontainers:\n  app:\n    image: x\n    memory: " + memory +
+             "\n    ports: [\"80:3000\"]\n");
+}
+
+TEST(Planner, SubmitPlacesEveryInstanceAndFencesTheNodesItTouches) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  auto plan = planSubmit(etcd.snapshot(), webJob(2), 1000);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->placed.size(), 2u);
+  // The job must not exist; each touched node's usage and registration are fenced.
+  EXPECT_EQ(plan->compares[0].key, "/ozy/jobs/web");
+  EXPECT_EQ(plan->compares[0].target, KeyCompare::Target::kVersion);
+  std::size_t usageFences = 0;
+  std::size_t nodeFences = 0;
+  for (const auto& c : plan->compares) {
+    usageFences += c.key.starts_with(keys::kUsage) ? 1 : 0;
+    nodeFences += c.key.starts_with(keys::kNodes) ? 1 : 0;
+  }
+  EXPECT_EQ(usageFences, 2u);
+  EXPECT_EQ(nodeFences, 2u);
+  ASSERT_TRUE(etcd.commit(*plan));
+  const JobEntry stored = etcd.job("web");
+  EXPECT_EQ(stored.record.nodes.size(), 2u);
+  EXPECT_EQ(stored.record.createdAtMs, 1000);
+  for (const auto& [node, a] : stored.assignments) {
+    EXPECT_EQ(a.instances.size(), 1u);
+    EXPECT_EQ(etcd.usage(node).used.memory, kGiB);
+    EXPECT_EQ(etcd.usage(node).ports, (std::vector<HostPort>{{80, Protocol::kTcp}}));
+  }
+}
+
+TEST(Planner, ASecondSubmissionOfTheSameNameFailsItsCompare) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  const ClusterSnapshot before = etcd.snapshot();
+  auto first = planSubmit(before, webJob(1), 0);
+  auto second = planSubmit(before, webJob(1), 0);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_TRUE(etcd.commit(*first));
+  EXPECT_FALSE(etcd.commit(*second));
+}
+
+TEST(Planner, PlansFromAStaleSnapshotCannotOvercommitANode) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 2 * kGiB);
+  const ClusterSnapshot before = etcd.snapshot();
+  auto one = planSubmit(before, job("name: one\ncontainers:\n  c:\n    image: x\n    memory: 2G\n"), 0);
+  auto two = planSubmit(before, job("name: two\ncontainers:\n  c:\n    image: x\n    memory: 2G\n"), 0);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_TRUE(etcd.commit(*one));
+  EXPECT_FALSE(etcd.commit(*two)) << "the usage fence must stop the second commit";
+  auto retry = planSubmit(etcd.snapshot(), job("name: two\ncontainers:\n  c:\n    image: x\n    memory: 2G\n"), 0);
+  ASSERT_FALSE(retry.ok());
+  EXPECT_EQ(retry.error().type.slug, "insufficient-memory");
+}
+
+TEST(Planner, SubmitNeverPlacesOnNodesThatAreGone) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  etcd.put(keys::usage("dead"), encode(UsageRecord{}));
+  auto plan = planSubmit(etcd.snapshot(), webJob(1), 0);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->placed[0].node, "a");
+}
+
+TEST(Planner, SubmitChargesTheSharedPoolOnceAndFencesIt) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  etcd.put(std::string(keys::kSharedPool), encode(SharedPoolRecord{10 * kGiB, 0}));
+  auto plan = planSubmit(etcd.snapshot(),
+                         job("name: s\nnumInstances: 2\ncontainers:\n  c:\n    image: x\n"
+                             "    volumes: [{type: shared, path: /d, space: 4G}]\n"),
+                         0);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(etcd.commit(*plan));
+  EXPECT_EQ(etcd.snapshot().sharedPool.used, 4 * kGiB);
+  auto tooMuch = planSubmit(etcd.snapshot(),
+                            job("name: t\ncontainers:\n  c:\n    image: x\n"
+                                "    volumes: [{type: shared, path: /d, space: 7G}]\n"),
+                            0);
+  ASSERT_FALSE(tooMuch.ok());
+  EXPECT_EQ(tooMuch.error().type.slug, "insufficient-shared-space");
+}
+
+TEST(Planner, ScaleUpAddsNewIdsOnNodesWithoutTheJobFirst) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(1), 0)));
+  auto plan = planScale(etcd.snapshot(), etcd.job("web"), 3);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->placed.size(), 2u);
+  EXPECT_EQ(plan->placed[0].id, 1u);
+  EXPECT_EQ(plan->placed[1].id, 2u);
+  ASSERT_TRUE(etcd.commit(*plan));
+  const JobEntry stored = etcd.job("web");
+  EXPECT_EQ(stored.record.spec.numInstances, 3u);
+  EXPECT_EQ(stored.record.version, 2u);
+  EXPECT_EQ(stored.record.nodes, (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(Planner, ScaleUpThatDoesNotFitChangesNothing) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(1), 0)));
+  auto plan = planScale(etcd.snapshot(), etcd.job("web"), 2);  // host port 80 twice on one node
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().type.slug, "insufficient-ports");
+}
+
+TEST(Planner, ScaleDownDropsPendingThenUnhealthyThenFromTheFullestNode) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 4 * kGiB);
+  addNode(etcd, "b", 16 * kGiB);
+  const Job j = job("name: w\nnumInstances: 4\ncontainers:\n  c:\n    image: x\n    memory: 1G\n");
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), j, 0)));
+  JobEntry entry = etcd.job("w");
+  entry.record.pending = {9};  // as if a re-placement left one waiting
+
+  auto plan = planScale(etcd.snapshot(), entry, 2, {2});
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->removed.size(), 3u);
+  EXPECT_EQ(plan->removed[0].id, 9u);
+  EXPECT_EQ(plan->removed[0].node, "");
+  EXPECT_EQ(plan->removed[1].id, 2u);
+  // Node a (4G) holds its instances at a larger share of its memory than b.
+  EXPECT_EQ(plan->removed[2].node, "a");
+}
+
+TEST(Planner, ScaleToZeroDeletesAssignmentsAndFreesUsage) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(2), 0)));
+  ASSERT_TRUE(etcd.commit(*planScale(etcd.snapshot(), etcd.job("web"), 0)));
+  EXPECT_FALSE(etcd.has(keys::assignment("a", "web")));
+  EXPECT_FALSE(etcd.has(keys::assignment("b", "web")));
+  EXPECT_EQ(etcd.usage("a"), UsageRecord{});
+  EXPECT_EQ(etcd.usage("b"), UsageRecord{});
+  EXPECT_TRUE(etcd.job("web").record.nodes.empty());
+}
+
+TEST(Planner, StopRemovesTheJobAndGivesEverythingBack) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  etcd.put(std::string(keys::kSharedPool), encode(SharedPoolRecord{10 * kGiB, 0}));
+  const Job j = job("name: s\nnumInstances: 2\ncontainers:\n  c:\n    image: x\n    memory: 1G\n"
+                    "    ports: [\"80:80\"]\n    volumes: [{type: shared, path: /d, space: 4G}]\n");
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), j, 0)));
+  const CommitPlan stop = planStop(etcd.snapshot(), etcd.job("s"));
+  EXPECT_EQ(stop.removed.size(), 2u);
+  ASSERT_TRUE(etcd.commit(stop));
+  EXPECT_FALSE(etcd.has(keys::job("s")));
+  EXPECT_EQ(etcd.usage("a"), UsageRecord{});
+  EXPECT_EQ(etcd.usage("b"), UsageRecord{});
+  EXPECT_EQ(etcd.snapshot().sharedPool.used, 0u);
+  // The whole job fits again.
+  EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), j, 0)));
+}
+
+TEST(Planner, StopAfterAConcurrentScaleFailsItsCompare) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(1), 0)));
+  const JobEntry seen = etcd.job("web");
+  const CommitPlan stop = planStop(etcd.snapshot(), seen);
+  ASSERT_TRUE(etcd.commit(*planScale(etcd.snapshot(), seen, 2)));
+  EXPECT_FALSE(etcd.commit(stop));
+}
+
+}  // namespace
+}  // namespace ozy

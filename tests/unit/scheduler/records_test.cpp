@@ -1,0 +1,43 @@
+// Stored records survive encode/decode, and unreadable values say which kind
+// of record was broken.
+#include "scheduler/records.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "job/job_parser.h"
+
+namespace ozy {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Records, RoundTripEveryKind) {
+  const NodeRecord node{"node-a", "10.0.0.1", "http://10.0.0.1:7700", {8 * kGiB, 100 * kGiB}, 42};
+  EXPECT_EQ(*decodeNode(encode(node)), node);
+
+  const UsageRecord usage{{2 * kGiB, 1 * kGiB}, {{53, Protocol::kUdp}, {80, Protocol::kTcp}}, 3};
+  EXPECT_EQ(*decodeUsage(encode(usage)), usage);
+
+  const Assignment assignment{"web", 2, {0, 4, 7}, {kGiB, 0}, {{80, Protocol::kTcp}}};
+  EXPECT_EQ(*decodeAssignment(encode(assignment)), assignment);
+
+  auto spec = parseJob("name: web\nnumInstances: 2\ncontainers:\n  app:\n    image: x\n");
+  ASSERT_TRUE(spec.ok());
+  const JobRecord job{*spec, 3, {"node-a", "node-b"}, {5}, kGiB, 1234};
+  EXPECT_EQ(*decodeJob(encode(job)), job);
+
+  const SharedPoolRecord pool{100 * kGiB, 3 * kGiB};
+  EXPECT_EQ(*decodeSharedPool(encode(pool)), pool);
+}
+
+TEST(Records, ReportWhichRecordIsUnreadable) {
+  auto broken = decodeUsage("{\"used\": 3}");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_THAT(broken.error(), HasSubstr("usage record"));
+  EXPECT_FALSE(decodeNode("not json").ok());
+  EXPECT_FALSE(decodeJob("{\"spec\": {\"name\": \"BAD NAME\"}}").ok());
+}
+
+}  // namespace
+}  // namespace ozy
