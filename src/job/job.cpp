@@ -48,7 +48,11 @@ std::string toString(const PortMapping& port) {
     out += port.hostIp.find(':') != std::string::npos ? fmt::format("[{}]:", port.hostIp)
                                                        : port.hostIp + ":";
   }
-  if (port.hostPort != 0) out += fmt::format("{}:", port.hostPort);
+  if (port.hostPort != 0) {
+    out += fmt::format("{}:", port.hostPort);
+  } else if (!port.hostIp.empty()) {
+    out += ":";  // "127.0.0.1::3000": an ephemeral host port on that address
+  }
   out += fmt::format("{}", port.containerPort);
   if (port.protocol == Protocol::kUdp) out += "/udp";
   return out;

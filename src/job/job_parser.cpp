@@ -273,9 +273,10 @@ class JobReader {
         const std::string at = indexPath(path, i);
         const YAML::Node item = node[i];
         if (item.IsScalar()) {
-          const std::string& text = item.Scalar();
-          const auto eq = text.find('=');
-          env.push_back({text.substr(0, eq), eq == std::string::npos ? "" : text.substr(eq + 1)});
+          auto text = r_.string(item, at);  // checks UTF-8 and NUL like every other value
+          if (!text) continue;
+          const auto eq = text->find('=');
+          env.push_back({text->substr(0, eq), eq == std::string::npos ? "" : text->substr(eq + 1)});
         } else if (r_.mapping(item, at, kEnvFields)) {
           const auto name = FieldReader::field(item, "name");
           if (!FieldReader::present(name)) {
@@ -523,6 +524,18 @@ bool isDnsLabel(std::string_view name) {
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!alnum(name.front()) || !alnum(name.back())) return false;
   return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '-'; });
+}
+
+bool isHostName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    auto end = name.find('.', start);
+    if (end == std::string_view::npos) end = name.size();
+    if (!isDnsLabel(name.substr(start, end - start))) return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 std::vector<FieldError> validateJob(const Job& job) {

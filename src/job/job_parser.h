@@ -35,6 +35,9 @@ Result<PortMapping, std::string> parsePortMapping(std::string_view text);
 // RFC 1123 label: 1 to 63 of [a-z0-9-], starting and ending with a letter or digit.
 bool isDnsLabel(std::string_view name);
 
+// RFC 1123 host name: dot-separated DNS labels, at most 253 characters.
+bool isHostName(std::string_view name);
+
 // Indices into job.containers in an order that starts every container after
 // the ones it depends on; ties keep the file's order. Requires a job without
 // cycles (validateJob() reports cycles).

@@ -81,15 +81,19 @@ Result<Bytes, std::string> parseSize(std::string_view raw) {
   const std::string tooLarge = fmt::format("\"{}\" is too large a size", raw);
   if (n.overflow || n.whole > std::numeric_limits<Bytes>::max() / multiplier) return fail(tooLarge);
   Bytes bytes = n.whole * multiplier;
-  // Fraction digits: add floor(0.fraction * multiplier) without floating point.
-  Bytes scale = multiplier;
-  for (char c : n.fraction) {
-    if (scale < 10) break;  // Digits below one byte do not count.
-    scale /= 10;
-    const Bytes add = static_cast<Bytes>(c - '0') * scale;
-    if (bytes > std::numeric_limits<Bytes>::max() - add) return fail(tooLarge);
-    bytes += add;
+  // Fraction digits: add floor(0.fraction * multiplier) exactly, in 128-bit
+  // integers (18 digits keep the product below 2^100). Further digits are
+  // below a byte for every unit and are dropped.
+  const std::string_view digits = n.fraction.substr(0, 18);
+  unsigned __int128 fraction = 0;
+  unsigned __int128 scale = 1;
+  for (char c : digits) {
+    fraction = fraction * 10 + static_cast<unsigned>(c - '0');
+    scale *= 10;
   }
+  const auto add = static_cast<Bytes>(fraction * multiplier / scale);
+  if (bytes > std::numeric_limits<Bytes>::max() - add) return fail(tooLarge);
+  bytes += add;
   return bytes;
 }
 
@@ -114,7 +118,7 @@ std::string formatSizeApprox(Bytes bytes) {
     if (bytes >= u.unit) {
       if (bytes % u.unit == 0) return fmt::format("{}{}", bytes / u.unit, u.suffix);
       // Tenths, rounded down so "only 9.99G free" never reads as "10G free".
-      const Bytes tenths = bytes / (u.unit / 10);
+      const Bytes tenths = bytes / u.unit * 10 + bytes % u.unit * 10 / u.unit;
       if (tenths % 10 == 0) return fmt::format("{}{}", tenths / 10, u.suffix);
       return fmt::format("{}.{}{}", tenths / 10, tenths % 10, u.suffix);
     }

@@ -40,11 +40,23 @@ inline constexpr ProblemType kInsufficientSharedSpace{
     "insufficient-shared-space", "Insufficient shared volume space for job", 422};
 inline constexpr ProblemType kInvalidCluster{"invalid-cluster", "Invalid cluster description",
                                              422};
+inline constexpr ProblemType kJobExists{"job-exists", "Job already exists", 409};
+inline constexpr ProblemType kJobNotFound{"job-not-found", "No such job", 404};
+inline constexpr ProblemType kInvalidJobName{"invalid-job-name", "Invalid job name", 400};
+inline constexpr ProblemType kInvalidScale{"invalid-scale", "Invalid number of instances", 422};
+inline constexpr ProblemType kStoreUnavailable{"store-unavailable", "Cluster state store unavailable",
+                                               503};
+inline constexpr ProblemType kScheduleContention{"schedule-contention",
+                                                 "Schedule changed too often to commit", 503};
+inline constexpr ProblemType kTransactionTooLarge{"transaction-too-large",
+                                                  "Change too large for one transaction", 422};
+inline constexpr ProblemType kCorruptState{"corrupt-state", "Unreadable cluster state", 500};
 
-inline constexpr ProblemType kAll[] = {kInvalidJob,        kJobFileTooLarge,
-                                       kInsufficientMemory, kInsufficientDisk,
-                                       kInsufficientPorts,  kInsufficientSharedSpace,
-                                       kInvalidCluster};
+inline constexpr ProblemType kAll[] = {
+    kInvalidJob,         kJobFileTooLarge,  kInsufficientMemory, kInsufficientDisk,
+    kInsufficientPorts,  kInsufficientSharedSpace, kInvalidCluster, kJobExists,
+    kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
+    kScheduleContention, kTransactionTooLarge, kCorruptState};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

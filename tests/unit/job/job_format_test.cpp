@@ -1,0 +1,211 @@
+// Writing a Job back out: the normalised JSON and YAML that `ozy job validate`
+// prints must read back (parseJob) as the very same Job, whatever the job
+// holds: every health check type, UDP and IPv6 ports, strings that YAML would
+// otherwise read as booleans, numbers or syntax.
+#include "job/job_format.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "../support/job_printers.h"
+#include "../support/source_files.h"
+#include "job/job_parser.h"
+
+namespace ozy {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using testing_support::readSourceFile;
+using namespace std::chrono_literals;
+
+Job exampleJob() {
+  auto text = readSourceFile("examples/webapp.yaml");
+  EXPECT_TRUE(text.has_value()) << "examples/webapp.yaml is missing";
+  auto job = parseJob(text.value_or(""));
+  EXPECT_TRUE(job.ok()) << "the example does not parse";
+  return job.ok() ? *job : Job{};
+}
+
+// A job that uses what the example does not: exec and tcp checks, UDP, IPv4
+// and IPv6 host addresses with and without host ports, every restart policy,
+// awkward strings, and containers out of alphabetical order.
+Job unusualJob() {
+  Job job;
+  job.name = "dns-1";
+  job.numInstances = 0;
+
+  Container resolver;
+  resolver.name = "resolver";
+  resolver.image = "registry.example.com:5000/dns/resolver@sha256:0123abcd";
+  resolver.restart = RestartPolicy::kNo;
+  resolver.command = {"unbound", "-d", "-c", "/etc/unbound/my conf", "it's", "say \"hi\"", ""};
+  resolver.environment = {
+      {"YES", "no"},           {"PORT", "80:3000"},    {"EMPTY", ""},
+      {"NUM", "1e3"},          {"OCT", "010"},         {"HASH", "# not a comment"},
+      {"DASH", "- item"},      {"BRACES", "{x: [y]}"}, {"LINES", "one\ntwo"},
+      {"ACCENT", "caf\u00e9"}, {"BACKSLASH", "a\\b"},  {"NULLISH", "~"},
+      {"SPACES", "  padded  "}};
+  resolver.ports = {PortMapping{"", 53, 53, Protocol::kUdp},
+                    PortMapping{"", 53, 53, Protocol::kTcp},
+                    PortMapping{"::1", 8053, 8053, Protocol::kTcp},
+                    PortMapping{"2001:db8::7", 0, 9053, Protocol::kUdp},
+                    PortMapping{"127.0.0.1", 0, 9153, Protocol::kTcp},
+                    PortMapping{"", 0, 9253, Protocol::kUdp}};
+  resolver.memory = 6 * kMiB + 1;
+  HealthCheck exec;
+  exec.type = HealthCheckType::kExec;
+  exec.command = {"sh", "-c", "dig @127.0.0.1 example.com | grep -q 'ANSWER: 1'"};
+  exec.timeout = 1500ms;
+  exec.interval = 90s;
+  exec.healthyThreshold = 100;
+  exec.unhealthyThreshold = 1;
+  resolver.healthcheck = exec;
+  resolver.volumes = {{VolumeType::kLocal, "/var/cache/unbound", 1536},
+                      {VolumeType::kShared, "/etc/unbound", kTiB}};
+  resolver.dependsOn = {"metrics", "auth"};
+
+  Container metrics;
+  metrics.name = "metrics";
+  metrics.image = "prom/exporter:1";
+  metrics.restart = RestartPolicy::kOnFailure;
+  metrics.memory = 16 * kTiB;
+  HealthCheck tcp;
+  tcp.type = HealthCheckType::kTcp;
+  tcp.port = 9100;
+  tcp.timeout = 1s;
+  tcp.interval = 1h;
+  metrics.healthcheck = tcp;
+  metrics.ports = {PortMapping{"10.0.0.1", 9100, 9100, Protocol::kTcp}};
+
+  Container auth;
+  auth.name = "auth";
+  auth.image = "auth";
+  HealthCheck http;
+  http.type = HealthCheckType::kHttp;
+  http.port = 8080;
+  http.path = "/health?verbose=1&x=%20";
+  auth.healthcheck = http;
+  auth.memory = kDefaultContainerMemory;
+
+  job.containers = {resolver, metrics, auth};
+  return job;
+}
+
+TEST(JobFormat, TheUnusualJobIsValid) {
+  EXPECT_THAT(validateJob(unusualJob()), IsEmpty());
+}
+
+TEST(JobFormat, RoundTripsTheExampleThroughJson) {
+  const Job job = exampleJob();
+  auto again = parseJob(toJson(job).dump());
+  ASSERT_TRUE(again.ok()) << toProblem(again.error()).toJson().dump(2);
+  EXPECT_EQ(*again, job);
+}
+
+TEST(JobFormat, RoundTripsTheExampleThroughYaml) {
+  const Job job = exampleJob();
+  auto again = parseJob(toYaml(job));
+  ASSERT_TRUE(again.ok()) << toProblem(again.error()).toJson().dump(2) << "\n" << toYaml(job);
+  EXPECT_EQ(*again, job);
+}
+
+TEST(JobFormat, RoundTripsAnUnusualJobThroughJson) {
+  const Job job = unusualJob();
+  auto again = parseJob(toJson(job).dump(2));
+  ASSERT_TRUE(again.ok()) << toProblem(again.error()).toJson().dump(2) << "\n"
+                          << toJson(job).dump(2);
+  EXPECT_EQ(*again, job);
+}
+
+TEST(JobFormat, RoundTripsAnUnusualJobThroughYaml) {
+  const Job job = unusualJob();
+  auto again = parseJob(toYaml(job));
+  ASSERT_TRUE(again.ok()) << toProblem(again.error()).toJson().dump(2) << "\n" << toYaml(job);
+  EXPECT_EQ(*again, job);
+}
+
+TEST(JobFormat, WritesPortsInTheJobFilesOwnSyntax) {
+  const struct {
+    PortMapping port;
+    std::string_view text;
+  } cases[] = {
+      {{"", 0, 3000, Protocol::kTcp}, "3000"},
+      {{"", 80, 3000, Protocol::kTcp}, "80:3000"},
+      {{"", 53, 53, Protocol::kUdp}, "53:53/udp"},
+      {{"127.0.0.1", 80, 3000, Protocol::kTcp}, "127.0.0.1:80:3000"},
+      {{"127.0.0.1", 0, 3000, Protocol::kTcp}, "127.0.0.1::3000"},
+      {{"::1", 80, 3000, Protocol::kTcp}, "[::1]:80:3000"},
+      {{"::1", 0, 3000, Protocol::kUdp}, "[::1]::3000/udp"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    EXPECT_EQ(toString(c.port), c.text);
+    auto again = parsePortMapping(toString(c.port));
+    ASSERT_TRUE(again.ok()) << again.error();
+    EXPECT_EQ(*again, c.port);
+  }
+}
+
+TEST(JobFormat, WritesEveryDefaultOfAMinimalJob) {
+  auto job = parseJob("name: web\ncontainers: {app: {image: nginx}}\n");
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(toJson(*job).dump(),
+            R"({"name":"web","numInstances":1,"containers":{"app":{"image":"nginx",)"
+            R"("restart":"always","environment":[],"ports":[],"depends_on":[],"memory":"256M",)"
+            R"("volumes":[]}}})");
+}
+
+TEST(JobFormat, WritesSizesAndDurationsInTheirShortestForm) {
+  const std::string yaml = toYaml(exampleJob());
+  EXPECT_THAT(yaml, HasSubstr("memory: \"2G\""));
+  EXPECT_THAT(yaml, HasSubstr("memory: \"4G\""));
+  EXPECT_THAT(yaml, HasSubstr("space: \"100M\""));
+  EXPECT_THAT(yaml, HasSubstr("timeout: \"30s\""));
+  EXPECT_THAT(yaml, HasSubstr("interval: \"1m\""));
+  EXPECT_THAT(yaml, HasSubstr("- \"80:3000\""));
+}
+
+TEST(JobFormat, QuotesStringsSoYamlKeepsTheirMeaning) {
+  Job job = exampleJob();
+  job.containers[0].restart = RestartPolicy::kNo;
+  const std::string yaml = toYaml(job);
+  EXPECT_THAT(yaml, HasSubstr("restart: \"no\""));
+  EXPECT_THAT(yaml, Not(HasSubstr("restart: no")));
+}
+
+TEST(JobFormat, WritesOnlyTheHealthCheckFieldsOfItsType) {
+  const auto json = toJson(unusualJob());
+  const auto& exec = json["containers"]["resolver"]["healthcheck"];
+  EXPECT_EQ(exec["type"], "exec");
+  EXPECT_FALSE(exec.contains("port"));
+  EXPECT_FALSE(exec.contains("path"));
+  EXPECT_EQ(exec["timeout"], "1s500ms");
+  EXPECT_EQ(exec["interval"], "1m30s");
+  const auto& tcp = json["containers"]["metrics"]["healthcheck"];
+  EXPECT_EQ(tcp["port"], 9100);
+  EXPECT_FALSE(tcp.contains("path"));
+  EXPECT_FALSE(tcp.contains("command"));
+  const auto& http = json["containers"]["auth"]["healthcheck"];
+  EXPECT_EQ(http["path"], "/health?verbose=1&x=%20");
+  EXPECT_FALSE(http.contains("command"));
+}
+
+TEST(JobFormat, KeepsContainersInTheirOrder) {
+  const auto json = toJson(unusualJob());
+  std::vector<std::string> names;
+  for (const auto& [name, container] : json["containers"].items()) names.push_back(name);
+  EXPECT_THAT(names, ::testing::ElementsAre("resolver", "metrics", "auth"));
+}
+
+TEST(JsonToYaml, WritesEmptyCollectionsInFlowStyle) {
+  EXPECT_EQ(jsonToYaml(nlohmann::ordered_json::object()), "{}\n");
+  EXPECT_EQ(jsonToYaml(nlohmann::ordered_json::array()), "[]\n");
+  EXPECT_EQ(jsonToYaml(nlohmann::ordered_json{{"b", 1}, {"a", nullptr}}), "b: 1\na: ~\n");
+}
+
+}  // namespace
+}  // namespace ozy

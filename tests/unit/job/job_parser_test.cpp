@@ -1,0 +1,1219 @@
+// The job file, rule by rule: the reference example parses to the Job it
+// describes, defaults fill the gaps, and every rule of docs/jobs.md rejects
+// what it should with the exact path of the field and a message that says why.
+// startOrder() and toProblem() close the file.
+#include "job/job_parser.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../support/field_errors.h"
+#include "../support/job_printers.h"
+#include "../support/source_files.h"
+
+namespace ozy {
+namespace {
+
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+using testing_support::fieldError;
+using testing_support::readSourceFile;
+using namespace std::chrono_literals;
+
+// ---- helpers --------------------------------------------------------------
+
+// Every problem parseJob() finds in `text`; empty when the job is valid.
+std::vector<FieldError> errorsOf(std::string_view text) {
+  auto job = parseJob(text);
+  if (job.ok()) return {};
+  return job.error().errors;
+}
+
+// The job `text` describes; fails the test (and returns an empty Job) if the
+// parser finds problems.
+Job parsed(std::string_view text) {
+  auto job = parseJob(text);
+  if (!job.ok()) {
+    std::string list;
+    for (const auto& e : job.error().errors) list += "\n  " + e.toString();
+    ADD_FAILURE() << "the job does not parse:" << list << "\nin:\n" << text;
+    return Job{};
+  }
+  return std::move(job).value();
+}
+
+// A valid job "web" with one container "app" (image nginx), plus `fields`
+// (written from column 0) as further fields of app. They start on line 5.
+std::string appWith(std::string_view fields) {
+  std::string text = "name: web\ncontainers:\n  app:\n    image: nginx\n";
+  std::size_t start = 0;
+  if (!fields.empty() && fields.front() == '\n') start = 1;  // allow R"(\n...)"
+  while (start < fields.size()) {
+    auto end = fields.find('\n', start);
+    if (end == std::string_view::npos) end = fields.size();
+    text += "    " + std::string(fields.substr(start, end - start)) + "\n";
+    start = end + 1;
+  }
+  return text;
+}
+
+// The container "app" of appWith(fields), parsed.
+Container app(std::string_view fields) {
+  Job job = parsed(appWith(fields));
+  if (job.containers.empty()) return Container{};
+  return job.containers.front();
+}
+
+// The health check of appWith("healthcheck: " + check), parsed.
+HealthCheck healthCheck(std::string_view check) {
+  const Container c = app("healthcheck: " + std::string(check));
+  if (!c.healthcheck) {
+    ADD_FAILURE() << "no health check parsed from " << check;
+    return HealthCheck{};
+  }
+  return *c.healthcheck;
+}
+
+std::string example() {
+  auto text = readSourceFile("examples/webapp.yaml");
+  EXPECT_TRUE(text.has_value()) << "examples/webapp.yaml is missing";
+  return text.value_or("");
+}
+
+// ---- the reference example ------------------------------------------------
+
+Job expectedExample() {
+  Container appContainer;
+  appContainer.name = "app";
+  appContainer.image = "web-app-image";
+  appContainer.restart = RestartPolicy::kAlways;
+  appContainer.command = {"bin/rails", "s", "--restart"};
+  appContainer.environment = {{"DATABASE_URL", "postgresql://webapp:webapp@localhost/webapp"}};
+  appContainer.ports = {PortMapping{"", 80, 3000, Protocol::kTcp}};
+  appContainer.dependsOn = {"db"};
+  appContainer.memory = 2147483648;
+  HealthCheck check;
+  check.type = HealthCheckType::kHttp;
+  check.port = 3000;
+  check.path = "/healthcheck";
+  check.timeout = 30s;
+  check.interval = 60s;
+  check.healthyThreshold = 2;
+  check.unhealthyThreshold = 2;
+  appContainer.healthcheck = check;
+  appContainer.volumes = {{VolumeType::kShared, "/data/shared", kGiB},
+                          {VolumeType::kLocal, "/data/scratch", 100 * kMiB}};
+
+  Container db;
+  db.name = "db";
+  db.image = "postgres:13";
+  db.restart = RestartPolicy::kAlways;
+  db.memory = 4 * kGiB;
+  db.environment = {{"POSTGRES_USER", "webapp"}};
+  db.volumes = {{VolumeType::kLocal, "/var/lib/postgresql/data", 10 * kGiB}};
+
+  Job job;
+  job.name = "simple-webapp";
+  job.numInstances = 3;
+  job.containers = {appContainer, db};
+  return job;
+}
+
+TEST(JobParser, ParsesTheReferenceExample) {
+  const Job job = parsed(example());
+  EXPECT_EQ(job.name, "simple-webapp");
+  EXPECT_EQ(job.numInstances, 3u);
+  ASSERT_THAT(job.containers, SizeIs(2));
+
+  const Container& a = job.containers[0];
+  EXPECT_EQ(a.name, "app");
+  EXPECT_EQ(a.image, "web-app-image");
+  EXPECT_EQ(a.restart, RestartPolicy::kAlways);
+  EXPECT_THAT(a.command, ElementsAre("bin/rails", "s", "--restart"));
+  EXPECT_THAT(a.environment,
+              ElementsAre(EnvVar{"DATABASE_URL", "postgresql://webapp:webapp@localhost/webapp"}));
+  EXPECT_THAT(a.ports, ElementsAre(PortMapping{"", 80, 3000, Protocol::kTcp}));
+  EXPECT_THAT(a.dependsOn, ElementsAre("db"));
+  EXPECT_EQ(a.memory, 2147483648u);
+  ASSERT_TRUE(a.healthcheck.has_value());
+  EXPECT_EQ(a.healthcheck->type, HealthCheckType::kHttp);
+  EXPECT_EQ(a.healthcheck->port, 3000);
+  EXPECT_EQ(a.healthcheck->path, "/healthcheck");
+  EXPECT_EQ(a.healthcheck->timeout, 30s);
+  EXPECT_EQ(a.healthcheck->interval, 60s);
+  EXPECT_EQ(a.healthcheck->healthyThreshold, 2);
+  EXPECT_EQ(a.healthcheck->unhealthyThreshold, 2);
+  EXPECT_THAT(a.volumes, ElementsAre(Volume{VolumeType::kShared, "/data/shared", kGiB},
+                                     Volume{VolumeType::kLocal, "/data/scratch", 100 * kMiB}));
+
+  const Container& db = job.containers[1];
+  EXPECT_EQ(db.name, "db");
+  EXPECT_EQ(db.image, "postgres:13");
+  EXPECT_EQ(db.restart, RestartPolicy::kAlways);
+  EXPECT_EQ(db.memory, 4 * kGiB);
+  EXPECT_THAT(db.environment, ElementsAre(EnvVar{"POSTGRES_USER", "webapp"}));
+  EXPECT_THAT(db.command, IsEmpty());
+  EXPECT_THAT(db.ports, IsEmpty());
+  EXPECT_THAT(db.dependsOn, IsEmpty());
+  EXPECT_FALSE(db.healthcheck.has_value());
+  EXPECT_THAT(db.volumes,
+              ElementsAre(Volume{VolumeType::kLocal, "/var/lib/postgresql/data", 10 * kGiB}));
+
+  // And nothing else: the whole Job compares equal.
+  EXPECT_EQ(job, expectedExample());
+}
+
+TEST(JobParser, ValidateJobFindsNothingWrongWithTheExample) {
+  EXPECT_THAT(validateJob(expectedExample()), IsEmpty());
+}
+
+// ---- defaults -------------------------------------------------------------
+
+TEST(JobParser, AppliesDefaultsWhereTheFileIsSilent) {
+  const Job job = parsed(appWith(""));
+  EXPECT_EQ(job.numInstances, 1u);
+  ASSERT_THAT(job.containers, SizeIs(1));
+  const Container& c = job.containers[0];
+  EXPECT_EQ(c.restart, RestartPolicy::kAlways);
+  EXPECT_EQ(c.memory, 256 * kMiB);
+  EXPECT_EQ(c.memory, kDefaultContainerMemory);
+  EXPECT_THAT(c.command, IsEmpty());
+  EXPECT_THAT(c.environment, IsEmpty());
+  EXPECT_THAT(c.ports, IsEmpty());
+  EXPECT_THAT(c.dependsOn, IsEmpty());
+  EXPECT_FALSE(c.healthcheck.has_value());
+  EXPECT_THAT(c.volumes, IsEmpty());
+}
+
+TEST(JobParser, TreatsEmptyValuesAsNotGiven) {
+  const Job job = parsed(
+      "name: web\nnumInstances:\ncontainers:\n  app:\n    image: nginx\n    restart:\n"
+      "    memory: ~\n    command:\n    ports:\n");
+  EXPECT_EQ(job.numInstances, 1u);
+  ASSERT_THAT(job.containers, SizeIs(1));
+  EXPECT_EQ(job.containers[0].restart, RestartPolicy::kAlways);
+  EXPECT_EQ(job.containers[0].memory, 256 * kMiB);
+  EXPECT_THAT(job.containers[0].command, IsEmpty());
+}
+
+TEST(JobParser, AppliesHealthCheckDefaults) {
+  const HealthCheck check = healthCheck("{type: http, port: 8080}");
+  EXPECT_EQ(check.path, "/");
+  EXPECT_EQ(check.timeout, 5s);
+  EXPECT_EQ(check.interval, 10s);
+  EXPECT_EQ(check.healthyThreshold, 1);
+  EXPECT_EQ(check.unhealthyThreshold, 3);
+}
+
+TEST(JobParser, AcceptsJson) {
+  const Job job =
+      parsed(R"({"name": "web", "containers": {"app": {"image": "nginx", "memory": "1G"}}})");
+  ASSERT_THAT(job.containers, SizeIs(1));
+  EXPECT_EQ(job.containers[0].memory, kGiB);
+}
+
+// ---- the job's name -------------------------------------------------------
+
+TEST(JobParser, AcceptsDnsLabelsAsJobNames) {
+  const std::string cases[] = {"a", "web", "web-1", "1web", "123", "a--b", std::string(63, 'x')};
+  for (const auto& name : cases) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(parsed("name: \"" + name + "\"\ncontainers: {app: {image: nginx}}\n").name, name);
+  }
+}
+
+TEST(JobParser, RejectsUppercaseJobName) {
+  EXPECT_THAT(errorsOf("name: Web\ncontainers: {app: {image: nginx}}\n"),
+              ElementsAre(fieldError("name", "\"Web\" is not a valid job name")));
+}
+
+TEST(JobParser, RejectsJobNamesThatAreNotDnsLabels) {
+  const std::string cases[] = {"-web", "web-",     "web_app", "web.app",           "web app",
+                               "",     "w\u00e9b", "WEB",     std::string(64, 'x')};
+  for (const auto& name : cases) {
+    SCOPED_TRACE(name);
+    const auto errors = errorsOf("name: \"" + name + "\"\ncontainers: {app: {image: nginx}}\n");
+    EXPECT_THAT(errors, ElementsAre(fieldError("name", "is not a valid job name")));
+    if (!errors.empty()) EXPECT_THAT(errors[0].message, HasSubstr("1 to 63 lowercase letters"));
+  }
+}
+
+TEST(JobParser, RejectsMissingJobName) {
+  EXPECT_THAT(errorsOf("containers: {app: {image: nginx}}\n"),
+              ElementsAre(fieldError("name", "is required")));
+}
+
+TEST(JobParser, RejectsJobNameThatIsNotText) {
+  EXPECT_THAT(errorsOf("name: [web]\ncontainers: {app: {image: nginx}}\n"),
+              ElementsAre(fieldError("name", "must be a single value, not a list")));
+}
+
+TEST(JobParser, RejectsUnknownTopLevelFieldWithSuggestion) {
+  EXPECT_THAT(errorsOf("name: web\nnuminstances: 3\ncontainers: {app: {image: nginx}}\n"),
+              ElementsAre(fieldError("numinstances",
+                                     "is not a known field (did you mean \"numInstances\"?)")));
+}
+
+// ---- numInstances ---------------------------------------------------------
+
+TEST(JobParser, AcceptsNumInstancesFromZeroToOneHundredThousand) {
+  for (std::uint32_t n : {0u, 1u, 7u, 100000u}) {
+    SCOPED_TRACE(n);
+    EXPECT_EQ(parsed(appWith("") + "numInstances: " + std::to_string(n) + "\n").numInstances, n);
+  }
+}
+
+TEST(JobParser, RejectsNumInstancesOutOfRange) {
+  for (std::string_view n : {"-1", "100001", "99999999999999999999"}) {
+    SCOPED_TRACE(n);
+    EXPECT_THAT(errorsOf(appWith("") + "numInstances: " + std::string(n) + "\n"),
+                ElementsAre(fieldError("numInstances", "is out of range (0 to 100000)")));
+  }
+}
+
+TEST(JobParser, RejectsNumInstancesThatIsNotAWholeNumber) {
+  for (std::string_view n : {"2.5", "three", "3x", "\"\"", "1e2"}) {
+    SCOPED_TRACE(n);
+    EXPECT_THAT(errorsOf(appWith("") + "numInstances: " + std::string(n) + "\n"),
+                ElementsAre(fieldError("numInstances", "is not a whole number")));
+  }
+}
+
+// ---- containers -----------------------------------------------------------
+
+TEST(JobParser, RejectsMissingContainers) {
+  EXPECT_THAT(errorsOf("name: web\n"), ElementsAre(fieldError("containers", "is required")));
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"),
+              ElementsAre(fieldError("containers", "is required")));
+}
+
+TEST(JobParser, RejectsEmptyContainers) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers: {}\n"),
+              ElementsAre(fieldError("containers", "must list at least one container")));
+}
+
+TEST(JobParser, RejectsContainersGivenAsAList) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  - image: nginx\n"),
+              ElementsAre(fieldError("containers", "must be a mapping, not a list")));
+}
+
+TEST(JobParser, AcceptsSixtyFourContainersAndRejectsMore) {
+  auto jobWith = [](int n) {
+    std::string text = "name: web\ncontainers:\n";
+    for (int i = 0; i < n; ++i) text += "  c" + std::to_string(i) + ": {image: nginx}\n";
+    return text;
+  };
+  EXPECT_THAT(parsed(jobWith(64)).containers, SizeIs(64));
+  EXPECT_THAT(errorsOf(jobWith(65)),
+              ElementsAre(fieldError("containers", "lists 65 containers; at most 64 are allowed")));
+}
+
+TEST(JobParser, KeepsContainersInFileOrder) {
+  const Job job =
+      parsed("name: web\ncontainers:\n  web: {image: a}\n  api: {image: b}\n  db: {image: c}\n");
+  ASSERT_THAT(job.containers, SizeIs(3));
+  EXPECT_EQ(job.containers[0].name, "web");
+  EXPECT_EQ(job.containers[1].name, "api");
+  EXPECT_EQ(job.containers[2].name, "db");
+}
+
+TEST(JobParser, RejectsContainerNamesThatAreNotDnsLabels) {
+  const std::string cases[] = {"App", "my_app", "-app", "app-", "my.app", std::string(64, 'c')};
+  for (const auto& name : cases) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(errorsOf("name: web\ncontainers:\n  \"" + name + "\": {image: nginx}\n"),
+                ElementsAre(fieldError("containers." + name, "is not a valid container name")));
+  }
+  EXPECT_THAT(
+      parsed("name: web\ncontainers:\n  " + std::string(63, 'c') + ": {image: nginx}\n").containers,
+      SizeIs(1));
+}
+
+TEST(JobParser, RejectsContainerGivenTwice) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app: {image: a}\n  app: {image: b}\n"),
+              ElementsAre(fieldError("containers.app", "is given more than once")));
+}
+
+TEST(JobParser, RejectsContainerThatIsNotAMapping) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app: nginx\n"),
+              ElementsAre(fieldError("containers.app", "must be a mapping, not a single value")));
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app:\n"),
+              ElementsAre(fieldError("containers.app", "must be a mapping, not empty")));
+}
+
+TEST(JobParser, RejectsUnknownFieldWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("memroy: 1G")),
+              ElementsAre(fieldError("containers.app.memroy",
+                                     "is not a known field (did you mean \"memory\"?)")));
+  EXPECT_THAT(errorsOf(appWith("depends-on: []")),
+              ElementsAre(fieldError("containers.app.depends-on", "did you mean \"depends_on\"?")));
+}
+
+TEST(JobParser, RejectsUnknownFieldWithoutSuggestionWhenNothingIsClose) {
+  const auto errors = errorsOf(appWith("cpus: 2"));
+  ASSERT_THAT(errors, ElementsAre(fieldError("containers.app.cpus", "is not a known field")));
+  EXPECT_THAT(errors[0].message, Not(HasSubstr("did you mean")));
+}
+
+// ---- image ----------------------------------------------------------------
+
+TEST(JobParser, RejectsMissingImage) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app: {memory: 1G}\n"),
+              ElementsAre(fieldError("containers.app.image", "is required")));
+}
+
+TEST(JobParser, AcceptsImageReferences) {
+  const std::string_view cases[] = {"nginx", "nginx:1.25", "localhost/busybox",
+                                    "registry.example.com:5000/team/app:v1.2_3",
+                                    "app@sha256:0123abcd"};
+  for (auto image : cases) {
+    SCOPED_TRACE(image);
+    const Job job =
+        parsed("name: web\ncontainers:\n  app: {image: \"" + std::string(image) + "\"}\n");
+    ASSERT_THAT(job.containers, SizeIs(1));
+    EXPECT_EQ(job.containers[0].image, image);
+  }
+}
+
+TEST(JobParser, RejectsInvalidImageReferences) {
+  const std::string_view cases[] = {"nginx latest", "nginx;rm -rf /", "$(evil)", "", "ng\u00efnx",
+                                    "a\\b"};
+  for (auto image : cases) {
+    SCOPED_TRACE(image);
+    std::string quoted;
+    for (char c : image) quoted += c == '\\' ? std::string("\\\\") : std::string(1, c);
+    EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app: {image: \"" + quoted + "\"}\n"),
+                ElementsAre(fieldError("containers.app.image", "is not an image reference")));
+  }
+  EXPECT_THAT(
+      errorsOf("name: web\ncontainers:\n  app: {image: \"" + std::string(513, 'a') + "\"}\n"),
+      ElementsAre(fieldError("containers.app.image", "is not an image reference")));
+}
+
+TEST(JobParser, RejectsImageWithANulCharacter) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n  app: {image: \"nginx\\0x\"}\n"),
+              ElementsAre(fieldError("containers.app.image", "contains a NUL character")));
+}
+
+// ---- restart --------------------------------------------------------------
+
+TEST(JobParser, ParsesEveryRestartPolicy) {
+  const struct {
+    std::string_view text;
+    RestartPolicy policy;
+  } cases[] = {
+      {"always", RestartPolicy::kAlways}, {"on-failure", RestartPolicy::kOnFailure},
+      {"no", RestartPolicy::kNo},  // unquoted: YAML 1.1 would read a boolean
+      {"\"no\"", RestartPolicy::kNo},     {"'no'", RestartPolicy::kNo},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    EXPECT_EQ(app("restart: " + std::string(c.text)).restart, c.policy);
+  }
+}
+
+TEST(JobParser, RejectsMisspeltRestartWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("restart: alway")),
+              ElementsAre(fieldError("containers.app.restart",
+                                     "\"alway\" is not one of always, on-failure, no (did you mean "
+                                     "\"always\"?)")));
+}
+
+TEST(JobParser, RejectsRestartPoliciesThatDoNotExist) {
+  for (std::string_view value : {"unless-stopped", "false", "Always", "[always]"}) {
+    SCOPED_TRACE(value);
+    EXPECT_THAT(errorsOf(appWith("restart: " + std::string(value))),
+                ElementsAre(fieldError("containers.app.restart", "")));
+  }
+  EXPECT_THAT(
+      errorsOf(appWith("restart: unless-stopped")),
+      ElementsAre(fieldError("containers.app.restart", "is not one of always, on-failure, no")));
+}
+
+// ---- command --------------------------------------------------------------
+
+TEST(JobParser, ParsesCommandGivenAsAList) {
+  EXPECT_THAT(app("command: [\"bin/rails\", \"s\", \"-b\", \"0.0.0.0\"]").command,
+              ElementsAre("bin/rails", "s", "-b", "0.0.0.0"));
+  EXPECT_THAT(app("command:\n  - sh\n  - -c\n  - echo hi; sleep 1").command,
+              ElementsAre("sh", "-c", "echo hi; sleep 1"));
+}
+
+TEST(JobParser, SplitsCommandGivenAsAStringLikeAShell) {
+  EXPECT_THAT(app("command: bin/rails s -b '0.0.0.0'").command,
+              ElementsAre("bin/rails", "s", "-b", "0.0.0.0"));
+  EXPECT_THAT(app("command: sh -c \"echo 'hello world'\"").command,
+              ElementsAre("sh", "-c", "echo 'hello world'"));
+}
+
+TEST(JobParser, RejectsEmptyCommand) {
+  for (std::string_view value : {"\"\"", "\"   \"", "[]"}) {
+    SCOPED_TRACE(value);
+    EXPECT_THAT(errorsOf(appWith("command: " + std::string(value))),
+                ElementsAre(fieldError("containers.app.command", "must not be empty")));
+  }
+}
+
+TEST(JobParser, RejectsCommandWithUnclosedQuote) {
+  EXPECT_THAT(errorsOf(appWith("command: echo 'oops")),
+              ElementsAre(fieldError("containers.app.command", "unclosed ' quote")));
+}
+
+TEST(JobParser, RejectsCommandThatIsNeitherListNorString) {
+  EXPECT_THAT(errorsOf(appWith("command: {run: x}")),
+              ElementsAre(fieldError("containers.app.command",
+                                     "must be a list of strings or one string, not a mapping")));
+  EXPECT_THAT(
+      errorsOf(appWith("command: [echo, [x]]")),
+      ElementsAre(fieldError("containers.app.command[1]", "must be a single value, not a list")));
+}
+
+// ---- environment ----------------------------------------------------------
+
+TEST(JobParser, ParsesEnvironmentInAllThreeForms) {
+  const std::vector<EnvVar> expected = {{"A", "1"}, {"B_2", ""}, {"c", "x=y"}};
+  const std::string_view forms[] = {
+      // A list of name/value pairs (the reference form).
+      "environment:\n  - name: A\n    value: 1\n  - name: B_2\n  - name: c\n    value: x=y",
+      // A mapping.
+      "environment:\n  A: 1\n  B_2:\n  c: x=y",
+      // NAME=value strings.
+      "environment:\n  - A=1\n  - B_2=\n  - c=x=y",
+  };
+  for (auto form : forms) {
+    SCOPED_TRACE(form);
+    EXPECT_EQ(app(form).environment, expected);
+  }
+  EXPECT_THAT(app("environment: [B_2]").environment, ElementsAre(EnvVar{"B_2", ""}));
+}
+
+TEST(JobParser, KeepsEnvironmentValuesAsWritten) {
+  EXPECT_THAT(app("environment: {A: 010, B: yes, C: 1e3, D: ~, E: \"\"}").environment,
+              ElementsAre(EnvVar{"A", "010"}, EnvVar{"B", "yes"}, EnvVar{"C", "1e3"},
+                          EnvVar{"D", ""}, EnvVar{"E", ""}));
+}
+
+TEST(JobParser, RejectsInvalidEnvironmentNames) {
+  for (std::string_view name : {"1ABC", "MY-VAR", "A B", "A.B", "\u00c9"}) {
+    SCOPED_TRACE(name);
+    const std::string quoted = "\"" + std::string(name) + "\"";
+    const std::string forms[] = {
+        "environment:\n  - name: " + quoted + "\n    value: x",
+        "environment:\n  " + quoted + ": x",
+        "environment:\n  - " + quoted.substr(0, quoted.size() - 1) + "=x\"",
+    };
+    for (const auto& form : forms) {
+      EXPECT_THAT(errorsOf(appWith(form)),
+                  ElementsAre(fieldError("containers.app.environment",
+                                         quoted + " is not a variable name")));
+    }
+  }
+  EXPECT_THAT(errorsOf(appWith("environment: [\"=x\"]")),
+              ElementsAre(fieldError("containers.app.environment", "\"\" is not a variable name")));
+}
+
+TEST(JobParser, RejectsEnvironmentVariableSetTwice) {
+  const std::string_view forms[] = {
+      "environment:\n  - {name: A, value: 1}\n  - {name: A, value: 2}",
+      "environment: [A=1, A=2]",
+      "environment: [A=1, {name: A, value: 2}]",
+  };
+  for (auto form : forms) {
+    SCOPED_TRACE(form);
+    EXPECT_THAT(errorsOf(appWith(form)), ElementsAre(fieldError("containers.app.environment",
+                                                                "\"A\" is set more than once")));
+  }
+  EXPECT_THAT(errorsOf(appWith("environment:\n  A: 1\n  A: 2")),
+              ElementsAre(fieldError("containers.app.environment.A", "is given more than once")));
+}
+
+TEST(JobParser, RejectsEnvironmentEntryWithoutName) {
+  EXPECT_THAT(errorsOf(appWith("environment:\n  - value: x")),
+              ElementsAre(fieldError("containers.app.environment[0].name", "is required")));
+}
+
+TEST(JobParser, RejectsUnknownFieldInEnvironmentEntryWithSuggestion) {
+  EXPECT_THAT(
+      errorsOf(appWith("environment:\n  - name: A\n    valu: x")),
+      ElementsAre(fieldError("containers.app.environment[0].valu", "did you mean \"value\"?")));
+}
+
+TEST(JobParser, RejectsEnvironmentThatIsNeitherListNorMapping) {
+  EXPECT_THAT(
+      errorsOf(appWith("environment: A=1")),
+      ElementsAre(fieldError("containers.app.environment", "must be a list, not a single value")));
+  EXPECT_THAT(errorsOf(appWith("environment: {A: [1]}")),
+              ElementsAre(fieldError("containers.app.environment.A", "must be a single value")));
+}
+
+// Every string of a valid Job is UTF-8 text without NUL, whichever spelling
+// of a field carried it: the job is later written as JSON, which cannot hold
+// anything else.
+TEST(JobParser, RejectsEnvironmentTextThatIsNotUtf8OrHasANulInEveryForm) {
+  const struct {
+    std::string_view form;
+    std::string_view path;
+    std::string_view message;
+  } cases[] = {
+      {"environment:\n  - name: A\n    value: \"caf\xe9\"", "containers.app.environment[0].value",
+       "is not valid UTF-8 text"},
+      {"environment:\n  A: \"caf\xe9\"", "containers.app.environment.A", "is not valid UTF-8 text"},
+      {"environment:\n  - \"A=caf\xe9\"", "containers.app.environment[0]",
+       "is not valid UTF-8 text"},
+      {"environment:\n  - name: A\n    value: \"a\\0b\"", "containers.app.environment[0].value",
+       "contains a NUL character"},
+      {"environment:\n  A: \"a\\0b\"", "containers.app.environment.A", "contains a NUL character"},
+      {"environment:\n  - \"A=a\\0b\"", "containers.app.environment[0]",
+       "contains a NUL character"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.form);
+    EXPECT_THAT(errorsOf(appWith(c.form)),
+                ElementsAre(fieldError(std::string(c.path), std::string(c.message))));
+  }
+}
+
+// ---- ports ----------------------------------------------------------------
+
+TEST(ParsePortMapping, AcceptsEverySyntaxOfDocsJobsMd) {
+  const struct {
+    std::string_view text;
+    PortMapping port;
+  } cases[] = {
+      {"3000", {"", 0, 3000, Protocol::kTcp}},
+      {"80:3000", {"", 80, 3000, Protocol::kTcp}},
+      {"3000/tcp", {"", 0, 3000, Protocol::kTcp}},
+      {"3000/udp", {"", 0, 3000, Protocol::kUdp}},
+      {"53:5353/udp", {"", 53, 5353, Protocol::kUdp}},
+      {"127.0.0.1:80:3000", {"127.0.0.1", 80, 3000, Protocol::kTcp}},
+      {"127.0.0.1::3000", {"127.0.0.1", 0, 3000, Protocol::kTcp}},
+      {"127.0.0.1:80:3000/udp", {"127.0.0.1", 80, 3000, Protocol::kUdp}},
+      {"[::1]:80:3000", {"::1", 80, 3000, Protocol::kTcp}},
+      {"[::1]::3000", {"::1", 0, 3000, Protocol::kTcp}},
+      {"[2001:db8::7]:8080:80/udp", {"2001:db8::7", 8080, 80, Protocol::kUdp}},
+      {"1:1", {"", 1, 1, Protocol::kTcp}},
+      {"65535:65535", {"", 65535, 65535, Protocol::kTcp}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    auto port = parsePortMapping(c.text);
+    ASSERT_TRUE(port.ok()) << port.error();
+    EXPECT_EQ(*port, c.port);
+  }
+}
+
+TEST(ParsePortMapping, RejectsMalformedMappingsAndSaysWhy) {
+  const struct {
+    std::string_view text;
+    std::string_view message;
+  } cases[] = {
+      {"", "is not a port mapping"},
+      {"0", "is not a port mapping"},
+      {"65536", "is not a port mapping"},
+      {"80:0", "is not a port mapping"},
+      {"0:3000", "is not a port mapping"},
+      {"http", "is not a port mapping"},
+      {":3000", "is not a port mapping"},
+      {"80:", "is not a port mapping"},
+      {"80:3000:1", "is not an IP address"},
+      {"1.2.3.4:80:3000:1", "is not a port mapping"},
+      {"127.0.0.1:3000", "is not a port mapping"},
+      {"999.1.1.1:80:3000", "\"999.1.1.1\" is not an IP address"},
+      {"localhost:80:3000", "\"localhost\" is not an IP address"},
+      {"::1:80:3000", "is not a port mapping"},
+      {"[::1]80:3000", "is not a port mapping"},
+      {"[::1", "is not a port mapping"},
+      {"[::1]", "is not a port mapping"},
+      {"[1.2.3.4]:80:3000", "\"1.2.3.4\" is not an IPv6 address"},
+      {"[::1]:1.2.3.4:80:3000", "is not a port mapping"},
+      {"80:3000/sctp", "\"sctp\" is not a protocol (use tcp or udp)"},
+      {"80:3000/", "\"\" is not a protocol"},
+      {"80:3000/UDP", "\"UDP\" is not a protocol"},
+      {" 80:3000", "is not a port mapping"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    auto port = parsePortMapping(c.text);
+    ASSERT_FALSE(port.ok()) << "parsed as " << toString(*port);
+    EXPECT_THAT(port.error(), HasSubstr(c.message));
+  }
+}
+
+TEST(ParsePortMapping, RefusesRanges) {
+  for (std::string_view text : {"8000-8010", "80:3000-3005", "3000-3005/udp"}) {
+    SCOPED_TRACE(text);
+    auto port = parsePortMapping(text);
+    ASSERT_FALSE(port.ok());
+    EXPECT_THAT(port.error(), HasSubstr("port ranges are not supported; list each port"));
+  }
+}
+
+TEST(JobParser, ParsesPortsQuotedOrNot) {
+  // Unquoted 80:3000 would be a base-60 number to a YAML 1.1 reader.
+  EXPECT_THAT(app("ports:\n  - 80:3000\n  - \"8080:3001\"\n  - 3002\n  - 53:53/udp").ports,
+              ElementsAre(PortMapping{"", 80, 3000, Protocol::kTcp},
+                          PortMapping{"", 8080, 3001, Protocol::kTcp},
+                          PortMapping{"", 0, 3002, Protocol::kTcp},
+                          PortMapping{"", 53, 53, Protocol::kUdp}));
+}
+
+TEST(JobParser, RejectsInvalidPortAtItsIndex) {
+  EXPECT_THAT(errorsOf(appWith("ports: [\"80:3000\", \"99999\", \"8000-8010\"]")),
+              ElementsAre(fieldError("containers.app.ports[1]", "\"99999\" is not a port mapping"),
+                          fieldError("containers.app.ports[2]", "port ranges are not supported")));
+  EXPECT_THAT(
+      errorsOf(appWith("ports: \"80:3000\"")),
+      ElementsAre(fieldError("containers.app.ports", "must be a list, not a single value")));
+}
+
+TEST(JobParser, RejectsHostPortCollisionAcrossContainers) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ports: [\"80:3000\"]}\n"
+                       "  admin: {image: b, ports: [\"80:4000\"]}\n"),
+              ElementsAre(fieldError("containers.admin.ports[0]",
+                                     "host port 80/tcp is already published by "
+                                     "containers.app.ports[0]")));
+}
+
+TEST(JobParser, RejectsHostPortPublishedTwiceByOneContainer) {
+  EXPECT_THAT(errorsOf(appWith("ports: [\"80:3000\", \"80:3001\"]")),
+              ElementsAre(fieldError("containers.app.ports[1]",
+                                     "host port 80/tcp is already published by "
+                                     "containers.app.ports[0]")));
+}
+
+TEST(JobParser, RejectsHostPortCollisionWhateverTheHostAddress) {
+  EXPECT_THAT(errorsOf(appWith("ports: [\"127.0.0.1:80:3000\", \"10.0.0.1:80:3001\"]")),
+              ElementsAre(fieldError("containers.app.ports[1]", "host port 80/tcp")));
+}
+
+TEST(JobParser, AllowsTheSameHostPortOverTcpAndUdp) {
+  EXPECT_THAT(app("ports: [\"53:53/udp\", \"53:53/tcp\"]").ports, SizeIs(2));
+}
+
+TEST(JobParser, AllowsEphemeralHostPortsInEveryContainer) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ports: [\"3000\"]}\n"
+                       "  admin: {image: b, ports: [\"4000\", \"127.0.0.1::4001\"]}\n"),
+              IsEmpty());
+}
+
+TEST(JobParser, RejectsContainerPortUsedByTwoContainersOfThePod) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ports: [\"3000\"]}\n"
+                       "  admin: {image: b, ports: [\"8080:3000\"]}\n"),
+              ElementsAre(fieldError("containers.admin.ports[0]",
+                                     "container port 3000/tcp is already used by "
+                                     "containers.app.ports[0]")));
+}
+
+TEST(JobParser, AllowsOneContainerToPublishItsPortTwice) {
+  EXPECT_THAT(app("ports: [\"80:3000\", \"8080:3000\", \"3000\"]").ports, SizeIs(3));
+}
+
+// ---- depends_on -----------------------------------------------------------
+
+TEST(JobParser, RejectsDependsOnUnknownContainerWithSuggestion) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, depends_on: [dbb]}\n"
+                       "  db: {image: b}\n"),
+              ElementsAre(fieldError("containers.app.depends_on[0]",
+                                     "\"dbb\" is not a container of this job (did you mean "
+                                     "\"db\"?)")));
+}
+
+TEST(JobParser, RejectsDependsOnUnknownContainerWithoutSuggestionWhenNothingIsClose) {
+  const auto errors = errorsOf(appWith("depends_on: [postgres]"));
+  ASSERT_THAT(errors, ElementsAre(fieldError("containers.app.depends_on[0]",
+                                             "\"postgres\" is not a container of this job")));
+  EXPECT_THAT(errors[0].message, Not(HasSubstr("did you mean")));
+}
+
+TEST(JobParser, RejectsContainerDependingOnItself) {
+  EXPECT_THAT(errorsOf(appWith("depends_on: [app]")),
+              ElementsAre(fieldError("containers.app.depends_on[0]",
+                                     "a container cannot depend on itself")));
+}
+
+TEST(JobParser, RejectsDuplicateDependsOn) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, depends_on: [db, db]}\n"
+                       "  db: {image: b}\n"),
+              ElementsAre(fieldError("containers.app.depends_on[1]", "\"db\" is listed twice")));
+}
+
+TEST(JobParser, RejectsCycleInDependsOn) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  a: {image: x, depends_on: [b]}\n"
+                       "  b: {image: x, depends_on: [a]}\n"),
+              ElementsAre(fieldError("containers", "depends_on has a cycle: a -> b -> a")));
+}
+
+TEST(JobParser, ReportsALongerCycleAlongItsPath) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  start: {image: x, depends_on: [a]}\n"
+                       "  a: {image: x, depends_on: [b]}\n"
+                       "  b: {image: x, depends_on: [c]}\n"
+                       "  c: {image: x, depends_on: [a]}\n"),
+              ElementsAre(fieldError("containers", "depends_on has a cycle: a -> b -> c -> a")));
+}
+
+TEST(JobParser, RejectsDependsOnThatIsNotAList) {
+  EXPECT_THAT(
+      errorsOf("name: web\ncontainers:\n"
+               "  app: {image: a, depends_on: db}\n"
+               "  db: {image: b}\n"),
+      ElementsAre(fieldError("containers.app.depends_on", "must be a list, not a single value")));
+}
+
+TEST(ValidateJob, ChecksJobsBuiltInCode) {
+  Job job = expectedExample();
+  job.containers[1].dependsOn = {"app"};
+  EXPECT_THAT(validateJob(job),
+              ElementsAre(fieldError("containers", "depends_on has a cycle: app -> db -> app")));
+  job.containers[1].dependsOn = {"ap"};
+  EXPECT_THAT(validateJob(job),
+              ElementsAre(fieldError("containers.db.depends_on[0]", "(did you mean \"app\"?)")));
+}
+
+// ---- memory ---------------------------------------------------------------
+
+TEST(JobParser, RejectsMemoryThatIsNotASize) {
+  const auto errors = errorsOf(appWith("memory: 2X"));
+  ASSERT_THAT(errors, ElementsAre(fieldError("containers.app.memory", "\"2X\" is not a size")));
+  EXPECT_EQ(errors[0].line, 5);
+  EXPECT_EQ(errors[0].column, 13);
+}
+
+TEST(JobParser, AcceptsMemoryFromSixMebibytesToSixteenTebibytes) {
+  EXPECT_EQ(app("memory: 6M").memory, 6 * kMiB);
+  EXPECT_EQ(app("memory: 512m").memory, 512 * kMiB);
+  EXPECT_EQ(app("memory: 16T").memory, 16 * kTiB);
+}
+
+TEST(JobParser, RejectsMemoryBelowSixMebibytes) {
+  for (std::string_view value : {"5M", "6143K", "2048", "0"}) {
+    SCOPED_TRACE(value);
+    EXPECT_THAT(errorsOf(appWith("memory: " + std::string(value))),
+                ElementsAre(fieldError("containers.app.memory",
+                                       "\"" + std::string(value) + "\" is outside 6M to 16T")));
+  }
+}
+
+TEST(JobParser, RejectsMemoryAboveSixteenTebibytes) {
+  EXPECT_THAT(errorsOf(appWith("memory: 17T")),
+              ElementsAre(fieldError("containers.app.memory", "\"17T\" is outside 6M to 16T")));
+}
+
+// ---- healthcheck ----------------------------------------------------------
+
+TEST(JobParser, RejectsHealthCheckWithoutType) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {port: 80}")),
+              ElementsAre(fieldError("containers.app.healthcheck.type", "is required")));
+}
+
+TEST(JobParser, RejectsUnknownHealthCheckTypeWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: htp, port: 80}")),
+              ElementsAre(fieldError("containers.app.healthcheck.type",
+                                     "\"htp\" is not one of http, tcp, exec (did you mean "
+                                     "\"http\"?)")));
+}
+
+TEST(JobParser, RequiresPortForHttpAndTcpChecks) {
+  for (std::string_view type : {"http", "tcp"}) {
+    SCOPED_TRACE(type);
+    EXPECT_THAT(errorsOf(appWith("healthcheck: {type: " + std::string(type) + "}")),
+                ElementsAre(fieldError("containers.app.healthcheck.port", "is required")));
+  }
+}
+
+TEST(JobParser, RejectsHealthCheckPortOutOfRange) {
+  for (std::string_view port : {"0", "65536", "-80"}) {
+    SCOPED_TRACE(port);
+    EXPECT_THAT(
+        errorsOf(appWith("healthcheck: {type: tcp, port: " + std::string(port) + "}")),
+        ElementsAre(fieldError("containers.app.healthcheck.port", "is out of range (1 to 65535)")));
+  }
+}
+
+TEST(JobParser, RejectsPortOnExecCheck) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: [true], port: 80}")),
+              ElementsAre(fieldError("containers.app.healthcheck.port",
+                                     "applies to http and tcp checks only")));
+}
+
+TEST(JobParser, RejectsPathOnTcpAndExecChecks) {
+  EXPECT_THAT(
+      errorsOf(appWith("healthcheck: {type: tcp, port: 5432, path: /x}")),
+      ElementsAre(fieldError("containers.app.healthcheck.path", "applies to http checks only")));
+  EXPECT_THAT(
+      errorsOf(appWith("healthcheck: {type: exec, command: [true], path: /x}")),
+      ElementsAre(fieldError("containers.app.healthcheck.path", "applies to http checks only")));
+}
+
+TEST(JobParser, RejectsHttpPathThatIsNotARequestPath) {
+  for (std::string_view path : {"healthz", "/health check", "\"\"", "\"/a\\tb\""}) {
+    SCOPED_TRACE(path);
+    EXPECT_THAT(
+        errorsOf(appWith("healthcheck: {type: http, port: 80, path: " + std::string(path) + "}")),
+        ElementsAre(fieldError("containers.app.healthcheck.path", "is not a request path")));
+  }
+  EXPECT_EQ(healthCheck("{type: http, port: 80, path: \"/healthz?full=1\"}").path,
+            "/healthz?full=1");
+}
+
+TEST(JobParser, RequiresCommandForExecCheck) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec}")),
+              ElementsAre(fieldError("containers.app.healthcheck.command", "is required")));
+}
+
+TEST(JobParser, RejectsCommandOnHttpAndTcpChecks) {
+  EXPECT_THAT(
+      errorsOf(appWith("healthcheck: {type: http, port: 80, command: [true]}")),
+      ElementsAre(fieldError("containers.app.healthcheck.command", "applies to exec checks only")));
+}
+
+TEST(JobParser, ParsesExecCheckCommandAsListOrString) {
+  const HealthCheck check = healthCheck("{type: exec, command: \"pg_isready -U 'web app'\"}");
+  EXPECT_EQ(check.type, HealthCheckType::kExec);
+  EXPECT_THAT(check.command, ElementsAre("pg_isready", "-U", "web app"));
+  EXPECT_THAT(healthCheck("{type: exec, command: [pg_isready]}").command,
+              ElementsAre("pg_isready"));
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: []}")),
+              ElementsAre(fieldError("containers.app.healthcheck.command", "must not be empty")));
+}
+
+TEST(JobParser, RejectsTimeoutLongerThanInterval) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, timeout: 30, interval: 10}")),
+              ElementsAre(fieldError("containers.app.healthcheck.timeout",
+                                     "30s is longer than the interval 10s")));
+  // The default interval (10s) counts too.
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, timeout: 20s}")),
+              ElementsAre(fieldError("containers.app.healthcheck.timeout",
+                                     "20s is longer than the interval 10s")));
+}
+
+TEST(JobParser, AllowsTimeoutEqualToInterval) {
+  const HealthCheck check = healthCheck("{type: tcp, port: 80, timeout: 1m, interval: 60s}");
+  EXPECT_EQ(check.timeout, 60s);
+  EXPECT_EQ(check.interval, 60s);
+}
+
+TEST(JobParser, RejectsHealthCheckDurationsOutsideOneSecondToOneHour) {
+  const struct {
+    std::string_view field;
+    std::string_view value;
+  } cases[] = {
+      {"timeout", "500ms"}, {"timeout", "0"},     {"interval", "999ms"},
+      {"interval", "2h"},   {"interval", "3601"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.field) + ": " + std::string(c.value));
+    const std::string field(c.field);
+    const std::string value(c.value);
+    // The other duration is chosen so that timeout <= interval holds.
+    const std::string other = field == "timeout" ? "interval: 1h" : "timeout: 1s";
+    EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, " + other + ", " + field +
+                                 ": " + value + "}")),
+                ElementsAre(fieldError("containers.app.healthcheck." + field,
+                                       "\"" + value + "\" is outside 1s to 1h")));
+  }
+  const HealthCheck check = healthCheck("{type: tcp, port: 80, timeout: 1s, interval: 1h}");
+  EXPECT_EQ(check.timeout, 1s);
+  EXPECT_EQ(check.interval, 1h);
+}
+
+TEST(JobParser, RejectsHealthCheckDurationThatIsNotADuration) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, interval: often}")),
+              ElementsAre(fieldError("containers.app.healthcheck.interval",
+                                     "\"often\" is not a duration")));
+}
+
+TEST(JobParser, AcceptsThresholdsFromOneToHundred) {
+  const HealthCheck check =
+      healthCheck("{type: tcp, port: 80, healthy_threshold: 1, unhealthy_threshold: 100}");
+  EXPECT_EQ(check.healthyThreshold, 1);
+  EXPECT_EQ(check.unhealthyThreshold, 100);
+}
+
+TEST(JobParser, RejectsThresholdsOutsideOneToHundred) {
+  for (std::string_view field : {"healthy_threshold", "unhealthy_threshold"}) {
+    for (std::string_view value : {"0", "101", "-1"}) {
+      SCOPED_TRACE(std::string(field) + ": " + std::string(value));
+      EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, " + std::string(field) +
+                                   ": " + std::string(value) + "}")),
+                  ElementsAre(fieldError("containers.app.healthcheck." + std::string(field),
+                                         "is out of range (1 to 100)")));
+    }
+  }
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, healthy_threshold: 1.5}")),
+              ElementsAre(fieldError("containers.app.healthcheck.healthy_threshold",
+                                     "is not a whole number")));
+}
+
+TEST(JobParser, RejectsUnknownHealthCheckFieldWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: tcp, port: 80, intervall: 10}")),
+              ElementsAre(fieldError("containers.app.healthcheck.intervall",
+                                     "did you mean \"interval\"?")));
+}
+
+TEST(JobParser, RejectsHealthCheckThatIsNotAMapping) {
+  EXPECT_THAT(errorsOf(appWith("healthcheck: http")),
+              ElementsAre(fieldError("containers.app.healthcheck",
+                                     "must be a mapping, not a single value")));
+}
+
+// ---- volumes --------------------------------------------------------------
+
+TEST(JobParser, ParsesVolumesAndNormalisesTheirPaths) {
+  EXPECT_THAT(app("volumes:\n  - {type: local, path: /data//x/, space: 1G}\n"
+                  "  - {type: shared, path: /srv, space: 2M}")
+                  .volumes,
+              ElementsAre(Volume{VolumeType::kLocal, "/data/x", kGiB},
+                          Volume{VolumeType::kShared, "/srv", 2 * kMiB}));
+}
+
+TEST(JobParser, RejectsVolumeWithoutTypePathOrSpace) {
+  EXPECT_THAT(errorsOf(appWith("volumes: [{}]")),
+              ElementsAre(fieldError("containers.app.volumes[0].type", "is required"),
+                          fieldError("containers.app.volumes[0].path", "is required"),
+                          fieldError("containers.app.volumes[0].space", "is required")));
+}
+
+TEST(JobParser, RejectsUnknownVolumeTypeWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("volumes: [{type: shard, path: /data, space: 1G}]")),
+              ElementsAre(fieldError("containers.app.volumes[0].type",
+                                     "\"shard\" is not one of shared, local (did you mean "
+                                     "\"shared\"?)")));
+}
+
+TEST(JobParser, RejectsVolumePathsThatAreNotMountPaths) {
+  const std::string_view cases[] = {
+      "data", "./data", "/",        "//",       "/data/../etc", "/data/./x",
+      "/..",  "/.",     "\"/a:b\"", "\"/a,b\"", "\"/a\\tb\"",   "~/data",
+  };
+  for (auto path : cases) {
+    SCOPED_TRACE(path);
+    EXPECT_THAT(
+        errorsOf(appWith("volumes: [{type: local, path: " + std::string(path) + ", space: 1G}]")),
+        ElementsAre(fieldError("containers.app.volumes[0].path", "is not a mount path")));
+  }
+}
+
+TEST(JobParser, AcceptsDotsInsideVolumePathNames) {
+  EXPECT_THAT(app("volumes: [{type: local, path: /data/.cache/..x, space: 1G}]").volumes,
+              ElementsAre(Volume{VolumeType::kLocal, "/data/.cache/..x", kGiB}));
+}
+
+TEST(JobParser, RejectsTheSamePathMountedTwiceInOneContainer) {
+  EXPECT_THAT(
+      errorsOf(appWith("volumes:\n  - {type: local, path: /data, space: 1G}\n"
+                       "  - {type: shared, path: /data/, space: 1G}")),
+      ElementsAre(fieldError("containers.app.volumes[1].path", "\"/data/\" is mounted twice")));
+}
+
+TEST(JobParser, AllowsTheSamePathInTwoContainers) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, volumes: [{type: local, path: /data, space: 1G}]}\n"
+                       "  db: {image: b, volumes: [{type: local, path: /data, space: 1G}]}\n"),
+              IsEmpty());
+}
+
+TEST(JobParser, RejectsVolumeSpaceOfZeroOrTooMuch) {
+  EXPECT_THAT(
+      errorsOf(appWith("volumes: [{type: local, path: /data, space: 0}]")),
+      ElementsAre(fieldError("containers.app.volumes[0].space", "\"0\" is outside 1 to 1024T")));
+  EXPECT_THAT(errorsOf(appWith("volumes: [{type: local, path: /data, space: 1025T}]")),
+              ElementsAre(fieldError("containers.app.volumes[0].space", "is outside 1 to 1024T")));
+  EXPECT_THAT(errorsOf(appWith("volumes: [{type: local, path: /data, space: lots}]")),
+              ElementsAre(fieldError("containers.app.volumes[0].space", "\"lots\" is not a size")));
+}
+
+TEST(JobParser, RejectsUnknownVolumeFieldWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("volumes: [{type: local, path: /data, space: 1G, spce: 1G}]")),
+              ElementsAre(fieldError("containers.app.volumes[0].spce", "did you mean \"space\"?")));
+}
+
+// ---- every problem at once ------------------------------------------------
+
+TEST(JobParser, ReportsEveryProblemInTheFileNotJustTheFirst) {
+  const auto errors = errorsOf(R"(name: Web
+numInstances: -1
+containers:
+  app:
+    imag: nginx
+    memory: 2X
+    depends_on: [nope]
+    ports: ["80:3000"]
+  db:
+    image: postgres
+    restart: alway
+    ports: ["80:5432"]
+    healthcheck:
+      type: tcp
+)");
+  EXPECT_THAT(
+      errors,
+      UnorderedElementsAre(
+          fieldError("name", "\"Web\" is not a valid job name"),
+          fieldError("numInstances", "\"-1\" is out of range"),
+          fieldError("containers.app.imag", "is not a known field (did you mean \"image\"?)"),
+          fieldError("containers.app.image", "is required"),
+          fieldError("containers.app.memory", "\"2X\" is not a size"),
+          fieldError("containers.app.depends_on[0]", "\"nope\" is not a container of this job"),
+          fieldError("containers.db.restart", "(did you mean \"always\"?)"),
+          fieldError("containers.db.healthcheck.port", "is required"),
+          fieldError("containers.db.ports[0]", "host port 80/tcp is already published")));
+
+  // Each error read from the file knows its line.
+  for (const auto& e : errors) {
+    if (e.path == "containers.app.memory") EXPECT_EQ(e.line, 6);
+    if (e.path == "containers.db.restart") EXPECT_EQ(e.line, 11);
+    if (e.path == "name") EXPECT_EQ(e.line, 1);
+  }
+}
+
+// ---- startOrder -----------------------------------------------------------
+
+std::vector<std::string> startNames(const Job& job) {
+  std::vector<std::string> names;
+  for (std::size_t i : startOrder(job)) names.push_back(job.containers.at(i).name);
+  return names;
+}
+
+TEST(StartOrder, StartsContainersAfterTheirDependencies) {
+  const Job job = parsed(example());
+  EXPECT_THAT(startOrder(job), ElementsAre(1u, 0u));
+  EXPECT_THAT(startNames(job), ElementsAre("db", "app"));
+}
+
+TEST(StartOrder, KeepsFileOrderBetweenContainersThatAreReadyTogether) {
+  EXPECT_THAT(startNames(parsed("name: web\ncontainers:\n"
+                                "  c: {image: x}\n  b: {image: x}\n  a: {image: x}\n")),
+              ElementsAre("c", "b", "a"));
+  EXPECT_THAT(startNames(parsed("name: web\ncontainers:\n"
+                                "  app: {image: x, depends_on: [db]}\n"
+                                "  db: {image: x}\n"
+                                "  cache: {image: x}\n"
+                                "  worker: {image: x, depends_on: [cache]}\n")),
+              ElementsAre("db", "app", "cache", "worker"));
+}
+
+TEST(StartOrder, StartsADiamondFromItsRoot) {
+  EXPECT_THAT(startNames(parsed("name: web\ncontainers:\n"
+                                "  web: {image: x, depends_on: [api, auth]}\n"
+                                "  api: {image: x, depends_on: [db]}\n"
+                                "  auth: {image: x, depends_on: [db]}\n"
+                                "  db: {image: x}\n")),
+              ElementsAre("db", "api", "auth", "web"));
+}
+
+TEST(StartOrder, StopsInsteadOfLoopingOnACycle) {
+  Job job;
+  job.name = "web";
+  job.containers.resize(3);
+  job.containers[0].name = "a";
+  job.containers[0].dependsOn = {"b"};
+  job.containers[1].name = "b";
+  job.containers[1].dependsOn = {"a"};
+  job.containers[2].name = "c";
+  EXPECT_THAT(startNames(job), ElementsAre("c"));
+}
+
+// ---- isDnsLabel -----------------------------------------------------------
+
+TEST(IsDnsLabel, FollowsRfc1123) {
+  for (std::string_view name : {"a", "0", "web-1", "a-b-c", "x--y"}) {
+    EXPECT_TRUE(isDnsLabel(name)) << name;
+  }
+  EXPECT_TRUE(isDnsLabel(std::string(63, 'a')));
+  for (std::string_view name : {"", "-a", "a-", "A", "a_b", "a.b", "a b"}) {
+    EXPECT_FALSE(isDnsLabel(name)) << name;
+  }
+  EXPECT_FALSE(isDnsLabel(std::string(64, 'a')));
+}
+
+TEST(IsHostName, AcceptsDotSeparatedDnsLabelsUpTo253Characters) {
+  EXPECT_TRUE(isHostName("node-a"));
+  EXPECT_TRUE(isHostName("a.b.c"));
+  std::string longest;
+  while (longest.size() + 64 <= 253) longest += std::string(63, 'a') + ".";
+  longest += std::string(253 - longest.size(), 'b');
+  ASSERT_EQ(longest.size(), 253u);
+  EXPECT_TRUE(isHostName(longest));
+  EXPECT_FALSE(isHostName(longest + "b"));
+  EXPECT_FALSE(isHostName(""));
+  EXPECT_FALSE(isHostName("a." + std::string(64, 'b')));
+}
+
+// ---- toProblem ------------------------------------------------------------
+
+TEST(ToProblem, MakesAnInvalidJobProblemListingEveryError) {
+  auto job = parseJob(appWith("memory: 2X\nrestart: alway"));
+  ASSERT_FALSE(job.ok());
+  const Problem problem = toProblem(job.error(), "web");
+  EXPECT_EQ(problem.type.slug, "invalid-job");
+  const nlohmann::json json = problem.toJson();
+  EXPECT_EQ(json["type"], "/docs/errors.md#invalid-job");
+  EXPECT_EQ(json["title"], "Invalid job");
+  EXPECT_EQ(json["status"], 422);
+  EXPECT_EQ(json["detail"], "The job file has 2 problems; see errors.");
+  EXPECT_EQ(json["job"], "web");
+  ASSERT_TRUE(json["errors"].is_array());
+  ASSERT_EQ(json["errors"].size(), 2u);
+  for (const auto& e : json["errors"]) {
+    EXPECT_TRUE(e["path"].is_string());
+    EXPECT_TRUE(e["message"].is_string());
+    EXPECT_GT(e["line"].get<int>(), 0);
+    EXPECT_GT(e["column"].get<int>(), 0);
+  }
+  EXPECT_EQ(json["errors"][0]["path"], "containers.app.restart");
+  EXPECT_EQ(json["errors"][0]["line"], 6);
+  EXPECT_EQ(json["errors"][1]["path"], "containers.app.memory");
+  EXPECT_EQ(json["errors"][1]["line"], 5);
+}
+
+TEST(ToProblem, NamesTheOnlyErrorInTheDetail) {
+  auto job = parseJob(appWith("memory: 2X"));
+  ASSERT_FALSE(job.ok());
+  const nlohmann::json json = toProblem(job.error()).toJson();
+  EXPECT_THAT(json["detail"].get<std::string>(),
+              HasSubstr("The job file has a problem: containers.app.memory: \"2X\" is not a size"));
+  EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("(line 5)."));
+  EXPECT_FALSE(json.contains("job")) << "no job name was given";
+  EXPECT_EQ(json["errors"].size(), 1u);
+}
+
+TEST(ToProblem, MakesATooLargeProblemWithStatus413) {
+  auto job =
+      parseJob(appWith("") + "# " + std::string(200, 'x') + "\n", YamlLimits{.maxBytes = 100});
+  ASSERT_FALSE(job.ok());
+  EXPECT_TRUE(job.error().tooLarge);
+  const Problem problem = toProblem(job.error());
+  EXPECT_EQ(problem.type.slug, "job-file-too-large");
+  const nlohmann::json json = problem.toJson();
+  EXPECT_EQ(json["type"], "/docs/errors.md#job-file-too-large");
+  EXPECT_EQ(json["status"], 413);
+  EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("The job file is too large"));
+  EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("at most 100 are accepted"));
+}
+
+TEST(ToProblem, TreatsAnAliasBombAsAnInvalidJobNotATooLargeOne) {
+  auto job = parseJob("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a]\n",
+                      YamlLimits{.maxNodes = 30});
+  ASSERT_FALSE(job.ok());
+  EXPECT_FALSE(job.error().tooLarge);
+  EXPECT_EQ(toProblem(job.error()).type.slug, "invalid-job");
+}
+
+}  // namespace
+}  // namespace ozy

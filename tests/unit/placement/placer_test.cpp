@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 namespace ozy {
@@ -66,6 +67,15 @@ TEST(Placer, SharesANodeWhenSpreadingWouldLeaveInstancesUnplaced) {
   auto outcome = placer.place(request(demand(2 * kGiB), 4));
   ASSERT_TRUE(outcome.ok());
   EXPECT_EQ(outcome->nodes, (std::vector<std::uint32_t>{0, 0, 0, 0}));
+}
+
+TEST(Placer, SpreadsEvenlyWhenAJobHasMoreInstancesThanNodes) {
+  Placer placer(cluster({node("a", 64 * kGiB), node("b", 64 * kGiB), node("c", 64 * kGiB)}));
+  auto outcome = placer.place(request(demand(1 * kGiB), 9));
+  ASSERT_TRUE(outcome.ok());
+  std::map<std::uint32_t, int> perNode;
+  for (auto n : outcome->nodes) ++perNode[n];
+  EXPECT_EQ(perNode, (std::map<std::uint32_t, int>{{0, 3}, {1, 3}, {2, 3}}));
 }
 
 TEST(Placer, SpreadsAwayFromNodesThatAlreadyRunTheJob) {
