@@ -1,0 +1,137 @@
+// Bearer-token check and token file loading.
+#include "http/auth.h"
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
+#include "http/http_problems.h"
+#include "http/problem_response.h"
+
+namespace ozy::http {
+
+namespace {
+
+using Digest = std::array<unsigned char, 32>;
+
+// A token file larger than this is not a token file.
+constexpr std::size_t kMaxTokenFileSize = 4096;
+
+Digest sha256(std::string_view data) {
+  Digest digest{};
+  unsigned int length = 0;
+  // EVP_Digest only fails on allocation failure; a zero digest then matches
+  // nothing a client can send, so failing closed needs no extra branch.
+  EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  return digest;
+}
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
+// The credential of an "Authorization: Bearer <token>" header (RFC 6750
+// section 2.1; the scheme name is case-insensitive).
+std::optional<std::string_view> bearerCredential(const Headers& headers) {
+  const auto value = headers.get("Authorization");
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!value || value->size() <= kScheme.size() ||
+      !equalsIgnoringCase(value->substr(0, kScheme.size()), kScheme)) {
+    return std::nullopt;
+  }
+  return trim(value->substr(kScheme.size()));
+}
+
+// The detail says what to send, never what was expected or received.
+Response unauthorized(std::string detail, std::string challenge) {
+  Response response = problemResponse(makeProblem(problems::kUnauthorized, std::move(detail)));
+  response.headers.set("WWW-Authenticate", std::move(challenge));
+  return response;
+}
+
+bool isSingleToken(std::string_view token) {
+  for (const char c : token) {
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+Result<std::string, std::string> readSmallFile(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    return fail(fmt::format("cannot read token file {}: {}", path.string(),
+                            std::error_code(errno, std::generic_category()).message()));
+  }
+  std::string text(kMaxTokenFileSize + 1, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), file));
+  const int readError = std::ferror(file) != 0 ? errno : 0;
+  std::fclose(file);
+  if (readError != 0) {
+    return fail(fmt::format("cannot read token file {}: {}", path.string(),
+                            std::error_code(readError, std::generic_category()).message()));
+  }
+  if (text.size() > kMaxTokenFileSize) {
+    return fail(fmt::format("token file {} is larger than {} bytes; it must hold one token",
+                            path.string(), kMaxTokenFileSize));
+  }
+  return text;
+}
+
+std::string permissionWarning(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::perms perms = fs::status(path, ec).permissions();
+  const auto shared = perms & (fs::perms::group_all | fs::perms::others_all);
+  if (ec || shared == fs::perms::none) return {};
+  return fmt::format(
+      "token file {} can be accessed by other users (mode {:03o}); restrict it "
+      "with: chmod 600 {}",
+      path.string(), static_cast<unsigned>(perms) & 0777u, path.string());
+}
+
+}  // namespace
+
+Handler requireBearerToken(const std::string& token, Handler next) {
+  const bool admitNobody = token.empty();
+  const Digest expected = sha256(token);
+  return [admitNobody, expected, next = std::move(next)](const Request& request) -> Response {
+    const auto credential = bearerCredential(request.headers);
+    if (!credential) {
+      return unauthorized(
+          "This API needs a bearer token: send the header \"Authorization: Bearer <token>\".",
+          "Bearer realm=\"ozy\"");
+    }
+    const Digest given = sha256(*credential);
+    if (CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0 || admitNobody) {
+      return unauthorized("The bearer token was not accepted.",
+                          "Bearer realm=\"ozy\", error=\"invalid_token\"");
+    }
+    return next(request);
+  };
+}
+
+Result<TokenFile, std::string> readTokenFile(const std::filesystem::path& path) {
+  auto text = readSmallFile(path);
+  if (!text) return fail(std::move(text).error());
+  const std::string_view token = trim(*text);
+  if (token.empty()) {
+    return fail(fmt::format("token file {} is empty; write the API token into it", path.string()));
+  }
+  if (!isSingleToken(token)) {
+    return fail(
+        fmt::format("token file {} must hold one token on one line, without spaces or "
+                    "control characters",
+                    path.string()));
+  }
+  return TokenFile{std::string(token), permissionWarning(path)};
+}
+
+}  // namespace ozy::http

@@ -1,0 +1,375 @@
+// A server-side HTTP/1.1 session in Beast's asynchronous style.
+//
+// Life of a connection: [TLS handshake] -> read header -> check framing ->
+// [100 Continue] -> read body -> run the handler -> write the response ->
+// read the next request (keep-alive) or close. The phase tells stop() whether
+// a request is in flight. Every read and write runs under the request timeout
+// of the stream; all handlers of one session run on its strand.
+#include "http/session.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <optional>
+#include <type_traits>
+
+#include "http/http_problems.h"
+#include "http/problem_response.h"
+#include "http/request_target.h"
+
+namespace ozy::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using BeastRequest = bhttp::request<bhttp::string_body>;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+namespace {
+
+// Beast in Boost 1.74 speaks boost::string_view.
+std::string_view toStd(beast::string_view text) {
+  return {text.data(), text.size()};
+}
+
+// DESIGN.md: request smuggling hides in framing that two parsers read
+// differently. Beast already rejects conflicting Content-Length values and
+// some Content-Length/Transfer-Encoding orders; this closes the rest.
+std::string framingProblem(const BeastRequest::header_type& header) {
+  const auto lengths = header.count(bhttp::field::content_length);
+  const auto codings = header.count(bhttp::field::transfer_encoding);
+  if (lengths > 1) return "the request has more than one Content-Length field";
+  if (lengths == 1 && codings > 0) {
+    return "the request has both Content-Length and Transfer-Encoding";
+  }
+  if (lengths == 1) {
+    const auto value = header[bhttp::field::content_length];
+    if (value.find_first_not_of("0123456789") != beast::string_view::npos) {
+      return "Content-Length must be a single decimal number";
+    }
+  }
+  if (codings > 1 ||
+      (codings == 1 && !beast::iequals(header[bhttp::field::transfer_encoding], "chunked"))) {
+    return "the only transfer coding the server accepts is \"chunked\"";
+  }
+  return {};
+}
+
+bool isServerOwned(std::string_view name) {
+  for (std::string_view owned :
+       {"content-length", "transfer-encoding", "connection", "keep-alive", "server"}) {
+    if (equalsIgnoringCase(name, owned)) return true;
+  }
+  return false;
+}
+
+Result<Request, std::string> toRequest(BeastRequest&& message, const tcp::endpoint& peer) {
+  auto target = parseRequestTarget(toStd(message.target()));
+  if (!target) return fail(std::move(target).error());
+  Request request;
+  request.method = std::string(toStd(message.method_string()));
+  request.path = std::move(target->path);
+  request.query = std::move(target->query);
+  for (const auto& field : message) {
+    request.headers.add(std::string(toStd(field.name_string())), std::string(toStd(field.value())));
+  }
+  request.body = std::move(message.body());
+  request.remoteAddress = peer.address().to_string();
+  request.remotePort = peer.port();
+  return request;
+}
+
+// Only final statuses the handler can mean; anything else is its bug.
+bool isValidStatus(int status) {
+  return status >= 200 && status <= 599;
+}
+
+Response internalError() {
+  return problemResponse(makeProblem(problems::kInternalError,
+                                     "The server failed while handling the request; its log "
+                                     "has the details."));
+}
+
+}  // namespace
+
+template <class Stream>
+class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, const SessionContext& context, tcp::endpoint peer)
+      : stream_(std::move(stream)), context_(context), peer_(std::move(peer)) {}
+  ~Session() override { context_.registry.remove(this); }
+
+  void start() { net::dispatch(stream_.get_executor(), bind(&Session::begin)); }
+
+  void closeIfIdle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->phase_ != Phase::Busy) self->tcp().cancel();
+    });
+  }
+
+  void closeNow() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->tcp().close(); });
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  // Reading covers the handshake, waiting for a request and reading it;
+  // Busy is from a complete request until its response is written.
+  enum class Phase { Reading, Busy, Closing };
+
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+  const HttpServerConfig& config() const { return context_.config; }
+
+  template <class Member, class... Args>
+  auto bind(Member member, Args... args) {
+    return beast::bind_front_handler(member, this->shared_from_this(), args...);
+  }
+
+  void begin() {
+    if constexpr (kTls) {
+      tcp().expires_after(config().requestTimeout);
+      stream_.async_handshake(net::ssl::stream_base::server, bind(&Session::onHandshake));
+    } else {
+      readHeader();
+    }
+  }
+
+  void onHandshake(error_code ec) {
+    // A failed handshake has nobody to answer; scanners cause plenty, so
+    // they are not logged either.
+    if (ec) return close();
+    readHeader();
+  }
+
+  void readHeader() {
+    // stop() may have asked before this read existed; it sets stopping first.
+    if (context_.registry.stopping()) return shutdown();
+    phase_ = Phase::Reading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(config().headerLimit));
+    parser_->body_limit(config().bodyLimit);
+    tcp().expires_after(config().requestTimeout);
+    // The header alone first: Beast 1.74's eager parsing (async_read) drops
+    // errors found at the end of the header, such as body_limit.
+    bhttp::async_read_header(stream_, buffer_, *parser_, bind(&Session::onHeader));
+  }
+
+  void onHeader(error_code ec, std::size_t) {
+    if (ec) return onReadError(ec);
+    const auto& header = parser_->get();
+    if (std::string why = framingProblem(header); !why.empty()) {
+      return reject(
+          makeProblem(problems::kBadRequest, fmt::format("Bad request framing: {}.", why)));
+    }
+    const bool bodyFollows = !parser_->is_done();
+    if (bodyFollows && header.version() >= 11 &&
+        beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      // Clients such as curl wait for this before sending a body.
+      continue_ = {bhttp::status::continue_, header.version()};
+      return bhttp::async_write(stream_, continue_, bind(&Session::onContinueSent));
+    }
+    readBody();
+  }
+
+  void onContinueSent(error_code ec, std::size_t) {
+    if (ec) return close();
+    readBody();
+  }
+
+  void readBody() {
+    if (parser_->is_done()) return serve();
+    bhttp::async_read(stream_, buffer_, *parser_, bind(&Session::onBody));
+  }
+
+  void onBody(error_code ec, std::size_t) {
+    if (ec) return onReadError(ec);
+    serve();
+  }
+
+  void onReadError(error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      return reject(
+          makeProblem(problems::kRequestTooLarge,
+                      fmt::format("The request body is larger than the limit of {} bytes.",
+                                  config().bodyLimit)));
+    }
+    if (ec == bhttp::error::header_limit) {
+      return reject(makeProblem(problems::kRequestHeadersTooLarge,
+                                fmt::format("The request line and headers are larger than the "
+                                            "limit of {} bytes.",
+                                            config().headerLimit)));
+    }
+    if (isMalformed(ec)) {
+      return reject(
+          makeProblem(problems::kBadRequest,
+                      fmt::format("The request is not valid HTTP/1.1: {}.", ec.message())));
+    }
+    // Timeout, the client went away, or stop(): there is nobody to answer.
+    close();
+  }
+
+  static bool isMalformed(error_code ec) {
+    return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message &&
+           ec != bhttp::error::need_more;
+  }
+
+  void serve() {
+    phase_ = Phase::Busy;
+    BeastRequest message = parser_->release();
+    const unsigned version = message.version();
+    const bool keepAlive = message.keep_alive();
+    const bool head = message.method() == bhttp::verb::head;
+    auto request = toRequest(std::move(message), peer_);
+    if (!request) {
+      return reject(makeProblem(problems::kBadRequest,
+                                fmt::format("Bad request target: {}.", request.error())));
+    }
+    send(callHandler(*request), version, keepAlive, head, false);
+  }
+
+  Response callHandler(const Request& request) {
+    std::string failure;
+    try {
+      Response response = context_.handler(request);
+      if (isValidStatus(response.status)) return response;
+      failure = fmt::format("returned the invalid status {}", response.status);
+    } catch (const std::exception& e) {
+      failure = fmt::format("threw: {}", e.what());
+    } catch (...) {
+      failure = "threw an exception that is not a std::exception";
+    }
+    context_.logError(fmt::format("HTTP handler for {} {} from {} {}", request.method, request.path,
+                                  request.remoteAddress, failure));
+    return internalError();
+  }
+
+  // Error responses are the last on their connection: after a framing error
+  // nobody knows where the next request would start.
+  void reject(const Problem& problem) {
+    phase_ = Phase::Busy;
+    send(problemResponse(problem), 11, false, false, true);
+  }
+
+  void send(Response response, unsigned version, bool keepAlive, bool head, bool linger) {
+    response_ = toBeast(std::move(response), version, head);
+    response_.keep_alive(keepAlive && !context_.registry.stopping());
+    tcp().expires_after(config().requestTimeout);
+    bhttp::async_write(stream_, response_, bind(&Session::onWritten, linger));
+  }
+
+  BeastResponse toBeast(Response response, unsigned version, bool head) {
+    BeastResponse out;
+    out.version(version);
+    out.result(static_cast<unsigned>(response.status));
+    for (const auto& [name, value] : response.headers) {
+      if (isServerOwned(name)) continue;
+      if (!isValidFieldName(name) || !isValidFieldValue(value)) {
+        context_.logError(
+            fmt::format("HTTP handler set an invalid header field \"{}\"; dropped", name));
+        continue;
+      }
+      out.insert(name, value);
+    }
+    if (!response.contentType.empty() && isValidFieldValue(response.contentType)) {
+      out.set(bhttp::field::content_type, response.contentType);
+    }
+    out.set(bhttp::field::server, "ozy");  // no version: it only helps attackers
+    const int status = response.status;
+    if (status == 204 || status == 304) return out;  // these never carry a body
+    out.content_length(response.body.size());
+    if (!head) out.body() = std::move(response.body);
+    return out;
+  }
+
+  void onWritten(bool linger, error_code ec, std::size_t) {
+    if (ec) return close();
+    if (linger) return lingerThenClose();
+    if (!response_.keep_alive() || context_.registry.stopping()) return shutdown();
+    readHeader();
+  }
+
+  void lingerThenClose() {
+    phase_ = Phase::Closing;
+    if constexpr (!kTls) {
+      error_code ignored;
+      tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    tcp().expires_after(context_.lingerTime);
+    discardInput();
+  }
+
+  void discardInput() {
+    stream_.async_read_some(net::buffer(discard_), bind(&Session::onDiscarded));
+  }
+
+  void onDiscarded(error_code ec, std::size_t) {
+    if (ec) return close();  // end of stream, timeout or stop: done lingering
+    discardInput();
+  }
+
+  // A polite close: TLS sends close_notify (bounded by the timeout), plain
+  // TCP half-closes and the socket closes when the session ends.
+  void shutdown() {
+    phase_ = Phase::Closing;
+    if constexpr (kTls) {
+      tcp().expires_after(context_.lingerTime);
+      stream_.async_shutdown(bind(&Session::onShutdown));
+    } else {
+      error_code ignored;
+      tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  void onShutdown(error_code) { close(); }
+
+  void close() {
+    phase_ = Phase::Closing;
+    tcp().close();
+  }
+
+  Stream stream_;
+  const SessionContext& context_;
+  tcp::endpoint peer_;
+  Phase phase_ = Phase::Reading;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::empty_body> continue_;
+  BeastResponse response_;
+  std::array<char, 4096> discard_{};
+};
+
+namespace {
+
+template <class Stream>
+void launch(std::shared_ptr<Session<Stream>> session, ConnectionRegistry& registry) {
+  // Refused while stopping: dropping the session closes the socket.
+  if (registry.add(session)) session->start();
+}
+
+}  // namespace
+
+void startSession(tcp::socket socket, const SessionContext& context, net::ssl::context* tls) {
+  error_code ec;
+  tcp::endpoint peer = socket.remote_endpoint(ec);
+  if (ec) return;  // the client already left
+  if (tls != nullptr) {
+    using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+    launch(std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls), context, peer),
+           context.registry);
+  } else {
+    launch(std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
+                                                        context, peer),
+           context.registry);
+  }
+}
+
+}  // namespace ozy::http
