@@ -16,18 +16,6 @@ constexpr std::string_view kNodeFields[] = {"name",     "memory",  "disk",
 
 }  // namespace
 
-bool isHostName(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    auto end = name.find('.', start);
-    if (end == std::string_view::npos) end = name.size();
-    if (!isDnsLabel(name.substr(start, end - start))) return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 Result<ClusterState, std::vector<FieldError>> parseClusterFile(std::string_view text) {
   auto root = loadYaml(text);
   if (!root) return fail(std::vector<FieldError>{root.error().error});

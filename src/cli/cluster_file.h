@@ -6,14 +6,12 @@
 #include <vector>
 
 #include "common/result.h"
+#include "job/job_parser.h"
 #include "placement/cluster.h"
 #include "problem/problem.h"
 
 namespace ozy {
 
 Result<ClusterState, std::vector<FieldError>> parseClusterFile(std::string_view text);
-
-// RFC 1123 host name: dot-separated DNS labels, at most 253 characters.
-bool isHostName(std::string_view name);
 
 }  // namespace ozy

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   ozy::Action action;
   ozy::addJobCommands(app, action);
   ozy::addPlanCommand(app, action);
+  ozy::addClusterCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -20,6 +20,7 @@ std::string joinPorts(const std::vector<HostPort>& ports) {
 Placer::Placer(ClusterState cluster) : cluster_(std::move(cluster)) {
   use_.resize(cluster_.nodes.size());
   marks_.assign(cluster_.nodes.size(), 0);
+  jobCount_.assign(cluster_.nodes.size(), 0);
   for (std::uint32_t i = 0; i < cluster_.nodes.size(); ++i) {
     const NodeState& n = cluster_.nodes[i];
     use_[i].free = {saturatingSub(n.capacity.memory, n.used.memory),
@@ -41,20 +42,46 @@ bool Placer::fits(std::uint32_t node, const JobDemand& demand) const {
   return true;
 }
 
-std::optional<std::uint32_t> Placer::pick(const JobDemand& demand) const {
+Placer::Pick Placer::pick(const JobDemand& demand) const {
   // Best fit: walk nodes from the least free memory that is still enough.
-  // The first feasible node without an instance of this job wins; a feasible
-  // node that has one is kept as the fallback, so spreading never costs a
-  // placement.
+  // The first feasible node without an instance of this job wins; if every
+  // feasible node has one, say so, so the caller spreads by count instead.
   std::optional<std::uint32_t> fallback;
   for (auto it = byFreeMemory_.lower_bound({demand.perInstance.memory, 0});
        it != byFreeMemory_.end(); ++it) {
     const std::uint32_t node = it->second;
     if (!fits(node, demand)) continue;
-    if (marks_[node] != stamp_) return node;
+    if (marks_[node] != stamp_) return Pick{node, false};
     if (!fallback) fallback = node;
   }
-  return fallback;
+  return Pick{fallback, true};
+}
+
+std::optional<std::uint32_t> Placer::nextLeastLoaded(const JobDemand& demand) {
+  while (nextCandidate_ < candidates_.size()) {
+    const std::uint32_t node = candidates_[nextCandidate_++];
+    if (fits(node, demand)) return node;
+  }
+  // One pass over the feasible nodes collects those holding the fewest
+  // instances of the job, tightest first. Each takes one instance before the
+  // next pass, so a 10,000-instance job on 100 nodes costs 100 passes, not a
+  // scan per instance, and ends up evenly spread.
+  candidates_.clear();
+  nextCandidate_ = 0;
+  std::uint32_t fewest = UINT32_MAX;
+  for (auto it = byFreeMemory_.lower_bound({demand.perInstance.memory, 0});
+       it != byFreeMemory_.end(); ++it) {
+    const std::uint32_t node = it->second;
+    if (!fits(node, demand)) continue;
+    const std::uint32_t count = marks_[node] == stamp_ ? jobCount_[node] : 0;
+    if (count < fewest) {
+      fewest = count;
+      candidates_.clear();
+    }
+    if (count == fewest) candidates_.push_back(node);
+  }
+  if (candidates_.empty()) return std::nullopt;
+  return candidates_[nextCandidate_++];
 }
 
 void Placer::reindex(std::uint32_t node, Bytes oldFreeMemory) {
@@ -118,17 +145,39 @@ Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request)
     std::fill(marks_.begin(), marks_.end(), 0);
     stamp_ = 1;
   }
+  auto mark = [&](std::uint32_t n) {
+    if (marks_[n] != stamp_) {
+      marks_[n] = stamp_;
+      jobCount_[n] = 0;
+    }
+    ++jobCount_[n];
+  };
   for (auto n : request.nodesWithJob) {
-    if (n < marks_.size()) marks_[n] = stamp_;
+    if (n < marks_.size()) mark(n);
   }
+  candidates_.clear();
+  nextCandidate_ = 0;
 
+  // Spread first: best fit among nodes without the job. When every feasible
+  // node has one, spread by count: the least loaded nodes, best fit among them.
   PlacementOutcome outcome;
   outcome.nodes.reserve(request.count);
+  bool byCount = false;
   for (std::uint32_t i = 0; i < request.count; ++i) {
-    const auto node = pick(demand);
+    std::optional<std::uint32_t> node;
+    if (!byCount) {
+      const Pick p = pick(demand);
+      if (!p.node) break;
+      if (p.holdsJob) {
+        byCount = true;
+      } else {
+        node = p.node;
+      }
+    }
+    if (byCount) node = nextLeastLoaded(demand);
     if (!node) break;
     take(*node, demand);
-    marks_[*node] = stamp_;
+    mark(*node);
     outcome.nodes.push_back(*node);
   }
   const auto placed = static_cast<std::uint32_t>(outcome.nodes.size());

@@ -69,8 +69,15 @@ class Placer {
   };
   using IndexEntry = std::pair<Bytes, std::uint32_t>;  // free memory, node
 
+  struct Pick {
+    std::optional<std::uint32_t> node;
+    bool holdsJob = false;  // the node already runs an instance of the job
+  };
   bool fits(std::uint32_t node, const JobDemand& demand) const;
-  std::optional<std::uint32_t> pick(const JobDemand& demand) const;
+  Pick pick(const JobDemand& demand) const;
+  // Once every feasible node holds an instance of the job: the nodes with
+  // the fewest of its instances, in best-fit order (see place()).
+  std::optional<std::uint32_t> nextLeastLoaded(const JobDemand& demand);
   void take(std::uint32_t node, const JobDemand& demand);
   void reindex(std::uint32_t node, Bytes oldFreeMemory);
   Problem explain(const PlacementRequest& request, std::uint32_t placed) const;
@@ -79,10 +86,14 @@ class Placer {
   std::vector<NodeUse> use_;
   // Nodes ordered by free memory: best fit is a lower_bound away.
   std::set<IndexEntry> byFreeMemory_;
-  // Nodes holding an instance of the job being placed: marks_[n] == stamp_.
-  // A new stamp per request clears every mark in O(1).
+  // Nodes holding an instance of the job being placed: marks_[n] == stamp_,
+  // with jobCount_[n] instances. A new stamp per request clears every mark
+  // in O(1).
   std::vector<std::uint32_t> marks_;
+  std::vector<std::uint32_t> jobCount_;
   std::uint32_t stamp_ = 0;
+  std::vector<std::uint32_t> candidates_;  // for nextLeastLoaded()
+  std::size_t nextCandidate_ = 0;
 };
 
 }  // namespace ozy

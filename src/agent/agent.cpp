@@ -1,0 +1,204 @@
+#include "agent/agent.h"
+
+#include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/node_registration.h"
+#include "api/api.h"
+#include "control/control_plane.h"
+#include "http/auth.h"
+#include "http/server.h"
+#include "job/job_parser.h"
+#include "job/units.h"
+#include "scheduler/keys.h"
+#include "store/etcd_store.h"
+
+namespace ozy {
+namespace {
+
+std::int64_t wallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+Result<ListenAddress, std::string> parseListen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return fail(fmt::format("--listen {}: use HOST:PORT", text));
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  const std::string p = text.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc() || ptr != p.data() + p.size() || port > 65535 || host.empty()) {
+    return fail(fmt::format("--listen {}: use HOST:PORT with a port from 0 to 65535", text));
+  }
+  return ListenAddress{host, static_cast<std::uint16_t>(port)};
+}
+
+bool isLoopback(const std::string& host) {
+  return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
+std::string hostName() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0) return "localhost";
+  std::string name(buffer);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+Bytes machineMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? static_cast<Bytes>(pages) * static_cast<Bytes>(size) : 0;
+}
+
+Bytes fileSystemSize(const std::string& path) {
+  struct statvfs info {};
+  if (statvfs(path.c_str(), &info) != 0) return 0;
+  return static_cast<Bytes>(info.f_blocks) * info.f_frsize;
+}
+
+Result<Bytes, std::string> sizeFlag(const std::string& flag, const std::string& value, Bytes fallback) {
+  if (value.empty()) return fallback;
+  auto parsed = parseSize(value);
+  if (!parsed) return fail(fmt::format("--{}: {}", flag, parsed.error()));
+  return *parsed;
+}
+
+// The shared pool's capacity is a cluster setting: the first agent to start
+// writes it; later agents leave it as they find it.
+void ensureSharedPool(Store& store, Bytes capacity) {
+  Txn txn;
+  txn.compares = {Compare::version(std::string(keys::kSharedPool), Compare::kEqual, 0)};
+  txn.success = {TxnOp::put(std::string(keys::kSharedPool), encode(SharedPoolRecord{capacity, 0}))};
+  if (auto result = store.txn(txn); !result) {
+    spdlog::warn("cannot initialise the shared pool: {}", result.error().message);
+  }
+}
+
+}  // namespace
+
+int runAgent(const AgentConfig& config) {
+  // Block the stop signals before any thread starts, so every thread inherits
+  // the mask and only sigwait() below sees them.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+  auto fatal = [](const std::string& message) {
+    spdlog::error("{}", message);
+    return 1;
+  };
+  const std::string node = config.node.empty() ? hostName() : config.node;
+  if (!isHostName(node)) {
+    return fatal(fmt::format("--node \"{}\" is not a host name (dot-separated lowercase DNS labels)", node));
+  }
+  auto listen = parseListen(config.listen);
+  if (!listen) return fatal(listen.error());
+  auto memory = sizeFlag("memory", config.memory, machineMemory());
+  auto disk = sizeFlag("disk", config.disk, fileSystemSize(config.dataDir));
+  auto shared = sizeFlag("shared-space", config.sharedSpace, 0);
+  if (!memory) return fatal(memory.error());
+  if (!disk) return fatal(disk.error());
+  if (!shared) return fatal(shared.error());
+  if (config.leaseTtl < 1) return fatal("--lease-ttl must be at least 1 second");
+
+  std::string token;
+  if (!config.tokenFile.empty()) {
+    auto file = http::readTokenFile(config.tokenFile);
+    if (!file) return fatal(file.error());
+    if (!file->warning.empty()) spdlog::warn("{}", file->warning);
+    token = file->token;
+  } else if (!isLoopback(listen->host)) {
+    return fatal(fmt::format(
+        "the API would listen on {} without authentication; give --token-file, or listen on "
+        "127.0.0.1",
+        config.listen));
+  }
+  if (config.tlsCert.empty() != config.tlsKey.empty()) {
+    return fatal("--tls-cert and --tls-key go together");
+  }
+
+  EtcdConfig etcdConfig;
+  etcdConfig.endpoints = config.etcd;
+  etcdConfig.caFile = config.etcdCa;
+  etcdConfig.certFile = config.etcdCert;
+  etcdConfig.keyFile = config.etcdKey;
+  etcdConfig.timeout = std::chrono::milliseconds(config.etcdTimeoutMs);
+  auto store = EtcdStore::create(etcdConfig);
+  if (!store) return fatal(fmt::format("etcd: {}", store.error().message));
+
+  ensureSharedPool(**store, *shared);
+
+  ControlPlaneOptions controlOptions;
+  controlOptions.maxTxnOps = config.maxTxnOps;
+  controlOptions.nowMs = wallClockMs;
+  controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+  auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+  auto rngMutex = std::make_shared<std::mutex>();
+  controlOptions.random = [rng, rngMutex] {
+    std::lock_guard lock(*rngMutex);
+    return (*rng)();
+  };
+  ControlPlane control(**store, controlOptions);
+
+  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
+  if (!token.empty()) handler = http::requireBearerToken(token, std::move(handler));
+  http::HttpServerConfig serverConfig;
+  serverConfig.address = listen->host == "localhost" ? "127.0.0.1" : listen->host;
+  serverConfig.port = listen->port;
+  serverConfig.threads = config.apiThreads;
+  if (!config.tlsCert.empty()) serverConfig.tls = http::TlsFiles{config.tlsCert, config.tlsKey};
+  serverConfig.logError = [](std::string_view message) { spdlog::error("api: {}", message); };
+  auto server = http::HttpServer::start(serverConfig, std::move(handler));
+  if (!server) return fatal(server.error());
+
+  const std::string address = config.address.empty() ? "127.0.0.1" : config.address;
+  const std::string apiHost = serverConfig.address == "0.0.0.0" || serverConfig.address == "::"
+                                  ? address
+                                  : serverConfig.address;
+  NodeRecord record{node, address,
+                    fmt::format("{}://{}:{}", config.tlsCert.empty() ? "http" : "https",
+                                apiHost.find(':') != std::string::npos ? "[" + apiHost + "]" : apiHost,
+                                (*server)->port()),
+                    {*memory, *disk}, wallClockMs()};
+  RegistrationOptions registrationOptions{std::chrono::seconds(config.leaseTtl),
+                                          std::filesystem::path(config.dataDir) / "lease"};
+  auto registration = NodeRegistration::start(**store, record, registrationOptions);
+  if (!registration) {
+    (*server)->stop();
+    return fatal(registration.error());
+  }
+  spdlog::info("node {} joined (lease {}{}), API on {}, memory {}, disk {}", node,
+               (*registration)->lease(), (*registration)->resumed() ? ", resumed" : "",
+               record.api, formatSize(*memory), formatSize(*disk));
+  // Scripts and tests wait for this line to know the API is up.
+  fmt::print("ozy agent listening on {}\n", record.api);
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&stopSignals, &signal);
+  spdlog::info("node {}: {} received, leaving the cluster", node, strsignal(signal));
+  (*server)->stop();
+  (*registration)->stop(true);
+  return 0;
+}
+
+}  // namespace ozy

@@ -1,0 +1,37 @@
+// `ozy agent`: one node's daemon. Wires the parts together: the etcd store,
+// the node's registration under a lease, the control plane and the HTTP API;
+// runs until SIGINT or SIGTERM, then leaves the cluster cleanly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ozy {
+
+struct AgentConfig {
+  std::string node;     // default: the host name
+  std::string address;  // the node's address for published ports; default: 127.0.0.1
+  std::vector<std::string> etcd{"http://127.0.0.1:2379"};
+  std::string etcdCa;
+  std::string etcdCert;
+  std::string etcdKey;
+  std::string memory;  // default: the machine's memory
+  std::string disk;    // default: the size of the data dir's file system
+  std::string listen = "127.0.0.1:7700";
+  std::string tokenFile;
+  std::string tlsCert;
+  std::string tlsKey;
+  int leaseTtl = 10;  // seconds
+  std::string dataDir = "/var/lib/ozy";
+  std::string sharedSpace = "100G";  // the shared pool, set by the cluster's first agent
+  std::size_t maxTxnOps = 128;       // etcd's --max-txn-ops
+  int apiThreads = 8;
+  int etcdTimeoutMs = 5000;
+};
+
+// Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM
+// in the calling thread and waits for them.
+int runAgent(const AgentConfig& config);
+
+}  // namespace ozy

@@ -1,0 +1,258 @@
+#include "api/api.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "api/docs.h"
+#include "job/job_format.h"
+#include "job/job_parser.h"
+#include "http/http_problems.h"
+#include "http/problem_response.h"
+#include "http/request_target.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+
+http::Response jsonResponse(int status, const json& body) {
+  http::Response r;
+  r.status = status;
+  r.contentType = "application/json";
+  // Compact: a 10,000-instance answer stays small and quick to write.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return r;
+}
+
+http::Response problem(const Problem& p) { return http::problemResponse(p); }
+
+http::Response methodNotAllowed(const http::Request& req, std::string_view allow) {
+  http::Response r = problem(makeProblem(
+      problems::kMethodNotAllowed,
+      fmt::format("{} is not allowed on {}; use {}.", req.method.substr(0, 16), req.path.substr(0, 200), allow)));
+  r.headers.set("Allow", std::string(allow));
+  return r;
+}
+
+http::Response routeNotFound(const http::Request& req) {
+  return problem(makeProblem(problems::kNotFound,
+                             fmt::format("There is no resource at {}; see docs/api.md.",
+                                         req.path.substr(0, 200))));
+}
+
+// Splits "/v1/jobs/web/scale" into decoded segments; an undecodable segment
+// (bad percent escape) is an error.
+Result<std::vector<std::string>, Problem> segments(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t start = 1;
+  if (path.empty() || path[0] != '/') {
+    return fail(makeProblem(problems::kBadRequest, "The request path must start with '/'."));
+  }
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    auto decoded = http::percentDecode(std::string_view(path).substr(start, end - start));
+    if (!decoded) {
+      return fail(makeProblem(problems::kBadRequest,
+                              fmt::format("The request path is malformed: {}.", decoded.error())));
+    }
+    out.push_back(std::move(decoded).value());
+    start = end + 1;
+  }
+  if (!out.empty() && out.back().empty()) out.pop_back();  // trailing slash
+  return out;
+}
+
+json resourcesJson(const Resources& r) { return json{{"memory", r.memory}, {"disk", r.disk}}; }
+
+json portsJson(const std::vector<HostPort>& ports) {
+  json out = json::array();
+  for (const auto& p : ports) out.push_back(toString(p));
+  return out;
+}
+
+// Instances grouped by node ([{"node": "a", "ids": [0, 3]}], node null for
+// pending ones), so a 10,000-instance answer stays a few hundred entries.
+json placementsJson(const std::vector<InstancePlacement>& list) {
+  std::map<std::string, std::vector<std::uint32_t>> byNode;
+  for (const auto& p : list) byNode[p.node].push_back(p.id);
+  json out = json::array();
+  for (auto& [node, ids] : byNode) {
+    std::sort(ids.begin(), ids.end());
+    out.push_back({{"node", node.empty() ? json(nullptr) : json(node)}, {"ids", ids}});
+  }
+  return out;
+}
+
+json jobSummaryJson(const JobRecord& r) {
+  const auto pending = static_cast<std::uint32_t>(r.pending.size());
+  return json{{"name", r.spec.name},
+              {"version", r.version},
+              {"numInstances", r.spec.numInstances},
+              {"placed", r.spec.numInstances >= pending ? r.spec.numInstances - pending : 0},
+              {"pending", pending},
+              {"nodes", r.nodes},
+              {"createdAtMs", r.createdAtMs}};
+}
+
+json changeJson(const ChangeResult& change) {
+  json out = jobSummaryJson(change.job);
+  out["placedInstances"] = placementsJson(change.placed);
+  out["removedInstances"] = placementsJson(change.removed);
+  if (change.revision != 0) out["revision"] = change.revision;
+  return out;
+}
+
+class Api {
+ public:
+  Api(ControlPlane& control, ApiOptions options) : control_(control), options_(std::move(options)) {}
+
+  http::Response handle(const http::Request& req) {
+    auto parts = segments(req.path);
+    if (!parts) return problem(parts.error());
+    const auto& s = *parts;
+    if (s.size() == 2 && s[0] == "docs" && s[1] == "errors.md") {
+      if (req.method != "GET") return methodNotAllowed(req, "GET");
+      http::Response r;
+      r.contentType = "text/markdown; charset=utf-8";
+      r.body = std::string(kErrorsMarkdown);
+      return r;
+    }
+    if (s.empty() || s[0] != "v1") return routeNotFound(req);
+    if (s.size() == 2 && s[1] == "health") {
+      if (req.method != "GET") return methodNotAllowed(req, "GET");
+      return jsonResponse(200, {{"status", "ok"}, {"node", options_.nodeName}});
+    }
+    if (s.size() == 2 && s[1] == "nodes") {
+      if (req.method != "GET") return methodNotAllowed(req, "GET");
+      return listNodes();
+    }
+    if (s.size() == 2 && s[1] == "jobs") {
+      if (req.method == "GET") return listJobs();
+      if (req.method == "POST") return submit(req);
+      return methodNotAllowed(req, "GET, POST");
+    }
+    if (s.size() >= 3 && s[1] == "jobs") {
+      const std::string& name = s[2];
+      if (!isDnsLabel(name)) {
+        return problem(makeProblem(
+            problems::kInvalidJobName,
+            fmt::format("\"{}\" is not a job name: job names are DNS labels (1 to 63 lowercase "
+                        "letters, digits and '-').",
+                        name.substr(0, 80))));
+      }
+      if (s.size() == 3) {
+        if (req.method == "GET") return jobStatus(name);
+        if (req.method == "DELETE") return stop(name);
+        return methodNotAllowed(req, "GET, DELETE");
+      }
+      if (s.size() == 4 && s[3] == "scale") {
+        if (req.method != "POST") return methodNotAllowed(req, "POST");
+        return scale(name, req);
+      }
+    }
+    return routeNotFound(req);
+  }
+
+ private:
+  http::Response listNodes() {
+    auto nodes = control_.listNodes();
+    if (!nodes) return problem(nodes.error());
+    json out = json::array();
+    const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
+    for (const auto& n : *nodes) {
+      out.push_back({{"name", n.record.name},
+                     {"address", n.record.address},
+                     {"api", n.record.api},
+                     {"capacity", resourcesJson(n.record.capacity)},
+                     {"used", resourcesJson(n.usage.used)},
+                     {"ports", portsJson(n.usage.ports)},
+                     {"instances", n.usage.instances},
+                     {"startedAtMs", n.record.startedAtMs},
+                     {"ageSeconds", now > n.record.startedAtMs ? (now - n.record.startedAtMs) / 1000 : 0}});
+    }
+    return jsonResponse(200, out);
+  }
+
+  http::Response listJobs() {
+    auto jobs = control_.listJobs();
+    if (!jobs) return problem(jobs.error());
+    json out = json::array();
+    for (const auto& j : *jobs) out.push_back(jobSummaryJson(j.record));
+    return jsonResponse(200, out);
+  }
+
+  http::Response jobStatus(const std::string& name) {
+    auto info = control_.job(name);
+    if (!info) return problem(info.error());
+    json out = jobSummaryJson(info->record);
+    json instances = json::array();
+    for (const auto& i : info->instances) {
+      json item{{"id", i.id}, {"state", i.node.empty() ? "pending" : "assigned"}};
+      item["node"] = i.node.empty() ? json(nullptr) : json(i.node);
+      instances.push_back(std::move(item));
+    }
+    out["instances"] = std::move(instances);
+    out["spec"] = toJson(info->record.spec);
+    return jsonResponse(200, out);
+  }
+
+  http::Response submit(const http::Request& req) {
+    auto job = parseJob(req.body);
+    if (!job) return problem(toProblem(job.error()));
+    const auto dryRun = req.queryParameter("dryRun");
+    if (dryRun && (*dryRun == "true" || *dryRun == "1")) {
+      auto planned = control_.planOnly(*job);
+      if (!planned) return problem(planned.error());
+      return jsonResponse(200, changeJson(*planned));
+    }
+    auto done = control_.submit(*job);
+    if (!done) return problem(done.error());
+    http::Response r = jsonResponse(201, changeJson(*done));
+    r.headers.set("Location", "/v1/jobs/" + job->name);
+    return r;
+  }
+
+  http::Response scale(const std::string& name, const http::Request& req) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& e) {
+      return problem(makeProblem(problems::kBadRequest,
+                                 fmt::format("The body is not JSON: {}.", e.what())));
+    }
+    const auto it = body.is_object() ? body.find("numInstances") : body.end();
+    if (it == body.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+        it->get<std::int64_t>() > kMaxInstances) {
+      return problem(makeProblem(
+          problems::kInvalidScale,
+          fmt::format("The body must be {{\"numInstances\": N}} with N from 0 to {}.", kMaxInstances),
+          {{"job", name}}));
+    }
+    auto done = control_.scale(name, static_cast<std::uint32_t>(it->get<std::int64_t>()));
+    if (!done) return problem(done.error());
+    return jsonResponse(200, changeJson(*done));
+  }
+
+  http::Response stop(const std::string& name) {
+    auto done = control_.stop(name);
+    if (!done) return problem(done.error());
+    return jsonResponse(200, changeJson(*done));
+  }
+
+  ControlPlane& control_;
+  ApiOptions options_;
+};
+
+}  // namespace
+
+http::Handler makeApiHandler(ControlPlane& control, ApiOptions options) {
+  auto api = std::make_shared<Api>(control, std::move(options));
+  return [api](const http::Request& req) { return api->handle(req); };
+}
+
+}  // namespace ozy

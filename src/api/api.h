@@ -1,0 +1,23 @@
+// The agent's versioned HTTP API (docs/api.md): routes requests to the
+// control plane and turns its answers into JSON, and its problems into RFC
+// 7807 documents. This is the only place problems become HTTP.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "control/control_plane.h"
+#include "http/message.h"
+
+namespace ozy {
+
+struct ApiOptions {
+  std::string nodeName;                    // answers /v1/health
+  std::function<std::int64_t()> nowMs;     // for node ages
+};
+
+// The handler for every route; wrap it in http::requireBearerToken() when a
+// token is configured.
+http::Handler makeApiHandler(ControlPlane& control, ApiOptions options);
+
+}  // namespace ozy

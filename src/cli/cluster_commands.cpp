@@ -1,0 +1,316 @@
+// The commands that talk to a running cluster through any agent's API:
+// `ozy node list`, `ozy job run|plan|status|scale|stop`, and `ozy agent`.
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/agent.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/input_file.h"
+#include "cli/table.h"
+#include "http/client.h"
+#include "job/job_parser.h"
+#include "job/units.h"
+#include "job/yaml_reader.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+
+struct ApiOptions {
+  std::string address;
+  std::string caFile;
+  std::string output = "text";
+  bool json() const { return output == "json"; }
+};
+
+void addApiOptions(CLI::App* cmd, ApiOptions& o) {
+  cmd->add_option("--address", o.address, "Agent API URL (default $OZY_ADDR or http://127.0.0.1:7700)");
+  cmd->add_option("--ca-file", o.caFile, "CA certificate to verify an https API (default $OZY_CACERT)");
+  cmd->add_option("-o,--output", o.output, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+}
+
+std::string envOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::string(value) : std::move(fallback);
+}
+
+// Prints an API problem document for a person, or as it came.
+void printApiProblem(const json& problem, bool asJson) {
+  if (asJson) {
+    std::cout << problem.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    return;
+  }
+  std::cerr << fmt::format("error: {}: {}\n", problem.value("title", "error"),
+                           problem.value("detail", ""));
+  if (auto errors = problem.find("errors"); errors != problem.end() && errors->is_array() &&
+                                            errors->size() > 1) {
+    for (const auto& e : *errors) {
+      FieldError fe{e.value("path", ""), e.value("message", ""), e.value("line", 0), 0};
+      std::cerr << "  " << fe.toString() << '\n';
+    }
+  }
+  const std::string type = problem.value("type", "");
+  if (auto hash = type.find('#'); hash != std::string::npos) {
+    std::cerr << "  see docs/errors.md" << type.substr(hash) << '\n';
+  }
+}
+
+int exitCodeFor(int status, const json& problem) {
+  if (status < 300) return exit_code::kOk;
+  if (status == 401) return exit_code::kUnauthorized;
+  if (status == 404 || status == 409) return exit_code::kConflict;
+  if (status == 503) return exit_code::kUnavailable;
+  if (problem.value("type", "").find("#insufficient-") != std::string::npos) {
+    return exit_code::kUnplaceable;
+  }
+  return exit_code::kInvalidInput;
+}
+
+// One API call; on success hands the JSON body to `show`.
+int call(const ApiOptions& o, std::string method, std::string path, std::string body,
+         const std::function<void(const json&)>& show) {
+  http::HttpClientConfig config;
+  config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
+  config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
+  config.bearerToken = envOr("OZY_TOKEN", "");
+  config.deadline = std::chrono::seconds(60);
+  auto client = http::HttpClient::create(config);
+  if (!client) {
+    std::cerr << "error: " << client.error() << '\n';
+    return exit_code::kUsage;
+  }
+  http::ClientRequest request;
+  request.method = std::move(method);
+  request.path = std::move(path);
+  request.body = std::move(body);
+  if (!request.body.empty()) request.headers.add("Content-Type", "application/yaml");
+  auto response = client->send(request);
+  if (!response) {
+    std::cerr << "error: " << response.error()
+              << "\n  is an agent running there? Set --address or OZY_ADDR.\n";
+    return exit_code::kUnavailable;
+  }
+  json parsed = json::parse(response->body, nullptr, false);
+  if (parsed.is_discarded()) {
+    std::cerr << fmt::format("error: the API answered {} with a body that is not JSON\n",
+                             response->status);
+    return exit_code::kUnavailable;
+  }
+  if (response->status >= 300) {
+    printApiProblem(parsed, o.json());
+    return exitCodeFor(response->status, parsed);
+  }
+  if (o.json()) {
+    std::cout << parsed.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  } else {
+    show(parsed);
+  }
+  return exit_code::kOk;
+}
+
+std::string size(const json& bytes) { return formatSizeApprox(bytes.get<Bytes>()); }
+
+std::string age(std::int64_t seconds) {
+  if (seconds < 120) return fmt::format("{}s", seconds);
+  if (seconds < 7200) return fmt::format("{}m", seconds / 60);
+  if (seconds < 172800) return fmt::format("{}h", seconds / 3600);
+  return fmt::format("{}d", seconds / 86400);
+}
+
+std::string idList(const json& ids) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const auto& id : ids) {
+    if (++shown > 12) {
+      out += fmt::format(", ... ({} in all)", ids.size());
+      break;
+    }
+    out += fmt::format("{}{}", out.empty() ? "" : ", ", id.get<std::uint32_t>());
+  }
+  return out;
+}
+
+void showChange(const json& change, std::string_view verb) {
+  std::cout << fmt::format("job {} {}: {} instances, {} placed", change.value("name", "?"), verb,
+                           change.value("numInstances", 0), change.value("placed", 0));
+  if (change.value("pending", 0) > 0) std::cout << fmt::format(", {} pending", change.value("pending", 0));
+  std::cout << '\n';
+  Table table({"NODE", "CHANGE", "INSTANCES"});
+  for (const char* kind : {"placedInstances", "removedInstances"}) {
+    for (const auto& group : change.value(kind, json::array())) {
+      table.add({group["node"].is_null() ? "(pending)" : group["node"].get<std::string>(),
+                 kind[0] == 'p' ? "added" : "removed", idList(group.value("ids", json::array()))});
+    }
+  }
+  table.print(std::cout);
+}
+
+// Reads a job file and checks it locally first, so a typo is reported with
+// line numbers before anything is sent.
+std::optional<std::string> readJob(const std::string& path, const ApiOptions& o) {
+  auto text = readInputFile(path, YamlLimits{}.maxBytes);
+  if (!text) {
+    std::cerr << "error: " << text.error().message << '\n';
+    return std::nullopt;
+  }
+  auto job = parseJob(*text);
+  if (!job) {
+    Problem problem = toProblem(job.error());
+    problem.detail = fmt::format("{}: {}", path, problem.detail);
+    printApiProblem(problem.toJson(), o.json());
+    return std::nullopt;
+  }
+  return std::move(text).value();
+}
+
+bool checkName(const std::string& name) {
+  if (isDnsLabel(name)) return true;
+  std::cerr << fmt::format("error: \"{}\" is not a job name (a DNS label: lowercase letters, "
+                           "digits and '-')\n",
+                           name);
+  return false;
+}
+
+}  // namespace
+
+void addClusterCommands(CLI::App& app, Action& action) {
+  auto o = std::make_shared<ApiOptions>();
+
+  auto* node = app.add_subcommand("node", "Inspect the cluster's nodes");
+  node->require_subcommand(1);
+  auto* nodeList = node->add_subcommand("list", "List live nodes with capacity, use and age");
+  addApiOptions(nodeList, *o);
+  nodeList->callback([o, &action] {
+    action = [o] {
+      return call(*o, "GET", "/v1/nodes", "", [](const json& nodes) {
+        Table table({"NODE", "ADDRESS", "MEMORY", "DISK", "INSTANCES", "AGE"});
+        for (const auto& n : nodes) {
+          table.add({n.value("name", ""), n.value("address", ""),
+                     size(n["used"]["memory"]) + "/" + size(n["capacity"]["memory"]),
+                     size(n["used"]["disk"]) + "/" + size(n["capacity"]["disk"]),
+                     std::to_string(n.value("instances", 0)), age(n.value("ageSeconds", 0))});
+        }
+        table.print(std::cout);
+      });
+    };
+  });
+
+  CLI::App* job = app.get_subcommand("job");
+  auto file = std::make_shared<std::string>();
+  auto* run = job->add_subcommand("run", "Submit a job: place all its instances or none");
+  run->add_option("FILE", *file, "Job file")->required();
+  addApiOptions(run, *o);
+  run->callback([o, file, &action] {
+    action = [o, file] {
+      auto text = readJob(*file, *o);
+      if (!text) return exit_code::kInvalidInput;
+      return call(*o, "POST", "/v1/jobs", *text, [](const json& c) { showChange(c, "submitted"); });
+    };
+  });
+
+  auto* plan = job->add_subcommand("plan", "Dry run: show where a job would be placed; commits nothing");
+  plan->add_option("FILE", *file, "Job file")->required();
+  addApiOptions(plan, *o);
+  plan->callback([o, file, &action] {
+    action = [o, file] {
+      auto text = readJob(*file, *o);
+      if (!text) return exit_code::kInvalidInput;
+      return call(*o, "POST", "/v1/jobs?dryRun=true", *text,
+                  [](const json& c) { showChange(c, "would be placed (dry run)"); });
+    };
+  });
+
+  auto name = std::make_shared<std::string>();
+  auto* status = job->add_subcommand("status", "Show all jobs, or one job's instances");
+  status->add_option("NAME", *name, "Job name");
+  addApiOptions(status, *o);
+  status->callback([o, name, &action] {
+    action = [o, name] {
+      if (name->empty()) {
+        return call(*o, "GET", "/v1/jobs", "", [](const json& jobs) {
+          Table table({"JOB", "VERSION", "INSTANCES", "PLACED", "PENDING", "NODES"});
+          for (const auto& j : jobs) {
+            table.add({j.value("name", ""), std::to_string(j.value("version", 0)),
+                       std::to_string(j.value("numInstances", 0)), std::to_string(j.value("placed", 0)),
+                       std::to_string(j.value("pending", 0)),
+                       std::to_string(j.value("nodes", json::array()).size())});
+          }
+          table.print(std::cout);
+        });
+      }
+      if (!checkName(*name)) return exit_code::kUsage;
+      return call(*o, "GET", "/v1/jobs/" + *name, "", [](const json& j) {
+        std::cout << fmt::format("job {} (version {}): {} instances, {} placed, {} pending\n",
+                                 j.value("name", ""), j.value("version", 0),
+                                 j.value("numInstances", 0), j.value("placed", 0),
+                                 j.value("pending", 0));
+        Table table({"INSTANCE", "NODE", "STATE"});
+        for (const auto& i : j.value("instances", json::array())) {
+          table.add({std::to_string(i.value("id", 0)),
+                     i["node"].is_null() ? "-" : i["node"].get<std::string>(), i.value("state", "")});
+        }
+        table.print(std::cout);
+      });
+    };
+  });
+
+  auto count = std::make_shared<std::int64_t>(0);
+  auto* scale = job->add_subcommand("scale", "Change a job's number of instances");
+  scale->add_option("NAME", *name, "Job name")->required();
+  scale->add_option("N", *count, "Number of instances")->required()->check(CLI::Range(0, 100000));
+  addApiOptions(scale, *o);
+  scale->callback([o, name, count, &action] {
+    action = [o, name, count] {
+      if (!checkName(*name)) return exit_code::kUsage;
+      return call(*o, "POST", "/v1/jobs/" + *name + "/scale",
+                  json{{"numInstances", *count}}.dump(),
+                  [](const json& c) { showChange(c, "scaled"); });
+    };
+  });
+
+  auto* stop = job->add_subcommand("stop", "Stop a job and remove it with its instances");
+  stop->add_option("NAME", *name, "Job name")->required();
+  addApiOptions(stop, *o);
+  stop->callback([o, name, &action] {
+    action = [o, name] {
+      if (!checkName(*name)) return exit_code::kUsage;
+      return call(*o, "DELETE", "/v1/jobs/" + *name, "",
+                  [](const json& c) { showChange(c, "stopped"); });
+    };
+  });
+
+  auto config = std::make_shared<AgentConfig>();
+  auto* agent = app.add_subcommand("agent", "Run this node's daemon (registers, serves the API)");
+  agent->set_config("--config", "", "Read flags from a TOML/INI file (flag = value)");
+  agent->add_option("--node", config->node, "Node name (default: the host name)");
+  agent->add_option("--address", config->address, "The node's IP address, for published ports");
+  agent->add_option("--etcd", config->etcd, "etcd client URLs")->delimiter(',')->capture_default_str();
+  agent->add_option("--etcd-ca", config->etcdCa, "CA certificate of etcd's servers");
+  agent->add_option("--etcd-cert", config->etcdCert, "Client certificate for etcd");
+  agent->add_option("--etcd-key", config->etcdKey, "Client key for etcd");
+  agent->add_option("--etcd-timeout-ms", config->etcdTimeoutMs, "Deadline of every etcd call")
+      ->capture_default_str();
+  agent->add_option("--memory", config->memory, "Memory to offer (default: the machine's)");
+  agent->add_option("--disk", config->disk, "Disk to offer (default: the data dir's file system)");
+  agent->add_option("--listen", config->listen, "API address HOST:PORT")->capture_default_str();
+  agent->add_option("--token-file", config->tokenFile, "Bearer token required by the API");
+  agent->add_option("--tls-cert", config->tlsCert, "API TLS certificate (PEM)");
+  agent->add_option("--tls-key", config->tlsKey, "API TLS private key (PEM)");
+  agent->add_option("--lease-ttl", config->leaseTtl, "Seconds before a silent node is gone")
+      ->capture_default_str();
+  agent->add_option("--data-dir", config->dataDir, "The agent's state directory")->capture_default_str();
+  agent->add_option("--shared-space", config->sharedSpace, "Shared volume pool (first agent sets it)")
+      ->capture_default_str();
+  agent->add_option("--max-txn-ops", config->maxTxnOps, "etcd's --max-txn-ops")->capture_default_str();
+  agent->add_option("--api-threads", config->apiThreads, "API worker threads")->capture_default_str();
+  agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
+}
+
+}  // namespace ozy

@@ -1,0 +1,352 @@
+#include "control/control_plane.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "job/job_parser.h"
+#include "scheduler/keys.h"
+
+namespace ozy {
+namespace {
+
+Problem corrupt(const std::string& key, const std::string& why) {
+  return makeProblem(problems::kCorruptState,
+                     fmt::format("The value of {} cannot be read: {}. Fix or remove the key "
+                                 "(docs/operations.md).",
+                                 key, why),
+                     {{"key", key}});
+}
+
+Problem invalidName(const std::string& name) {
+  return makeProblem(problems::kInvalidJobName,
+                     fmt::format("\"{}\" is not a job name: job names are DNS labels (1 to 63 "
+                                 "lowercase letters, digits and '-').",
+                                 name.substr(0, 80)),
+                     {{"job", name.substr(0, 80)}});
+}
+
+Problem notFound(const std::string& name) {
+  return makeProblem(problems::kJobNotFound, fmt::format("There is no job named \"{}\".", name),
+                     {{"job", name}});
+}
+
+Txn toTxn(const CommitPlan& plan) {
+  Txn txn;
+  for (const auto& c : plan.compares) {
+    switch (c.target) {
+      case KeyCompare::Target::kVersion:
+        txn.compares.push_back(Compare::version(c.key, Compare::kEqual, c.equals));
+        break;
+      case KeyCompare::Target::kCreateRevision:
+        txn.compares.push_back(Compare::createRevision(c.key, Compare::kEqual, c.equals));
+        break;
+      case KeyCompare::Target::kModRevision:
+        txn.compares.push_back(Compare::modRevision(c.key, Compare::kEqual, c.equals));
+        break;
+    }
+  }
+  for (const auto& p : plan.puts) txn.success.push_back(TxnOp::put(p.key, p.value));
+  for (const auto& k : plan.deletes) txn.success.push_back(TxnOp::remove(k));
+  return txn;
+}
+
+// Snapshot state plus, optionally, one job key read at the same revision.
+struct StateRead {
+  ClusterSnapshot snapshot;
+  std::optional<KeyValue> jobKey;
+};
+
+}  // namespace
+
+Problem toProblem(const StoreError& error) {
+  if (error.code == StoreError::kTxnTooLarge) {
+    return makeProblem(problems::kTransactionTooLarge,
+                       fmt::format("etcd refused the change as too large: {}. Raise etcd's "
+                                   "--max-txn-ops and --max-request-bytes, and the agents' "
+                                   "--max-txn-ops to match (docs/operations.md).",
+                                   error.message));
+  }
+  return makeProblem(problems::kStoreUnavailable,
+                     fmt::format("The cluster state store did not answer: {} ({}). Check that "
+                                 "etcd is running and reachable from this node.",
+                                 error.message, toString(error.code)));
+}
+
+ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+namespace {
+
+Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
+  Txn txn;
+  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
+                 TxnOp::getPrefix(std::string(keys::kUsage)),
+                 TxnOp::get(std::string(keys::kSharedPool))};
+  if (jobName) txn.success.push_back(TxnOp::get(keys::job(*jobName)));
+  auto result = store.txn(txn);
+  if (!result) return fail(toProblem(result.error()));
+  StateRead read;
+  read.snapshot.revision = result->revision;
+  std::map<std::string, NodeEntry> nodes;
+  for (const auto& kv : result->gets.at(0)) {
+    auto record = decodeNode(kv.value);
+    if (!record) return fail(corrupt(kv.key, record.error()));
+    NodeEntry& e = nodes[record->name];
+    e.name = record->name;
+    e.live = true;
+    e.record = std::move(record).value();
+    e.createRevision = kv.createRevision;
+  }
+  for (const auto& kv : result->gets.at(1)) {
+    auto usage = decodeUsage(kv.value);
+    if (!usage) return fail(corrupt(kv.key, usage.error()));
+    const std::string name(keys::nameUnder(kv.key, keys::kUsage));
+    NodeEntry& e = nodes[name];
+    e.name = name;
+    e.usage = std::move(usage).value();
+    e.usageModRevision = kv.modRevision;
+  }
+  for (auto& [name, e] : nodes) read.snapshot.nodes.push_back(std::move(e));
+  if (!result->gets.at(2).empty()) {
+    const KeyValue& kv = result->gets.at(2).front();
+    auto pool = decodeSharedPool(kv.value);
+    if (!pool) return fail(corrupt(kv.key, pool.error()));
+    read.snapshot.sharedPool = *pool;
+    read.snapshot.sharedPoolModRevision = kv.modRevision;
+  }
+  if (jobName && !result->gets.at(3).empty()) read.jobKey = result->gets.at(3).front();
+  return read;
+}
+
+}  // namespace
+
+Result<ClusterSnapshot, Problem> ControlPlane::snapshot() {
+  auto read = readState(store_, nullptr);
+  if (!read) return fail(std::move(read).error());
+  return std::move(read->snapshot);
+}
+
+Result<std::optional<JobEntry>, Problem> ControlPlane::readJob(const std::string& name) {
+  // Two reads (the job, then its assignments), made consistent by requiring
+  // that the job did not change in between; every change to a job's
+  // assignments also rewrites the job.
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    auto got = store_.get(keys::job(name));
+    if (!got) return fail(toProblem(got.error()));
+    if (got->kvs.empty()) return std::optional<JobEntry>{};
+    const KeyValue& kv = got->kvs.front();
+    auto record = decodeJob(kv.value);
+    if (!record) return fail(corrupt(kv.key, record.error()));
+    JobEntry entry;
+    entry.record = std::move(record).value();
+    entry.modRevision = kv.modRevision;
+    Txn txn;
+    txn.compares.push_back(Compare::modRevision(kv.key, Compare::kEqual, kv.modRevision));
+    for (const auto& node : entry.record.nodes) {
+      txn.success.push_back(TxnOp::get(keys::assignment(node, name)));
+    }
+    auto assignments = store_.txn(txn);
+    if (!assignments) return fail(toProblem(assignments.error()));
+    if (!assignments->succeeded) continue;  // the job changed meanwhile
+    for (std::size_t i = 0; i < entry.record.nodes.size(); ++i) {
+      const auto& found = assignments->gets.at(i);
+      if (found.empty()) continue;  // tolerated: the job record lists a node with nothing left
+      auto a = decodeAssignment(found.front().value);
+      if (!a) return fail(corrupt(found.front().key, a.error()));
+      entry.assignments.emplace_back(entry.record.nodes[i], std::move(a).value());
+    }
+    return std::optional<JobEntry>(std::move(entry));
+  }
+  return fail(makeProblem(problems::kScheduleContention,
+                          fmt::format("Job \"{}\" kept changing while it was read; try again.", name),
+                          {{"job", name}}));
+}
+
+void ControlPlane::backOff(int attempt) {
+  // Full jitter over an exponential window (10 ms doubling, at most 500 ms),
+  // so agents that lost the same race do not collide again in lockstep.
+  const std::int64_t window = std::min<std::int64_t>(500, std::int64_t{10} << std::min(attempt, 6));
+  const auto r = options_.random ? options_.random() : 0;
+  if (options_.sleep) options_.sleep(std::chrono::milliseconds(static_cast<std::int64_t>(r % window)));
+}
+
+Problem ControlPlane::contention(const std::string& jobName) const {
+  return makeProblem(
+      problems::kScheduleContention,
+      fmt::format("The schedule changed {} times while job \"{}\" was being committed; try again.",
+                  options_.maxAttempts, jobName),
+      {{"job", jobName}});
+}
+
+Result<std::optional<std::int64_t>, Problem> ControlPlane::commit(const std::string& jobName,
+                                                                 const CommitPlan& plan) {
+  const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
+  if (ops > options_.maxTxnOps) {
+    return fail(makeProblem(
+        problems::kTransactionTooLarge,
+        fmt::format("The change to job \"{}\" needs {} operations in one transaction, more than "
+                    "the {} etcd allows (--max-txn-ops). Raise etcd's --max-txn-ops and the "
+                    "agents' --max-txn-ops together (docs/operations.md).",
+                    jobName, ops, options_.maxTxnOps),
+        {{"job", jobName}, {"operations", ops}, {"limit", options_.maxTxnOps}}));
+  }
+  auto committed = store_.txn(toTxn(plan));
+  if (!committed) return fail(toProblem(committed.error()));
+  if (!committed->succeeded) return std::optional<std::int64_t>{};  // lost a race
+  return std::optional<std::int64_t>(committed->revision);
+}
+
+Result<ChangeResult, Problem> ControlPlane::commitWithRetry(
+    const std::string& jobName,
+    const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan) {
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    if (attempt > 0) backOff(attempt);
+    auto snap = snapshot();
+    if (!snap) return fail(std::move(snap).error());
+    auto decided = plan(*snap);
+    if (!decided) return fail(std::move(decided).error());
+    auto committed = commit(jobName, *decided);
+    if (!committed) return fail(std::move(committed).error());
+    if (*committed) {
+      return ChangeResult{std::move(decided->job), std::move(decided->placed),
+                          std::move(decided->removed), **committed};
+    }
+    // Lost a race: something the plan read changed. Re-read and re-plan.
+  }
+  return fail(contention(jobName));
+}
+
+Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
+  if (!isDnsLabel(job.name)) return fail(invalidName(job.name));
+  const auto nowMs = options_.nowMs ? options_.nowMs() : 0;
+  const Problem conflict = makeProblem(
+      problems::kJobExists,
+      fmt::format("A job named \"{}\" already exists; stop it first, or scale it with `ozy job "
+                  "scale`.",
+                  job.name),
+      {{"job", job.name}});
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    if (attempt > 0) backOff(attempt);
+    // The job key is read with the snapshot, in the same Txn: one round trip.
+    auto read = readState(store_, &job.name);
+    if (!read) return fail(std::move(read).error());
+    if (read->jobKey) return fail(conflict);
+    auto plan = planSubmit(read->snapshot, job, nowMs);
+    if (!plan) return fail(std::move(plan).error());
+    auto committed = commit(job.name, *plan);
+    if (!committed) return fail(std::move(committed).error());
+    if (*committed) {
+      return ChangeResult{std::move(plan->job), std::move(plan->placed), {}, **committed};
+    }
+  }
+  return fail(contention(job.name));
+}
+
+Result<ChangeResult, Problem> ControlPlane::planOnly(const Job& job) {
+  if (!isDnsLabel(job.name)) return fail(invalidName(job.name));
+  auto read = readState(store_, &job.name);
+  if (!read) return fail(std::move(read).error());
+  if (read->jobKey) {
+    // A dry run of an existing job shows what scaling it to the new count would do.
+    auto entry = readJob(job.name);
+    if (!entry) return fail(std::move(entry).error());
+    if (*entry) {
+      auto plan = planScale(read->snapshot, **entry, job.numInstances);
+      if (!plan) return fail(std::move(plan).error());
+      return ChangeResult{std::move(plan->job), std::move(plan->placed), std::move(plan->removed), 0};
+    }
+  }
+  auto plan = planSubmit(read->snapshot, job, options_.nowMs ? options_.nowMs() : 0);
+  if (!plan) return fail(std::move(plan).error());
+  return ChangeResult{std::move(plan->job), std::move(plan->placed), {}, 0};
+}
+
+Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::uint32_t count) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  if (count > kMaxInstances) {
+    return fail(makeProblem(problems::kInvalidScale,
+                            fmt::format("{} instances is more than the {} a job may have.", count,
+                                        kMaxInstances),
+                            {{"job", name}}));
+  }
+  return commitWithRetry(name, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    auto entry = readJob(name);
+    if (!entry) return fail(std::move(entry).error());
+    if (!*entry) return fail(notFound(name));
+    return planScale(snap, **entry, count);
+  });
+}
+
+Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  return commitWithRetry(name, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    auto entry = readJob(name);
+    if (!entry) return fail(std::move(entry).error());
+    if (!*entry) return fail(notFound(name));
+    return planStop(snap, **entry);
+  });
+}
+
+Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {
+  Txn txn;
+  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
+                 TxnOp::getPrefix(std::string(keys::kUsage))};
+  auto result = store_.txn(txn);
+  if (!result) return fail(toProblem(result.error()));
+  std::map<std::string, UsageRecord> usage;
+  for (const auto& kv : result->gets.at(1)) {
+    auto u = decodeUsage(kv.value);
+    if (!u) return fail(corrupt(kv.key, u.error()));
+    usage[std::string(keys::nameUnder(kv.key, keys::kUsage))] = std::move(u).value();
+  }
+  std::vector<NodeInfo> nodes;
+  for (const auto& kv : result->gets.at(0)) {
+    auto record = decodeNode(kv.value);
+    if (!record) return fail(corrupt(kv.key, record.error()));
+    NodeInfo info{std::move(record).value(), {}, kv.lease};
+    if (auto it = usage.find(info.record.name); it != usage.end()) info.usage = it->second;
+    nodes.push_back(std::move(info));
+  }
+  return nodes;
+}
+
+namespace {
+
+JobInfo describe(const JobEntry& entry) {
+  JobInfo info{entry.record, {}};
+  for (const auto& [node, a] : entry.assignments) {
+    for (auto id : a.instances) info.instances.push_back({id, node});
+  }
+  for (auto id : entry.record.pending) info.instances.push_back({id, ""});
+  std::sort(info.instances.begin(), info.instances.end(),
+            [](const InstanceInfo& a, const InstanceInfo& b) { return a.id < b.id; });
+  return info;
+}
+
+}  // namespace
+
+Result<JobInfo, Problem> ControlPlane::job(const std::string& name) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  auto entry = readJob(name);
+  if (!entry) return fail(std::move(entry).error());
+  if (!*entry) return fail(notFound(name));
+  return describe(**entry);
+}
+
+Result<std::vector<JobInfo>, Problem> ControlPlane::listJobs() {
+  auto all = store_.getPrefix(std::string(keys::kJobs));
+  if (!all) return fail(toProblem(all.error()));
+  std::vector<JobInfo> jobs;
+  for (const auto& kv : all->kvs) {
+    auto record = decodeJob(kv.value);
+    if (!record) return fail(corrupt(kv.key, record.error()));
+    // The list shows placement counts from the record alone; `job(name)`
+    // reads the assignments for the per-instance view.
+    jobs.push_back(JobInfo{std::move(record).value(), {}});
+  }
+  return jobs;
+}
+
+}  // namespace ozy

@@ -1,0 +1,95 @@
+// The control plane's operations on cluster state: read a consistent
+// snapshot from the store, let the planner decide, commit the plan in one
+// guarded Txn, and on a lost race re-read, re-plan and retry (bounded).
+//
+// Every agent runs one; the HTTP API calls it. It owns no threads. Errors are
+// Problems, ready for the API: a store outage is store-unavailable (503),
+// never a hang, because every store call has a deadline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "problem/problem.h"
+#include "scheduler/planner.h"
+#include "store/store.h"
+
+namespace ozy {
+
+struct ControlPlaneOptions {
+  int maxAttempts = 16;  // commits tried before schedule-contention
+  // etcd's --max-txn-ops: a plan needing more operations is refused with
+  // transaction-too-large instead of failing inside etcd.
+  std::size_t maxTxnOps = 128;
+  std::function<std::int64_t()> nowMs;                      // wall clock, for records
+  std::function<void(std::chrono::milliseconds)> sleep;     // back-off between attempts
+  std::function<std::uint64_t()> random;                    // jitter
+};
+
+struct NodeInfo {
+  NodeRecord record;
+  UsageRecord usage;
+  std::int64_t lease = 0;
+};
+
+struct InstanceInfo {
+  std::uint32_t id = 0;
+  std::string node;  // empty while pending
+};
+
+struct JobInfo {
+  JobRecord record;
+  std::vector<InstanceInfo> instances;  // placed and pending, by id
+};
+
+// What a submit, scale or stop did.
+struct ChangeResult {
+  JobRecord job;
+  std::vector<InstancePlacement> placed;
+  std::vector<InstancePlacement> removed;
+  std::int64_t revision = 0;  // of the commit; 0 for a dry run
+};
+
+class ControlPlane {
+ public:
+  ControlPlane(Store& store, ControlPlaneOptions options);
+
+  Result<std::vector<NodeInfo>, Problem> listNodes();
+  Result<std::vector<JobInfo>, Problem> listJobs();
+  Result<JobInfo, Problem> job(const std::string& name);
+
+  Result<ChangeResult, Problem> submit(const Job& job);
+  // What submit() would do, committing nothing.
+  Result<ChangeResult, Problem> planOnly(const Job& job);
+  Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
+  Result<ChangeResult, Problem> stop(const std::string& name);
+
+  // The consistent read every decision starts from (public for tests).
+  Result<ClusterSnapshot, Problem> snapshot();
+
+ private:
+  Result<std::optional<JobEntry>, Problem> readJob(const std::string& name);
+  // Runs plan() against fresh state until its commit lands or attempts run out.
+  Result<ChangeResult, Problem> commitWithRetry(
+      const std::string& jobName,
+      const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan);
+  // Runs one guarded Txn: the revision when it landed, nothing when a
+  // compare failed (a lost race), or the problem.
+  Result<std::optional<std::int64_t>, Problem> commit(const std::string& jobName,
+                                                      const CommitPlan& plan);
+  Problem contention(const std::string& jobName) const;
+  void backOff(int attempt);
+
+  Store& store_;
+  ControlPlaneOptions options_;
+};
+
+// A StoreError as the problem the API answers with.
+Problem toProblem(const StoreError& error);
+
+}  // namespace ozy

@@ -1,0 +1,254 @@
+// The control plane against the real thing: a private etcd, real `ozy agent`
+// processes, real HTTP. Each test starts what it needs and tears it down,
+// failed or not.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "http/client.h"
+#include "support/agent_process.h"
+#include "scheduler/keys.h"
+#include "scheduler/records.h"
+#include "store/etcd_store.h"
+#include "support/etcd_process.h"
+#include "support/temp_dir.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using testing_support::AgentOptions;
+using testing_support::AgentProcess;
+using testing_support::EtcdProcess;
+using testing_support::TempDir;
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdProcess::start();
+    ASSERT_TRUE(etcd.ok()) << etcd.error();
+    etcd_ = std::move(etcd).value();
+    EtcdConfig config;
+    config.endpoints = {etcd_->endpoint()};
+    auto store = EtcdStore::create(config);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(store).value();
+  }
+
+  AgentProcess& startAgent(const std::string& node, const std::string& memory = "4G",
+                           int leaseTtl = 10, std::vector<std::string> extra = {}) {
+    const std::string dir = tmp_.path() + "/" + node;
+    std::filesystem::create_directories(dir);
+    auto agent = AgentProcess::start(
+        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra)});
+    EXPECT_TRUE(agent.ok()) << agent.error();
+    if (!agent.ok()) throw std::runtime_error(agent.error());
+    agents_.push_back(std::move(agent).value());
+    return *agents_.back();
+  }
+
+  static http::ClientResponse send(const std::string& url, const std::string& method,
+                                   const std::string& path, const std::string& body = "") {
+    http::HttpClientConfig config;
+    config.baseUrl = url;
+    config.deadline = std::chrono::seconds(30);
+    auto client = http::HttpClient::create(config);
+    EXPECT_TRUE(client.ok());
+    http::ClientRequest request{method, path, {}, body};
+    auto response = client->send(request);
+    EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error());
+    return response.ok() ? *response : http::ClientResponse{};
+  }
+
+  std::vector<std::string> liveNodes(const std::string& url) {
+    std::vector<std::string> names;
+    const auto r = send(url, "GET", "/v1/nodes");
+    for (const auto& n : json::parse(r.body)) names.push_back(n["name"]);
+    return names;
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdStore> store_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+std::string jobFile(const std::string& name, int instances, const std::string& memory,
+                    bool hostPort) {
+  std::string text = "name: " + name + "\nnumInstances: " + std::to_string(instances) +
+                     "\ncontainers:\n  app:\n    image: busybox\n    memory: " + memory + "\n";
+  if (hostPort) text += "    ports: [\"8080:80\"]\n";
+  return text;
+}
+
+TEST_F(Cluster, ConcurrentSubmissionsThroughThreeAgentsNeverOvercommitANode) {
+  const std::vector<std::string> urls = {startAgent("node-1").url(), startAgent("node-2").url(),
+                                         startAgent("node-3").url()};
+
+  // 50 jobs asking for about 100G on a 12G cluster; every fifth publishes
+  // host port 8080, which three nodes can give at most three instances of.
+  constexpr int kJobs = 50;
+  std::vector<http::ClientResponse> responses(kJobs);
+  std::vector<std::thread> threads;
+  std::atomic<int> ready{0};
+  for (int i = 0; i < kJobs; ++i) {
+    threads.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kJobs) std::this_thread::yield();
+      responses[i] = send(urls[i % 3], "POST", "/v1/jobs",
+                          jobFile("job-" + std::to_string(i), 1 + i % 3, "1G", i % 5 == 0));
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  std::set<std::string> accepted;
+  for (int i = 0; i < kJobs; ++i) {
+    const auto& r = responses[i];
+    const json body = json::parse(r.body, nullptr, false);
+    if (r.status == 201) {
+      accepted.insert("job-" + std::to_string(i));
+    } else {
+      EXPECT_EQ(r.status, 422) << r.body;
+      EXPECT_THAT(body.value("type", ""), HasSubstr("#insufficient-")) << r.body;
+      EXPECT_EQ(body.value("job", ""), "job-" + std::to_string(i));
+    }
+  }
+  EXPECT_GE(accepted.size(), 3u);
+  EXPECT_LT(accepted.size(), static_cast<std::size_t>(kJobs));
+
+  // Now from etcd directly: the jobs stored are exactly the accepted ones,
+  // and no node holds more than its capacity or a host port twice.
+  auto jobs = store_->getPrefix(std::string(keys::kJobs));
+  ASSERT_TRUE(jobs.ok());
+  std::set<std::string> stored;
+  std::map<std::string, std::uint32_t> wanted;
+  for (const auto& kv : jobs->kvs) {
+    auto record = decodeJob(kv.value);
+    ASSERT_TRUE(record.ok()) << record.error();
+    stored.insert(record->spec.name);
+    wanted[record->spec.name] = record->spec.numInstances;
+  }
+  EXPECT_EQ(stored, accepted);
+
+  auto nodes = store_->getPrefix(std::string(keys::kNodes));
+  ASSERT_TRUE(nodes.ok());
+  std::map<std::string, Resources> capacity;
+  for (const auto& kv : nodes->kvs) {
+    auto n = decodeNode(kv.value);
+    ASSERT_TRUE(n.ok());
+    capacity[n->name] = n->capacity;
+  }
+  ASSERT_EQ(capacity.size(), 3u);
+  auto assignments = store_->getPrefix(std::string(keys::kAssignments));
+  ASSERT_TRUE(assignments.ok());
+  std::map<std::string, Resources> used;
+  std::map<std::string, std::multiset<HostPort>> ports;
+  std::map<std::string, std::uint32_t> placed;
+  for (const auto& kv : assignments->kvs) {
+    auto assignment = decodeAssignment(kv.value);
+    ASSERT_TRUE(assignment.ok());
+    const Assignment* a = &*assignment;
+    const std::string rest(keys::nameUnder(kv.key, keys::kAssignments));
+    const std::string node = rest.substr(0, rest.find('/'));
+    const auto n = static_cast<Bytes>(a->instances.size());
+    used[node].memory += a->perInstance.memory * n;
+    used[node].disk += a->perInstance.disk * n;
+    for (const auto& p : a->hostPorts) {
+      for (Bytes i = 0; i < n; ++i) ports[node].insert(p);
+    }
+    placed[a->job] += static_cast<std::uint32_t>(n);
+  }
+  for (const auto& [node, u] : used) {
+    ASSERT_TRUE(capacity.contains(node)) << node;
+    EXPECT_LE(u.memory, capacity[node].memory) << node;
+    EXPECT_LE(u.disk, capacity[node].disk) << node;
+    for (const auto& p : ports[node]) EXPECT_EQ(ports[node].count(p), 1u) << node << " " << toString(p);
+    // The usage fence key agrees with the assignments it sums.
+    auto usage = store_->get(keys::usage(node));
+    ASSERT_TRUE(usage.ok() && !usage->kvs.empty());
+    EXPECT_EQ(decodeUsage(usage->kvs[0].value)->used, u) << node;
+  }
+  EXPECT_EQ(placed, wanted) << "every accepted job has all its instances placed";
+}
+
+TEST_F(Cluster, AKilledAgentLeavesTheNodeListWithinItsLeaseTtl) {
+  AgentProcess& survivor = startAgent("survivor");
+  AgentProcess& victim = startAgent("victim", "4G", 3);
+  ASSERT_THAT(liveNodes(survivor.url()), ::testing::UnorderedElementsAre("survivor", "victim"));
+
+  const auto killedAt = std::chrono::steady_clock::now();
+  victim.kill();
+  std::chrono::milliseconds gone{-1};
+  while (std::chrono::steady_clock::now() - killedAt < std::chrono::seconds(15)) {
+    const auto names = liveNodes(survivor.url());
+    if (std::find(names.begin(), names.end(), "victim") == names.end()) {
+      gone = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killedAt);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GE(gone.count(), 0) << "the killed node never left the list";
+  // The lease may have been renewed just before the kill: TTL, plus etcd's
+  // expiry check (every 500 ms) and one poll.
+  EXPECT_LE(gone.count(), 3000 + 1000) << "left after " << gone.count() << " ms";
+  RecordProperty("node_gone_after_ms", static_cast<int>(gone.count()));
+}
+
+TEST_F(Cluster, ACleanStopLeavesTheListAtOnce) {
+  AgentProcess& survivor = startAgent("survivor");
+  AgentProcess& leaver = startAgent("leaver");
+  EXPECT_EQ(leaver.terminate(), 0);
+  EXPECT_THAT(liveNodes(survivor.url()), ::testing::ElementsAre("survivor"));
+}
+
+TEST_F(Cluster, SubmitStatusScaleStopThroughTheApi) {
+  AgentProcess& a = startAgent("node-1", "8G");
+  startAgent("node-2", "8G");
+  auto created = send(a.url(), "POST", "/v1/jobs", jobFile("web", 2, "1G", true));
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.headers.get("Location").value_or(""), "/v1/jobs/web");
+
+  auto duplicate = send(a.url(), "POST", "/v1/jobs", jobFile("web", 1, "1G", false));
+  EXPECT_EQ(duplicate.status, 409);
+  EXPECT_THAT(json::parse(duplicate.body).value("type", ""), HasSubstr("#job-exists"));
+
+  auto status = json::parse(send(a.url(), "GET", "/v1/jobs/web").body);
+  ASSERT_EQ(status["instances"].size(), 2u);
+  EXPECT_NE(status["instances"][0]["node"], status["instances"][1]["node"]);
+
+  auto tooMany = send(a.url(), "POST", "/v1/jobs/web/scale", R"({"numInstances": 3})");
+  EXPECT_EQ(tooMany.status, 422) << "host port 8080 is free on two nodes only";
+  EXPECT_THAT(json::parse(tooMany.body).value("type", ""), HasSubstr("#insufficient-ports"));
+
+  auto down = send(a.url(), "POST", "/v1/jobs/web/scale", R"({"numInstances": 1})");
+  ASSERT_EQ(down.status, 200) << down.body;
+  EXPECT_EQ(json::parse(down.body)["removedInstances"].size(), 1u);
+
+  auto stopped = send(a.url(), "DELETE", "/v1/jobs/web");
+  EXPECT_EQ(stopped.status, 200);
+  EXPECT_EQ(send(a.url(), "GET", "/v1/jobs/web").status, 404);
+  auto usage = store_->getPrefix(std::string(keys::kUsage));
+  ASSERT_TRUE(usage.ok());
+  for (const auto& kv : usage->kvs) EXPECT_EQ(*decodeUsage(kv.value), UsageRecord{}) << kv.key;
+}
+
+TEST_F(Cluster, AnswersAProblemNotAHangWhenEtcdIsDown) {
+  AgentProcess& a = startAgent("node-1");
+  etcd_->terminate();
+  const auto started = std::chrono::steady_clock::now();
+  auto r = send(a.url(), "GET", "/v1/nodes");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers.get("Content-Type").value_or(""), "application/problem+json");
+  EXPECT_THAT(json::parse(r.body).value("type", ""), HasSubstr("#store-unavailable"));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+}  // namespace
+}  // namespace ozy
