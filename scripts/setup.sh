@@ -14,7 +14,7 @@ packages=(
   etcd-server etcd-client protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev python3
+  libgtest-dev libgmock-dev libbenchmark-dev python3 curl
 )
 
 missing=()

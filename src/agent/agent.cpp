@@ -9,11 +9,13 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/node_registration.h"
 #include "api/api.h"
 #include "control/control_plane.h"
+#include "control/snapshot_cache.h"
 #include "http/auth.h"
 #include "http/server.h"
 #include "job/job_parser.h"
@@ -94,6 +96,8 @@ void ensureSharedPool(Store& store, Bytes capacity) {
 }  // namespace
 
 int runAgent(const AgentConfig& config) {
+  // Logs go to stderr; stdout carries only the "listening on" line scripts wait for.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ozy"));
   // Block the stop signals before any thread starts, so every thread inherits
   // the mask and only sigwait() below sees them.
   sigset_t stopSignals;
@@ -157,7 +161,12 @@ int runAgent(const AgentConfig& config) {
     std::lock_guard lock(*rngMutex);
     return (*rng)();
   };
-  ControlPlane control(**store, controlOptions);
+  auto cache = SnapshotCache::start(**store);
+  if (!cache) {
+    spdlog::warn("cannot read cluster state from etcd ({}); planning reads etcd directly",
+                 cache.error().message);
+  }
+  ControlPlane control(**store, controlOptions, cache ? cache->get() : nullptr);
 
   http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
   if (!token.empty()) handler = http::requireBearerToken(token, std::move(handler));
@@ -198,6 +207,7 @@ int runAgent(const AgentConfig& config) {
   spdlog::info("node {}: {} received, leaving the cluster", node, strsignal(signal));
   (*server)->stop();
   (*registration)->stop(true);
+  if (cache) (*cache)->stop();
   return 0;
 }
 

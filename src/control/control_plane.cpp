@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "control/snapshot_cache.h"
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
 
@@ -74,8 +75,8 @@ Problem toProblem(const StoreError& error) {
                                  error.message, toString(error.code)));
 }
 
-ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options)
-    : store_(store), options_(std::move(options)) {}
+ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCache* cache)
+    : store_(store), options_(std::move(options)), cache_(cache) {}
 
 namespace {
 
@@ -201,21 +202,36 @@ Result<std::optional<std::int64_t>, Problem> ControlPlane::commit(const std::str
 Result<ChangeResult, Problem> ControlPlane::commitWithRetry(
     const std::string& jobName,
     const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan) {
+  std::lock_guard planning(planMutex_);
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
     if (attempt > 0) backOff(attempt);
-    auto snap = snapshot();
+    bool fromCache = false;
+    auto snap = planningSnapshot(attempt, fromCache);
     if (!snap) return fail(std::move(snap).error());
     auto decided = plan(*snap);
+    if (!decided && fromCache) continue;  // maybe only the cache is behind: read etcd
     if (!decided) return fail(std::move(decided).error());
     auto committed = commit(jobName, *decided);
     if (!committed) return fail(std::move(committed).error());
     if (*committed) {
+      if (cache_) cache_->applyCommit(*decided, **committed);
       return ChangeResult{std::move(decided->job), std::move(decided->placed),
                           std::move(decided->removed), **committed};
     }
     // Lost a race: something the plan read changed. Re-read and re-plan.
   }
   return fail(contention(jobName));
+}
+
+Result<ClusterSnapshot, Problem> ControlPlane::planningSnapshot(int attempt, bool& fromCache) {
+  fromCache = false;
+  if (attempt == 0 && cache_) {
+    if (auto cached = cache_->current()) {
+      fromCache = true;
+      return std::move(*cached);
+    }
+  }
+  return snapshot();
 }
 
 Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
@@ -227,17 +243,29 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
                   "scale`.",
                   job.name),
       {{"job", job.name}});
+  std::lock_guard planning(planMutex_);
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
     if (attempt > 0) backOff(attempt);
-    // The job key is read with the snapshot, in the same Txn: one round trip.
-    auto read = readState(store_, &job.name);
-    if (!read) return fail(std::move(read).error());
-    if (read->jobKey) return fail(conflict);
-    auto plan = planSubmit(read->snapshot, job, nowMs);
+    // From the cache, the plan rests on the commit's compare for the job's
+    // absence; from etcd, the job key is read with the snapshot in one Txn.
+    bool fromCache = false;
+    std::optional<ClusterSnapshot> cached;
+    if (attempt == 0 && cache_) cached = cache_->current();
+    if (!cached) {
+      auto read = readState(store_, &job.name);
+      if (!read) return fail(std::move(read).error());
+      if (read->jobKey) return fail(conflict);
+      cached = std::move(read->snapshot);
+    } else {
+      fromCache = true;
+    }
+    auto plan = planSubmit(*cached, job, nowMs);
+    if (!plan && fromCache) continue;  // maybe only the cache is behind: read etcd
     if (!plan) return fail(std::move(plan).error());
     auto committed = commit(job.name, *plan);
     if (!committed) return fail(std::move(committed).error());
     if (*committed) {
+      if (cache_) cache_->applyCommit(*plan, **committed);
       return ChangeResult{std::move(plan->job), std::move(plan->placed), {}, **committed};
     }
   }

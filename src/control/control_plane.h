@@ -19,6 +19,8 @@
 #include "scheduler/planner.h"
 #include "store/store.h"
 
+#include <mutex>
+
 namespace ozy {
 
 struct ControlPlaneOptions {
@@ -55,9 +57,13 @@ struct ChangeResult {
   std::int64_t revision = 0;  // of the commit; 0 for a dry run
 };
 
+class SnapshotCache;
+
 class ControlPlane {
  public:
-  ControlPlane(Store& store, ControlPlaneOptions options);
+  // `cache` (optional, not owned) serves the first planning attempt of each
+  // change without a read; any doubt falls back to reading etcd.
+  ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCache* cache = nullptr);
 
   Result<std::vector<NodeInfo>, Problem> listNodes();
   Result<std::vector<JobInfo>, Problem> listJobs();
@@ -85,8 +91,16 @@ class ControlPlane {
   Problem contention(const std::string& jobName) const;
   void backOff(int attempt);
 
+  // The snapshot to plan from: the cache's on a first attempt, else etcd's.
+  Result<ClusterSnapshot, Problem> planningSnapshot(int attempt, bool& fromCache);
+
   Store& store_;
   ControlPlaneOptions options_;
+  SnapshotCache* cache_;
+  // One plan-and-commit at a time per agent: plans made side by side from
+  // the same view would pick the same best-fit node and all but one would
+  // lose the commit race. Agents still race each other; the Txn settles it.
+  std::mutex planMutex_;
 };
 
 // A StoreError as the problem the API answers with.

@@ -3,12 +3,15 @@
 // of problem types and docs/errors.md describe the same set.
 #include "problem/problem.h"
 
+#include "http/http_problems.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "../support/source_files.h"
 
@@ -107,7 +110,9 @@ TEST(FieldError, ReadsAsPathMessageAndLine) {
 
 TEST(ProblemCatalogue, HasUniqueSlugsTitlesAndErrorStatuses) {
   std::set<std::string_view> slugs;
-  for (const ProblemType& type : problems::kAll) {
+  std::vector<ProblemType> all(std::begin(problems::kAll), std::end(problems::kAll));
+  all.insert(all.end(), std::begin(problems::kHttpAll), std::end(problems::kHttpAll));
+  for (const ProblemType& type : all) {
     SCOPED_TRACE(type.slug);
     EXPECT_TRUE(slugs.insert(type.slug).second) << "slug listed twice";
     EXPECT_FALSE(type.title.empty());
@@ -131,10 +136,12 @@ TEST(ProblemCatalogue, EverySlugHasAHeadingInDocsErrorsMd) {
     while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
     if (line.rfind("## ", 0) == 0) headings.insert(line.substr(3));
   }
-  for (const ProblemType& type : problems::kAll) {
+  auto check = [&](const ProblemType& type) {
     EXPECT_TRUE(headings.count(std::string(type.slug)))
         << "docs/errors.md has no heading \"## " << type.slug << "\"";
-  }
+  };
+  for (const ProblemType& type : problems::kAll) check(type);
+  for (const ProblemType& type : problems::kHttpAll) check(type);
 }
 
 }  // namespace

@@ -1,0 +1,175 @@
+#include "control/snapshot_cache.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "scheduler/keys.h"
+
+namespace ozy {
+namespace {
+
+NodeEntry& entryFor(ClusterSnapshot& view, std::string_view name) {
+  auto it = std::lower_bound(view.nodes.begin(), view.nodes.end(), name,
+                             [](const NodeEntry& e, std::string_view n) { return e.name < n; });
+  if (it == view.nodes.end() || it->name != name) {
+    NodeEntry fresh;
+    fresh.name = std::string(name);
+    it = view.nodes.insert(it, std::move(fresh));
+  }
+  return *it;
+}
+
+// Drops entries that are neither live nodes nor hold usage.
+void prune(ClusterSnapshot& view) {
+  std::erase_if(view.nodes, [](const NodeEntry& e) { return !e.live && e.usageModRevision == 0; });
+}
+
+// One key's new state, from a watch event or our own commit. Older news than
+// what the view holds is ignored, so the two sources can arrive in any order.
+void applyKey(ClusterSnapshot& view, const std::string& key, const std::string* value,
+              std::int64_t createRevision, std::int64_t modRevision) {
+  if (auto name = keys::nameUnder(key, keys::kNodes); !name.empty()) {
+    NodeEntry& e = entryFor(view, name);
+    if (!value) {
+      e.live = false;
+      e.createRevision = 0;
+    } else if (auto record = decodeNode(*value)) {
+      e.live = true;
+      e.record = std::move(record).value();
+      e.createRevision = createRevision;
+    }
+  } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
+    NodeEntry& e = entryFor(view, node);
+    if (modRevision != 0 && modRevision <= e.usageModRevision) return;
+    if (!value) {
+      e.usage = UsageRecord{};
+      e.usageModRevision = 0;
+    } else if (auto usage = decodeUsage(*value)) {
+      e.usage = std::move(usage).value();
+      e.usageModRevision = modRevision;
+    }
+  } else if (key == keys::kSharedPool) {
+    if (modRevision != 0 && modRevision <= view.sharedPoolModRevision) return;
+    if (!value) {
+      view.sharedPool = SharedPoolRecord{};
+      view.sharedPoolModRevision = 0;
+    } else if (auto pool = decodeSharedPool(*value)) {
+      view.sharedPool = *pool;
+      view.sharedPoolModRevision = modRevision;
+    }
+  }
+  view.revision = std::max(view.revision, modRevision);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SnapshotCache>, StoreError> SnapshotCache::start(Store& store) {
+  std::unique_ptr<SnapshotCache> cache(new SnapshotCache(store));
+  auto synced = cache->resync();
+  if (!synced) return fail(std::move(synced).error());
+  cache->maintainer_ = std::thread([raw = cache.get()] { raw->maintain(); });
+  return cache;
+}
+
+SnapshotCache::~SnapshotCache() { stop(); }
+
+Result<bool, StoreError> SnapshotCache::resync() {
+  // Old watches (if any) end first, so none of their events lands on the
+  // fresh view.
+  nodesWatch_.reset();
+  usageWatch_.reset();
+  poolWatch_.reset();
+  Txn txn;
+  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
+                 TxnOp::getPrefix(std::string(keys::kUsage)),
+                 TxnOp::get(std::string(keys::kSharedPool))};
+  auto read = store_.txn(txn);
+  if (!read) return fail(std::move(read).error());
+  ClusterSnapshot fresh;
+  for (const auto& list : read->gets) {
+    for (const auto& kv : list) applyKey(fresh, kv.key, &kv.value, kv.createRevision, kv.modRevision);
+  }
+  fresh.revision = read->revision;
+  prune(fresh);
+
+  // Watch from just after the read: nothing between is missed.
+  auto onEvents = [this](std::vector<WatchEvent> events, std::int64_t) { applyEvents(events); };
+  auto onError = [this](const StoreError& error) {
+    spdlog::warn("state cache: watch ended ({}); re-reading", error.message);
+    std::lock_guard lock(mutex_);
+    valid_ = false;
+    needResync_ = true;
+    wake_.notify_all();
+  };
+  const std::int64_t from = read->revision + 1;
+  {
+    std::lock_guard lock(mutex_);
+    view_ = std::move(fresh);
+    valid_ = true;
+  }
+  nodesWatch_ = store_.watch(std::string(keys::kNodes), from, onEvents, onError);
+  usageWatch_ = store_.watch(std::string(keys::kUsage), from, onEvents, onError);
+  poolWatch_ = store_.watch(std::string(keys::kSharedPool), from, onEvents, onError);
+  return true;
+}
+
+void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
+  std::lock_guard lock(mutex_);
+  for (const auto& ev : events) {
+    applyKey(view_, ev.kv.key, ev.type == WatchEvent::kPut ? &ev.kv.value : nullptr,
+             ev.kv.createRevision, ev.kv.modRevision);
+  }
+  prune(view_);
+}
+
+void SnapshotCache::applyCommit(const CommitPlan& plan, std::int64_t revision) {
+  std::lock_guard lock(mutex_);
+  for (const auto& put : plan.puts) {
+    // Keys created by this commit get its revision as create revision;
+    // node keys are never written by plans.
+    applyKey(view_, put.key, &put.value, revision, revision);
+  }
+  for (const auto& key : plan.deletes) applyKey(view_, key, nullptr, 0, revision);
+  prune(view_);
+}
+
+std::optional<ClusterSnapshot> SnapshotCache::current() const {
+  std::lock_guard lock(mutex_);
+  if (!valid_) return std::nullopt;
+  return view_;
+}
+
+void SnapshotCache::maintain() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || needResync_; });
+    if (stopping_) return;
+    needResync_ = false;
+    lock.unlock();
+    if (auto done = resync(); !done) {
+      spdlog::warn("state cache: cannot re-read ({}); planning reads etcd directly until it can",
+                   done.error().message);
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      lock.lock();
+      needResync_ = true;
+      continue;
+    }
+    lock.lock();
+  }
+}
+
+void SnapshotCache::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (maintainer_.joinable()) maintainer_.join();
+  nodesWatch_.reset();
+  usageWatch_.reset();
+  poolWatch_.reset();
+}
+
+}  // namespace ozy

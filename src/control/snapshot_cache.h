@@ -1,0 +1,62 @@
+// A live copy of what the scheduler reads (nodes, their usage, the shared
+// pool), kept current by etcd watches, so a submission plans without a read
+// round trip and without decoding every node again.
+//
+// Staleness is safe: every commit compares the revisions the plan relied on,
+// so a plan from an outdated view fails its Txn and the control plane falls
+// back to a direct read. The cache folds its own agent's commits in at once
+// (applyCommit) so back-to-back submissions through one agent do not trip
+// over their own writes. When a watch ends (etcd compacted the revision it
+// needed), the cache re-reads everything and watches again.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/result.h"
+#include "problem/problem.h"
+#include "scheduler/planner.h"
+#include "store/store.h"
+
+namespace ozy {
+
+class SnapshotCache {
+ public:
+  // Reads the state and starts the watches; fails if etcd cannot be read.
+  static Result<std::unique_ptr<SnapshotCache>, StoreError> start(Store& store);
+  ~SnapshotCache();
+  SnapshotCache(const SnapshotCache&) = delete;
+  SnapshotCache& operator=(const SnapshotCache&) = delete;
+
+  // A copy of the current view, or nothing while it is being rebuilt.
+  std::optional<ClusterSnapshot> current() const;
+
+  // Applies the puts and deletes of a plan committed at `revision`.
+  void applyCommit(const CommitPlan& plan, std::int64_t revision);
+
+  // Ends the watches and the resync thread; waits for both.
+  void stop();
+
+ private:
+  explicit SnapshotCache(Store& store) : store_(store) {}
+  Result<bool, StoreError> resync();
+  void applyEvents(const std::vector<WatchEvent>& events);
+  void maintain();
+
+  Store& store_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  ClusterSnapshot view_;  // nodes sorted by name
+  bool valid_ = false;
+  bool needResync_ = false;
+  bool stopping_ = false;
+  std::unique_ptr<Watch> nodesWatch_;
+  std::unique_ptr<Watch> usageWatch_;
+  std::unique_ptr<Watch> poolWatch_;
+  std::thread maintainer_;
+};
+
+}  // namespace ozy

@@ -1,0 +1,125 @@
+// The agent's API security and the CLI against a live cluster: bearer
+// tokens, refusing to listen openly without one, TLS with certificates the
+// test makes, and the exit codes scripts rely on.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "support/agent_process.h"
+#include "support/etcd_process.h"
+#include "support/temp_dir.h"
+#include "support/test_certs.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing_support::AgentOptions;
+using testing_support::AgentProcess;
+using testing_support::EtcdProcess;
+using testing_support::runOzy;
+using testing_support::TempDir;
+
+class LiveAgent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdProcess::start();
+    ASSERT_TRUE(etcd.ok()) << etcd.error();
+    etcd_ = std::move(etcd).value();
+  }
+
+  std::unique_ptr<AgentProcess> start(const std::string& node, std::vector<std::string> extra) {
+    const std::string dir = tmp_.path() + "/" + node;
+    std::filesystem::create_directories(dir);
+    auto agent = AgentProcess::start(
+        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), "8G", "100G", dir, 10, std::move(extra)});
+    EXPECT_TRUE(agent.ok()) << (agent.ok() ? "" : agent.error());
+    return agent.ok() ? std::move(agent).value() : nullptr;
+  }
+
+  std::string writeFile(const std::string& name, const std::string& text) {
+    const std::string path = tmp_.path() + "/" + name;
+    std::ofstream(path) << text;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path;
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<EtcdProcess> etcd_;
+};
+
+TEST_F(LiveAgent, RequiresTheBearerTokenWhenGivenATokenFile) {
+  const std::string secret = "s3cr3t-token-for-the-test";
+  auto agent = start("node-1", {"--token-file", writeFile("token", secret + "\n")});
+  ASSERT_TRUE(agent);
+  const auto without = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()});
+  EXPECT_EQ(without.exitCode, 6) << without.stderrText;
+  EXPECT_THAT(without.stderrText, HasSubstr("Unauthorized"));
+  EXPECT_THAT(without.stderrText, Not(HasSubstr(secret)));
+  const auto wrong = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()}, {"OZY_TOKEN=nope"});
+  EXPECT_EQ(wrong.exitCode, 6);
+  const auto right = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()}, {"OZY_TOKEN=" + secret});
+  EXPECT_EQ(right.exitCode, 0) << right.stderrText;
+  EXPECT_THAT(right.stdoutText, HasSubstr("node-1"));
+}
+
+TEST_F(LiveAgent, RefusesToListenBeyondLoopbackWithoutAToken) {
+  const std::string dir = tmp_.path() + "/open";
+  std::filesystem::create_directories(dir);
+  const auto r = runOzy(OZY_BINARY, {"agent", "--node", "open", "--etcd", etcd_->endpoint(),
+                                     "--listen", "0.0.0.0:0", "--data-dir", dir});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.stderrText, HasSubstr("--token-file"));
+}
+
+TEST_F(LiveAgent, ServesTheApiOverTlsToAClientThatTrustsItsCa) {
+  const std::string certDir = tmp_.path() + "/certs";
+  std::filesystem::create_directories(certDir);
+  auto certs = testing_support::makeTestCerts(certDir);
+  ASSERT_TRUE(certs.ok()) << certs.error();
+  auto agent = start("node-1", {"--tls-cert", certs->serverCert, "--tls-key", certs->serverKey});
+  ASSERT_TRUE(agent);
+  ASSERT_THAT(agent->url(), ::testing::StartsWith("https://"));
+  const auto trusted = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()},
+                              {"OZY_CACERT=" + certs->caCert});
+  EXPECT_EQ(trusted.exitCode, 0) << trusted.stderrText;
+  const auto untrusted = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()});
+  EXPECT_EQ(untrusted.exitCode, 5) << "the system store does not know the test CA";
+}
+
+TEST_F(LiveAgent, CliExitCodesTellScriptsWhatHappened) {
+  auto agent = start("node-1", {});
+  ASSERT_TRUE(agent);
+  const std::vector<std::string> env = {"OZY_ADDR=" + agent->url()};
+  const std::string job = writeFile(
+      "job.yaml", "name: web\nnumInstances: 1\ncontainers:\n  app:\n    image: x\n    memory: 1G\n");
+  const std::string huge = writeFile(
+      "huge.yaml", "name: huge\nnumInstances: 1\ncontainers:\n  app:\n    image: x\n    memory: 64G\n");
+  const std::string bad = writeFile("bad.yaml", "name: Bad\ncontainers: {}\n");
+
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "plan", job}, env).exitCode, 0);
+  const auto run = runOzy(OZY_BINARY, {"job", "run", job}, env);
+  EXPECT_EQ(run.exitCode, 0) << run.stderrText;
+  EXPECT_THAT(run.stdoutText, HasSubstr("node-1"));
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "run", job}, env).exitCode, 4) << "already exists";
+  const auto noRoom = runOzy(OZY_BINARY, {"job", "run", huge}, env);
+  EXPECT_EQ(noRoom.exitCode, 3);
+  EXPECT_THAT(noRoom.stderrText, HasSubstr("Insufficient memory for job"));
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "run", bad}, env).exitCode, 1);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "status", "nope"}, env).exitCode, 4);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "scale", "web", "0"}, env).exitCode, 0);
+  const auto status = runOzy(OZY_BINARY, {"job", "status", "-o", "json"}, env);
+  ASSERT_EQ(status.exitCode, 0);
+  EXPECT_EQ(json::parse(status.stdoutText)[0]["numInstances"], 0);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "stop", "web"}, env).exitCode, 0);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"job", "stop", "web"}, env).exitCode, 4);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"node", "list", "--address", "http://127.0.0.1:1"}).exitCode, 5);
+}
+
+}  // namespace
+}  // namespace ozy

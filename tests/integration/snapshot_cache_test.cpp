@@ -1,0 +1,97 @@
+// The agent's state cache follows etcd through watches, and its own commits
+// land in it at once.
+#include "control/snapshot_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "scheduler/keys.h"
+#include "store/etcd_store.h"
+#include "support/etcd_process.h"
+
+namespace ozy {
+namespace {
+
+using testing_support::EtcdProcess;
+
+class SnapshotCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto etcd = EtcdProcess::start();
+    ASSERT_TRUE(etcd.ok()) << etcd.error();
+    etcd_ = std::move(etcd).value();
+    EtcdConfig config;
+    config.endpoints = {etcd_->endpoint()};
+    store_ = std::move(EtcdStore::create(config)).value();
+  }
+
+  void putNode(const std::string& name) {
+    ASSERT_TRUE(store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0})).ok());
+  }
+
+  // Polls until `ready` holds for the cache's view (bounded: watches deliver
+  // in milliseconds; after an etcd restart the watch reconnects within its back-off).
+  template <typename F>
+  bool eventually(SnapshotCache& cache, F ready) {
+    for (int i = 0; i < 1000; ++i) {
+      if (auto view = cache.current(); view && ready(*view)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdStore> store_;
+};
+
+TEST_F(SnapshotCacheTest, StartsFromWhatEtcdHoldsAndFollowsItsChanges) {
+  putNode("a");
+  auto cache = SnapshotCache::start(*store_);
+  ASSERT_TRUE(cache.ok());
+  auto view = (*cache)->current();
+  ASSERT_TRUE(view.has_value());
+  ASSERT_EQ(view->nodes.size(), 1u);
+  EXPECT_TRUE(view->nodes[0].live);
+
+  putNode("b");
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("b") && s.find("b")->live; }));
+  ASSERT_TRUE(store_->put(keys::usage("b"), encode(UsageRecord{{kMiB, 0}, {}, 1})).ok());
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) {
+    return s.find("b") && s.find("b")->usage.used.memory == kMiB && s.find("b")->usageModRevision > 0;
+  }));
+  ASSERT_TRUE(store_->remove(keys::node("a")).ok());
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("a") == nullptr; }));
+  (*cache)->stop();
+}
+
+TEST_F(SnapshotCacheTest, TakesItsOwnCommitsAtOnceAndIgnoresOlderNews) {
+  putNode("a");
+  auto cache = SnapshotCache::start(*store_);
+  ASSERT_TRUE(cache.ok());
+  CommitPlan plan;
+  plan.puts.push_back({keys::usage("a"), encode(UsageRecord{{2 * kGiB, 0}, {}, 2})});
+  (*cache)->applyCommit(plan, 1000);
+  auto view = (*cache)->current();
+  ASSERT_TRUE(view && view->find("a"));
+  EXPECT_EQ(view->find("a")->usage.used.memory, 2 * kGiB);
+  EXPECT_EQ(view->find("a")->usageModRevision, 1000);
+  // A watch event from before that commit changes nothing.
+  CommitPlan older;
+  older.puts.push_back({keys::usage("a"), encode(UsageRecord{{kGiB, 0}, {}, 1})});
+  (*cache)->applyCommit(older, 999);
+  EXPECT_EQ((*cache)->current()->find("a")->usage.used.memory, 2 * kGiB);
+}
+
+TEST_F(SnapshotCacheTest, KeepsFollowingAfterEtcdRestarts) {
+  putNode("a");
+  auto cache = SnapshotCache::start(*store_);
+  ASSERT_TRUE(cache.ok());
+  etcd_->terminate();
+  ASSERT_TRUE(etcd_->restart().ok());
+  putNode("after-restart");
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("after-restart") != nullptr; }));
+}
+
+}  // namespace
+}  // namespace ozy
