@@ -161,19 +161,26 @@ int main(int argc, char** argv) {
          smallJobs - failed.load(), apiParallel, seconds(raw) * smallJobs / (smallJobs - failed.load()));
   if (failed > 0) std::printf("  (%d of the concurrent submissions failed: contention)\n", failed.load());
 
-  // 3. One 10,000-instance job over 101 nodes.
-  const std::string big = "name: big\nnumInstances: 10000\ncontainers:\n  app:\n    image: busybox\n"
-                          "    memory: 64M\n";
-  const std::string rawBig = "name: raw-big\nnumInstances: 10000\ncontainers:\n  app:\n    image: busybox\n"
-                             "    memory: 64M\n";
-  const auto rawBigTime = rawSubmit(**store, reader, *parseJob(rawBig));
-  start = Clock::now();
-  const int status = post(*client, big);
-  const double apiBig = seconds(Clock::now() - start);
-  if (status != 201) {
-    std::fprintf(stderr, "the 10,000-instance job failed with HTTP %d\n", status);
-    return 1;
+  // 3. A 10,000-instance job over 101 nodes, five times each way (one
+  // submission is too short to time alone).
+  constexpr int kBigRuns = 5;
+  auto bigJob = [](const std::string& name) {
+    return "name: " + name + "\nnumInstances: 10000\ncontainers:\n  app:\n    image: busybox\n"
+           "    memory: 64M\n";
+  };
+  Clock::duration rawBig{};
+  for (int r = 0; r < kBigRuns; ++r) {
+    rawBig += rawSubmit(**store, reader, *parseJob(bigJob(fmt::format("raw-big-{}", r))));
   }
-  report("one 10,000-instance job, 101 nodes", 10000, apiBig, seconds(rawBigTime));
+  start = Clock::now();
+  for (int r = 0; r < kBigRuns; ++r) {
+    const int status = post(*client, bigJob(fmt::format("big-{}", r)));
+    if (status != 201) {
+      std::fprintf(stderr, "the 10,000-instance job failed with HTTP %d\n", status);
+      return 1;
+    }
+  }
+  const double apiBig = seconds(Clock::now() - start);
+  report("10,000-instance job over 101 nodes, x5", 10000.0 * kBigRuns, apiBig, seconds(rawBig));
   return 0;
 }
