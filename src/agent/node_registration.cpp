@@ -18,9 +18,12 @@ Result<std::int64_t, std::string> NodeRegistration::acquireLease() {
   // A lease of a previous run that is still alive means this agent crashed
   // and came back within the TTL: keep it, so the node never left.
   if (!options_.leaseFile.empty()) {
+    // The file names the node too: a lease of another node (the data dir was
+    // reused under a new --node) must not be taken over.
     std::ifstream in(options_.leaseFile);
+    std::string node;
     std::int64_t previous = 0;
-    if (in >> previous && previous != 0) {
+    if (in >> node >> previous && node == record_.name && previous != 0) {
       auto ttl = store_.leaseTimeToLive(previous);
       if (ttl && *ttl > 0) {
         resumed_ = true;
@@ -34,7 +37,7 @@ Result<std::int64_t, std::string> NodeRegistration::acquireLease() {
     std::error_code ec;
     std::filesystem::create_directories(options_.leaseFile.parent_path(), ec);
     std::ofstream out(options_.leaseFile, std::ios::trunc);
-    out << granted->id << '\n';
+    out << record_.name << ' ' << granted->id << '\n';
     if (!out) {
       spdlog::warn("cannot write the lease id to {}; a restart will register afresh",
                    options_.leaseFile.string());
@@ -71,6 +74,10 @@ Result<std::unique_ptr<NodeRegistration>, std::string> NodeRegistration::start(
   auto registered = self->registerNode(*lease);
   if (!registered) return fail(std::move(registered).error());
   self->lease_ = *lease;
+  if (self->resumed_) {
+    // The old run's last renewal may be most of a TTL ago: renew at once.
+    (void)store.keepAliveOnce(*lease);
+  }
   self->thread_ = std::thread([raw = self.get()] { raw->renewLoop(); });
   return self;
 }
@@ -89,7 +96,10 @@ void NodeRegistration::renewLoop() {
     } else if (renewed.error().code == StoreError::kNotFound) {
       spdlog::warn("node {}: lease {} expired; registering again with a new lease", record_.name,
                    lease_.load());
-      if (!options_.leaseFile.empty()) std::filesystem::remove(options_.leaseFile);
+      if (!options_.leaseFile.empty()) {
+        std::error_code ignored;  // a stale file is only re-checked at start
+        std::filesystem::remove(options_.leaseFile, ignored);
+      }
       auto lease = acquireLease();
       auto registered = lease ? registerNode(*lease) : Result<bool, std::string>(fail(lease.error()));
       if (lease && registered) {

@@ -204,8 +204,17 @@ class Api {
   http::Response submit(const http::Request& req) {
     auto job = parseJob(req.body);
     if (!job) return problem(toProblem(job.error()));
-    const auto dryRun = req.queryParameter("dryRun");
-    if (dryRun && (*dryRun == "true" || *dryRun == "1")) {
+    bool dryRun = false;
+    if (const auto value = req.queryParameter("dryRun")) {
+      // Anything but a clear yes or no is refused: a misspelt "yes" must not commit.
+      if (*value == "true" || *value == "1") {
+        dryRun = true;
+      } else if (*value != "false" && *value != "0") {
+        return problem(makeProblem(problems::kBadRequest,
+                                   "dryRun must be true, false, 1 or 0; nothing was submitted."));
+      }
+    }
+    if (dryRun) {
       auto planned = control_.planOnly(*job);
       if (!planned) return problem(planned.error());
       return jsonResponse(200, changeJson(*planned));

@@ -41,19 +41,33 @@ std::string envOr(const char* name, std::string fallback) {
   return value && *value ? std::string(value) : std::move(fallback);
 }
 
+// Text from the server is shown without control characters, so an answer
+// cannot drive the terminal.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return text;
+}
+
 // Prints an API problem document for a person, or as it came.
 void printApiProblem(const json& problem, bool asJson) {
   if (asJson) {
     std::cout << problem.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
     return;
   }
-  std::cerr << fmt::format("error: {}: {}\n", problem.value("title", "error"),
-                           problem.value("detail", ""));
+  if (!problem.is_object()) {
+    std::cerr << "error: the API answered with an unexpected body\n";
+    return;
+  }
+  std::cerr << fmt::format("error: {}: {}\n", printable(problem.value("title", "error")),
+                           printable(problem.value("detail", "")));
   if (auto errors = problem.find("errors"); errors != problem.end() && errors->is_array() &&
                                             errors->size() > 1) {
     for (const auto& e : *errors) {
+      if (!e.is_object()) continue;
       FieldError fe{e.value("path", ""), e.value("message", ""), e.value("line", 0), 0};
-      std::cerr << "  " << fe.toString() << '\n';
+      std::cerr << "  " << printable(fe.toString()) << '\n';
     }
   }
   const std::string type = problem.value("type", "");
@@ -63,13 +77,12 @@ void printApiProblem(const json& problem, bool asJson) {
 }
 
 int exitCodeFor(int status, const json& problem) {
+  const std::string type = problem.is_object() ? problem.value("type", "") : "";
   if (status < 300) return exit_code::kOk;
   if (status == 401) return exit_code::kUnauthorized;
-  if (status == 404 || status == 409) return exit_code::kConflict;
-  if (status == 503) return exit_code::kUnavailable;
-  if (problem.value("type", "").find("#insufficient-") != std::string::npos) {
-    return exit_code::kUnplaceable;
-  }
+  if (type.ends_with("#job-not-found") || type.ends_with("#job-exists")) return exit_code::kConflict;
+  if (status >= 500) return exit_code::kUnavailable;
+  if (type.find("#insufficient-") != std::string::npos) return exit_code::kUnplaceable;
   return exit_code::kInvalidInput;
 }
 

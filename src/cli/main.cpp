@@ -19,5 +19,12 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? ozy::exit_code::kOk : ozy::exit_code::kUsage;
   }
-  return action ? action() : ozy::exit_code::kUsage;
+  try {
+    return action ? action() : ozy::exit_code::kUsage;
+  } catch (const std::exception& e) {
+    // An answer of an unexpected shape (e.g. from something that is not an
+    // agent) must not abort the process.
+    std::cerr << "error: " << e.what() << '\n';
+    return ozy::exit_code::kUnavailable;
+  }
 }

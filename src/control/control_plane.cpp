@@ -4,6 +4,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "control/snapshot_cache.h"
 #include "job/job_parser.h"
@@ -98,7 +99,7 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     e.name = record->name;
     e.live = true;
     e.record = std::move(record).value();
-    e.createRevision = kv.createRevision;
+    e.modRevision = kv.modRevision;
   }
   for (const auto& kv : result->gets.at(1)) {
     auto usage = decodeUsage(kv.value);
@@ -140,6 +141,11 @@ Result<std::optional<JobEntry>, Problem> ControlPlane::readJob(const std::string
     const KeyValue& kv = got->kvs.front();
     auto record = decodeJob(kv.value);
     if (!record) return fail(corrupt(kv.key, record.error()));
+    if (record->spec.name != name) {
+      // Writes are built from the record; one that names another job must
+      // never steer them to that job's keys.
+      return fail(corrupt(kv.key, fmt::format("it holds job \"{}\"", record->spec.name)));
+    }
     JobEntry entry;
     entry.record = std::move(record).value();
     entry.modRevision = kv.modRevision;
@@ -202,9 +208,14 @@ Result<std::optional<std::int64_t>, Problem> ControlPlane::commit(const std::str
 Result<ChangeResult, Problem> ControlPlane::commitWithRetry(
     const std::string& jobName,
     const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan) {
-  std::lock_guard planning(planMutex_);
+  std::unique_lock planning(planMutex_);
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
-    if (attempt > 0) backOff(attempt);
+    if (attempt > 0) {
+      // Others may plan while this one waits out its back-off.
+      planning.unlock();
+      backOff(attempt);
+      planning.lock();
+    }
     bool fromCache = false;
     auto snap = planningSnapshot(attempt, fromCache);
     if (!snap) return fail(std::move(snap).error());
@@ -243,9 +254,14 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
                   "scale`.",
                   job.name),
       {{"job", job.name}});
-  std::lock_guard planning(planMutex_);
+  std::unique_lock planning(planMutex_);
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
-    if (attempt > 0) backOff(attempt);
+    if (attempt > 0) {
+      // Others may plan while this one waits out its back-off.
+      planning.unlock();
+      backOff(attempt);
+      planning.lock();
+    }
     // From the cache, the plan rests on the commit's compare for the job's
     // absence; from etcd, the job key is read with the snapshot in one Txn.
     bool fromCache = false;
@@ -369,7 +385,11 @@ Result<std::vector<JobInfo>, Problem> ControlPlane::listJobs() {
   std::vector<JobInfo> jobs;
   for (const auto& kv : all->kvs) {
     auto record = decodeJob(kv.value);
-    if (!record) return fail(corrupt(kv.key, record.error()));
+    if (!record) {
+      // One unreadable job must not hide all the others.
+      spdlog::warn("job list: skipping {}: {}", kv.key, record.error());
+      continue;
+    }
     // The list shows placement counts from the record alone; `job(name)`
     // reads the assignments for the per-instance view.
     jobs.push_back(JobInfo{std::move(record).value(), {}});

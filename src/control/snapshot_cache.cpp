@@ -28,16 +28,22 @@ void prune(ClusterSnapshot& view) {
 // One key's new state, from a watch event or our own commit. Older news than
 // what the view holds is ignored, so the two sources can arrive in any order.
 void applyKey(ClusterSnapshot& view, const std::string& key, const std::string* value,
-              std::int64_t createRevision, std::int64_t modRevision) {
+              std::int64_t modRevision) {
   if (auto name = keys::nameUnder(key, keys::kNodes); !name.empty()) {
     NodeEntry& e = entryFor(view, name);
     if (!value) {
       e.live = false;
-      e.createRevision = 0;
+      e.modRevision = 0;
     } else if (auto record = decodeNode(*value)) {
       e.live = true;
       e.record = std::move(record).value();
-      e.createRevision = createRevision;
+      e.modRevision = modRevision;
+    } else {
+      // Unreadable: not a place to put anything.
+      spdlog::warn("state cache: {} is unreadable ({}); treating the node as gone", key,
+                   record.error());
+      e.live = false;
+      e.modRevision = 0;
     }
   } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
     NodeEntry& e = entryFor(view, node);
@@ -88,7 +94,7 @@ Result<bool, StoreError> SnapshotCache::resync() {
   if (!read) return fail(std::move(read).error());
   ClusterSnapshot fresh;
   for (const auto& list : read->gets) {
-    for (const auto& kv : list) applyKey(fresh, kv.key, &kv.value, kv.createRevision, kv.modRevision);
+    for (const auto& kv : list) applyKey(fresh, kv.key, &kv.value, kv.modRevision);
   }
   fresh.revision = read->revision;
   prune(fresh);
@@ -118,7 +124,7 @@ void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
   std::lock_guard lock(mutex_);
   for (const auto& ev : events) {
     applyKey(view_, ev.kv.key, ev.type == WatchEvent::kPut ? &ev.kv.value : nullptr,
-             ev.kv.createRevision, ev.kv.modRevision);
+             ev.kv.modRevision);
   }
   prune(view_);
 }
@@ -126,11 +132,10 @@ void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
 void SnapshotCache::applyCommit(const CommitPlan& plan, std::int64_t revision) {
   std::lock_guard lock(mutex_);
   for (const auto& put : plan.puts) {
-    // Keys created by this commit get its revision as create revision;
-    // node keys are never written by plans.
-    applyKey(view_, put.key, &put.value, revision, revision);
+    // Plans never write node keys; usage and pool keys take the commit's revision.
+    applyKey(view_, put.key, &put.value, revision);
   }
-  for (const auto& key : plan.deletes) applyKey(view_, key, nullptr, 0, revision);
+  for (const auto& key : plan.deletes) applyKey(view_, key, nullptr, revision);
   prune(view_);
 }
 

@@ -32,6 +32,10 @@ constexpr std::string_view kVolumeTypes[] = {"shared", "local"};
 constexpr Bytes kMinContainerMemory = 6 * kMiB;  // runc refuses smaller limits
 constexpr Bytes kMaxContainerMemory = 16 * kTiB;
 constexpr Bytes kMaxVolumeSpace = 1024 * kTiB;
+constexpr std::size_t kMaxPortsPerContainer = 256;
+constexpr std::size_t kMaxHostPortsPerJob = 1024;
+constexpr std::size_t kMaxVolumesPerContainer = 64;
+constexpr std::size_t kMaxEnvironmentPerContainer = 4096;
 constexpr Millis kMinInterval{1000};
 constexpr Millis kMaxInterval{3600 * 1000};
 
@@ -256,6 +260,9 @@ class JobReader {
   // (the reference form), a mapping NAME: value, or a list of "NAME=value".
   std::vector<EnvVar> readEnvironment(const YAML::Node& node, const std::string& path) {
     std::vector<EnvVar> env;
+    if ((node.IsMap() || node.IsSequence()) && !withinLimit(node, path, kMaxEnvironmentPerContainer)) {
+      return env;
+    }
     auto value = [&](const YAML::Node& v, const std::string& at) -> std::string {
       if (!FieldReader::present(v)) return "";
       return r_.string(v, at).value_or("");
@@ -303,9 +310,17 @@ class JobReader {
     return env;
   }
 
+  // Long lists cost the scheduler (every host port is checked per node), so
+  // each list has a bound.
+  bool withinLimit(const YAML::Node& list, const std::string& path, std::size_t limit) {
+    if (list.size() <= limit) return true;
+    r_.error(list, path, fmt::format("lists {} entries; at most {} are allowed", list.size(), limit));
+    return false;
+  }
+
   std::vector<PortMapping> readPorts(const YAML::Node& node, const std::string& path) {
     std::vector<PortMapping> ports;
-    if (!r_.sequence(node, path)) return ports;
+    if (!r_.sequence(node, path) || !withinLimit(node, path, kMaxPortsPerContainer)) return ports;
     for (std::size_t i = 0; i < node.size(); ++i) {
       const std::string at = indexPath(path, i);
       auto text = r_.string(node[i], at);
@@ -398,7 +413,7 @@ class JobReader {
 
   std::vector<Volume> readVolumes(const YAML::Node& node, const std::string& path) {
     std::vector<Volume> volumes;
-    if (!r_.sequence(node, path)) return volumes;
+    if (!r_.sequence(node, path) || !withinLimit(node, path, kMaxVolumesPerContainer)) return volumes;
     std::set<std::string> paths;
     for (std::size_t i = 0; i < node.size(); ++i) {
       const std::string at = indexPath(path, i);
@@ -572,6 +587,14 @@ std::vector<FieldError> validateJob(const Job& job) {
     std::string path;
     std::string container;
   };
+  std::size_t published = 0;
+  for (const auto& c : job.containers) {
+    for (const auto& p : c.ports) published += p.hostPort != 0 ? 1 : 0;
+  }
+  if (published > kMaxHostPortsPerJob) {
+    add("containers", fmt::format("the job publishes {} host ports; at most {} are allowed",
+                                  published, kMaxHostPortsPerJob));
+  }
   std::map<std::pair<std::uint16_t, Protocol>, Owner> hostPorts;
   std::map<std::pair<std::uint16_t, Protocol>, Owner> containerPorts;
   for (const auto& c : job.containers) {

@@ -97,6 +97,15 @@ Result<Bytes, std::string> parseSize(std::string_view raw) {
   return bytes;
 }
 
+Bytes saturatingAdd(Bytes a, Bytes b) {
+  return a > std::numeric_limits<Bytes>::max() - b ? std::numeric_limits<Bytes>::max() : a + b;
+}
+
+Bytes saturatingMul(Bytes a, std::uint64_t b) {
+  if (a != 0 && b > std::numeric_limits<Bytes>::max() / a) return std::numeric_limits<Bytes>::max();
+  return a * b;
+}
+
 std::string formatSize(Bytes bytes) {
   static constexpr struct {
     Bytes unit;

@@ -30,6 +30,10 @@ std::string formatSize(Bytes bytes);
 // A human approximation with one decimal where needed: "1.5G", "12G", "300M".
 std::string formatSizeApprox(Bytes bytes);
 
+// Arithmetic that stops at the largest size instead of wrapping around.
+Bytes saturatingAdd(Bytes a, Bytes b);
+Bytes saturatingMul(Bytes a, std::uint64_t b);
+
 // Parses "30" (seconds), "30s", "500ms", "2m", "1h", "1m30s".
 Result<Millis, std::string> parseDuration(std::string_view text);
 

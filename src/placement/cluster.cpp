@@ -14,12 +14,14 @@ JobDemand demandOf(const Job& job) {
   JobDemand d;
   d.job = job.name;
   for (const auto& c : job.containers) {
-    d.perInstance.memory += c.memory;
+    // Saturating: validation bounds these sums, but a job built in code
+    // must not wrap around to a small demand either.
+    d.perInstance.memory = saturatingAdd(d.perInstance.memory, c.memory);
     for (const auto& v : c.volumes) {
       if (v.type == VolumeType::kLocal) {
-        d.perInstance.disk += v.space;
+        d.perInstance.disk = saturatingAdd(d.perInstance.disk, v.space);
       } else {
-        d.sharedSpace += v.space;
+        d.sharedSpace = saturatingAdd(d.sharedSpace, v.space);
       }
     }
     for (const auto& p : c.ports) {

@@ -235,10 +235,10 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
     }
     portsTaken += taken ? 1 : 0;
   }
-  freeMemory += static_cast<Bytes>(placed) * d.perInstance.memory;
-  freeDisk += static_cast<Bytes>(placed) * d.perInstance.disk;
-  const Bytes needMemory = static_cast<Bytes>(request.count) * d.perInstance.memory;
-  const Bytes needDisk = static_cast<Bytes>(request.count) * d.perInstance.disk;
+  freeMemory = saturatingAdd(freeMemory, saturatingMul(d.perInstance.memory, placed));
+  freeDisk = saturatingAdd(freeDisk, saturatingMul(d.perInstance.disk, placed));
+  const Bytes needMemory = saturatingMul(d.perInstance.memory, request.count);
+  const Bytes needDisk = saturatingMul(d.perInstance.disk, request.count);
 
   if (needMemory > freeMemory) {
     ext["required"] = needMemory;

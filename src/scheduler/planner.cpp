@@ -83,16 +83,22 @@ class PlanBuilder {
   }
 
   // Every node whose usage changes is fenced: its usage key must be as read,
-  // and a live node must still be the same registration (placing onto a node
-  // that died and came back would skip its start-up cleanup).
+  // and a live node's registration must be unchanged (the same lease, the
+  // same capacity the plan used). Nodes whose usage ends up as read are left
+  // alone: no compare, no write, no needless contention.
   void finish(CommitPlan& plan, bool newNodesMustBeLive) {
     for (auto& [node, usage] : usage_) {
       const NodeEntry* e = snapshot_.find(node);
+      if (e && usage == e->usage) continue;
       plan.compares.push_back({keys::usage(node), Target::kModRevision, e ? e->usageModRevision : 0});
       if (e && e->live && newNodesMustBeLive) {
-        plan.compares.push_back({keys::node(node), Target::kCreateRevision, e->createRevision});
+        plan.compares.push_back({keys::node(node), Target::kModRevision, e->modRevision});
       }
-      plan.puts.push_back({keys::usage(node), encode(usage)});
+      if ((!e || !e->live) && usage == UsageRecord{}) {
+        plan.deletes.push_back(keys::usage(node));  // a gone node's last instance left
+      } else {
+        plan.puts.push_back({keys::usage(node), encode(usage)});
+      }
     }
     for (auto& [node, a] : assignments_) {
       std::sort(a.instances.begin(), a.instances.end());

@@ -25,7 +25,9 @@ struct NodeEntry {
   std::string name;
   bool live = false;
   NodeRecord record;              // valid when live
-  std::int64_t createRevision = 0;  // of the node key: this registration
+  // Of the node key. Registration writes it (and with it the capacity the
+  // plan used); lease renewals do not, so comparing it costs nothing.
+  std::int64_t modRevision = 0;
   UsageRecord usage;
   std::int64_t usageModRevision = 0;  // 0: no usage key yet
 };

@@ -107,7 +107,10 @@ Result<Assignment, std::string> decodeAssignment(std::string_view text) {
 
 Result<JobRecord, std::string> decodeJob(std::string_view text) {
   return decodeWith<JobRecord>("job", text, [](const json& j) {
-    auto spec = parseJob(j.at("spec").dump());
+    // Stored specs were validated at submission; their JSON form is larger
+    // than the file they came from, so the limits for untrusted files would
+    // wrongly refuse a big but valid job.
+    auto spec = parseJob(j.at("spec").dump(), YamlLimits{64u << 20, 50'000'000, 64});
     if (!spec) {
       throw std::runtime_error("its spec is invalid: " +
                                (spec.error().errors.empty() ? std::string("?")

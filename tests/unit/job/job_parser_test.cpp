@@ -1217,3 +1217,33 @@ TEST(ToProblem, TreatsAnAliasBombAsAnInvalidJobNotATooLargeOne) {
 
 }  // namespace
 }  // namespace ozy
+
+namespace ozy {
+namespace {
+
+TEST(JobParserLimits, RejectsMoreThan1024PublishedHostPorts) {
+  std::string text = "name: web\ncontainers:\n";
+  for (int c = 0; c < 5; ++c) {
+    text += "  c" + std::to_string(c) + ":\n    image: x\n    ports:\n";
+    for (int p = 0; p < 250; ++p) {
+      text += "      - \"" + std::to_string(1000 + c * 250 + p) + ":" + std::to_string(1000 + c * 250 + p) + "\"\n";
+    }
+  }
+  auto job = parseJob(text);
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.error().errors[0].message.find("at most 1024"), std::string::npos)
+      << job.error().errors[0].toString();
+}
+
+TEST(JobParserLimits, RejectsMoreThan64VolumesInAContainer) {
+  std::string text = "name: web\ncontainers:\n  c:\n    image: x\n    volumes:\n";
+  for (int v = 0; v < 65; ++v) {
+    text += "      - {type: local, path: /v" + std::to_string(v) + ", space: 1G}\n";
+  }
+  auto job = parseJob(text);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.error().errors[0].path, "containers.c.volumes");
+}
+
+}  // namespace
+}  // namespace ozy

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -200,6 +201,13 @@ TEST(Placer, TreatsOvercommittedNodesAsFull) {
   auto outcome = placer.place(request(demand(1 * kGiB), 1));
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().detail, "Job requires 1G of memory but only 0B can be allocated.");
+}
+
+TEST(Placer, ReportsHugeDemandsWithoutWrappingAround) {
+  Placer placer(cluster({node("a", 8 * kGiB)}));
+  auto outcome = placer.place(request(demand(1024 * kTiB), 100'000));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().toJson()["required"], std::numeric_limits<Bytes>::max());
 }
 
 TEST(Placer, PlacesZeroInstancesTrivially) {

@@ -81,7 +81,7 @@ class MiniEtcd {
         n.name = name;
         n.live = true;
         n.record = *decodeNode(e.value);
-        n.createRevision = e.createRevision;
+        n.modRevision = e.modRevision;
       } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
         NodeEntry& n = nodes[std::string(node)];
         n.name = node;
@@ -187,6 +187,37 @@ TEST(Planner, PlansFromAStaleSnapshotCannotOvercommitANode) {
   auto retry = planSubmit(etcd.snapshot(), job("name: two\ncontainers:\n  c:\n    image: x\n    memory: 2G\n"), 0);
   ASSERT_FALSE(retry.ok());
   EXPECT_EQ(retry.error().type.slug, "insufficient-memory");
+}
+
+TEST(Planner, ANodeReRegisteredWithLessCapacityFailsTheCompare) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 64 * kGiB);
+  auto plan = planSubmit(etcd.snapshot(), webJob(1, "40G"), 0);
+  ASSERT_TRUE(plan.ok());
+  addNode(etcd, "a", 16 * kGiB);  // same name, same lease, new capacity
+  EXPECT_FALSE(etcd.commit(*plan)) << "the plan used 64G; the node now has 16G";
+}
+
+TEST(Planner, ScaleDownFencesOnlyTheNodesItChanges) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(3), 0)));
+  auto plan = planScale(etcd.snapshot(), etcd.job("web"), 2);
+  ASSERT_TRUE(plan.ok());
+  std::size_t usageWrites = 0;
+  for (const auto& p : plan->puts) usageWrites += p.key.starts_with(keys::kUsage) ? 1 : 0;
+  EXPECT_EQ(usageWrites, 1u);
+}
+
+TEST(Planner, StoppingTheLastInstanceOfAGoneNodeRemovesItsUsageKey) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(1), 0)));
+  etcd.remove(keys::node("a"));  // the node died
+  ASSERT_TRUE(etcd.commit(planStop(etcd.snapshot(), etcd.job("web"))));
+  EXPECT_FALSE(etcd.has(keys::usage("a")));
 }
 
 TEST(Planner, SubmitNeverPlacesOnNodesThatAreGone) {
