@@ -15,6 +15,9 @@ packages=(
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 curl
+  # containers: podman with runc (crun fails here), its pause binary, and
+  # busybox-static for the test images (config/containers.conf)
+  podman runc catatonit busybox-static
 )
 
 missing=()

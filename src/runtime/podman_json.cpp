@@ -1,0 +1,242 @@
+// libpod JSON translation; see podman_json.h. Field names were checked
+// against a live podman 4.3.1 service (curl --unix-socket), not only the docs.
+#include "runtime/podman_json.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+
+namespace ozy::runtime::podman {
+
+using nlohmann::json;
+
+namespace {
+
+std::string_view restartPolicyName(RestartPolicy policy) {
+  switch (policy) {
+    case RestartPolicy::kAlways:
+      return "always";
+    case RestartPolicy::kOnFailure:
+      return "on-failure";
+    case RestartPolicy::kNo:
+      break;
+  }
+  return "no";
+}
+
+Result<json, std::string> parseJson(std::string_view body, std::string_view what) {
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return fail(fmt::format("podman answered {} with something that is not JSON", what));
+  }
+  return parsed;
+}
+
+Labels labelsOf(const json& object) {
+  Labels labels;
+  if (!object.is_object()) return labels;
+  for (const auto& [key, value] : object.items()) {
+    if (value.is_string()) labels[key] = value.get<std::string>();
+  }
+  return labels;
+}
+
+std::string stringOf(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+int intOf(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+bool boolOf(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+// podman reports "never" as Go's zero time.
+std::string timeOf(const json& object, const char* key) {
+  std::string text = stringOf(object, key);
+  return text.rfind("0001-01-01", 0) == 0 ? std::string() : text;
+}
+
+ContainerSummary containerSummaryOf(const json& entry) {
+  ContainerSummary summary;
+  summary.id = stringOf(entry, "Id");
+  const auto names = entry.find("Names");
+  if (names != entry.end() && names->is_array() && !names->empty() && names->front().is_string()) {
+    summary.name = names->front().get<std::string>();
+  }
+  summary.state = parseStatus(stringOf(entry, "State"));
+  summary.exitCode = intOf(entry, "ExitCode");
+  // podman 4.3's container list carries neither a restart count nor the OOM
+  // flag; they stay unknown here and inspectContainer() has them.
+  return summary;
+}
+
+}  // namespace
+
+json podCreateBody(const PodSpec& spec) {
+  json body = {{"name", spec.name}, {"labels", spec.labels}};
+  if (!spec.hostname.empty()) body["hostname"] = spec.hostname;
+  if (!spec.dnsServers.empty()) body["dns_server"] = spec.dnsServers;
+  json ports = json::array();
+  for (const PublishedPort& port : spec.ports) {
+    json mapping = {{"container_port", port.containerPort},
+                    {"host_port", port.hostPort},
+                    {"protocol", port.protocol}};
+    if (!port.hostIp.empty()) mapping["host_ip"] = port.hostIp;
+    ports.push_back(std::move(mapping));
+  }
+  if (!ports.empty()) body["portmappings"] = std::move(ports);
+  return body;
+}
+
+json containerCreateBody(const ContainerSpec& spec) {
+  json body = {{"name", spec.name},
+               {"image", spec.image},
+               {"env", spec.env},
+               {"labels", spec.labels},
+               {"restart_policy", restartPolicyName(spec.restart)},
+               {"stop_timeout", spec.stopTimeout.count()}};
+  if (!spec.pod.empty()) body["pod"] = spec.pod;
+  if (!spec.command.empty()) body["command"] = spec.command;
+  if (spec.memoryLimit > 0) {
+    // swap == limit: memory+swap may not exceed the limit, so the limit is
+    // hard. podman's default would allow as much swap again.
+    body["resource_limits"] = {
+        {"memory", {{"limit", spec.memoryLimit}, {"swap", spec.memoryLimit}}}};
+  }
+  json mounts = json::array();
+  for (const Mount& mount : spec.mounts) {
+    mounts.push_back({{"destination", mount.containerPath},
+                      {"source", mount.hostPath},
+                      {"type", "bind"},
+                      {"options", {"rbind", mount.readOnly ? "ro" : "rw"}}});
+  }
+  if (!mounts.empty()) body["mounts"] = std::move(mounts);
+  return body;
+}
+
+Result<std::string, std::string> parseId(std::string_view body) {
+  auto parsed = parseJson(body, "a create request");
+  if (!parsed) return fail(std::move(parsed).error());
+  std::string id = parsed->is_object() ? stringOf(*parsed, "Id") : std::string();
+  if (id.empty()) return fail(std::string("podman's create answer has no \"Id\""));
+  return id;
+}
+
+Result<std::vector<PodSummary>, std::string> parsePodList(std::string_view podsBody,
+                                                          std::string_view containersBody) {
+  auto pods = parseJson(podsBody, "a pod listing");
+  if (!pods) return fail(std::move(pods).error());
+  auto containers = parseJson(containersBody, "a container listing");
+  if (!containers) return fail(std::move(containers).error());
+  if (!pods->is_array() || !containers->is_array()) {
+    return fail(std::string("podman's pod or container listing is not a JSON array"));
+  }
+  std::vector<PodSummary> result;
+  for (const json& entry : *pods) {
+    if (!entry.is_object()) continue;
+    PodSummary pod{stringOf(entry, "Id"),
+                   stringOf(entry, "Name"),
+                   labelsOf(entry.value("Labels", json())),
+                   stringOf(entry, "Status"),
+                   {}};
+    for (const json& container : *containers) {
+      if (!container.is_object() || boolOf(container, "IsInfra")) continue;
+      if (stringOf(container, "Pod") == pod.id)
+        pod.containers.push_back(containerSummaryOf(container));
+    }
+    result.push_back(std::move(pod));
+  }
+  return result;
+}
+
+Result<ContainerState, std::string> parseContainerState(std::string_view body) {
+  auto parsed = parseJson(body, "a container inspection");
+  if (!parsed) return fail(std::move(parsed).error());
+  const auto state = parsed->is_object() ? parsed->find("State") : parsed->end();
+  if (!parsed->is_object() || state == parsed->end() || !state->is_object()) {
+    return fail(std::string("podman's container inspection has no \"State\""));
+  }
+  ContainerState result;
+  result.status = parseStatus(stringOf(*state, "Status"));
+  result.exitCode = intOf(*state, "ExitCode");
+  result.oomKilled = boolOf(*state, "OOMKilled");
+  result.restartCount = intOf(*parsed, "RestartCount");
+  result.startedAt = timeOf(*state, "StartedAt");
+  result.finishedAt = timeOf(*state, "FinishedAt");
+  return result;
+}
+
+Result<std::optional<int>, std::string> parseExecExit(std::string_view body) {
+  auto parsed = parseJson(body, "an exec inspection");
+  if (!parsed) return fail(std::move(parsed).error());
+  if (!parsed->is_object()) return fail(std::string("podman's exec inspection is not an object"));
+  if (boolOf(*parsed, "Running")) return std::optional<int>();
+  return std::optional<int>(intOf(*parsed, "ExitCode"));
+}
+
+ContainerStatus parseStatus(std::string_view state) {
+  if (state == "running") return ContainerStatus::kRunning;
+  if (state == "created" || state == "configured" || state == "initialized") {
+    return ContainerStatus::kCreated;
+  }
+  if (state == "exited" || state == "stopped") return ContainerStatus::kExited;
+  if (state == "paused") return ContainerStatus::kPaused;
+  if (state == "stopping") return ContainerStatus::kStopping;
+  return ContainerStatus::kUnknown;
+}
+
+std::string labelFilter(const Labels& labels) {
+  json values = json::array();
+  for (const auto& [key, value] : labels) values.push_back(key + "=" + value);
+  return json{{"label", values}}.dump();
+}
+
+std::string podFilter(const std::vector<std::string>& podIds) {
+  return json{{"pod", podIds}}.dump();
+}
+
+std::string percentEncode(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out += fmt::format("%{:02X}", byte);
+    }
+  }
+  return out;
+}
+
+RuntimeError errorFromResponse(int status, std::string_view body, std::string_view what) {
+  const json parsed = json::parse(body, nullptr, false);
+  std::string message = parsed.is_object() ? stringOf(parsed, "message") : std::string();
+  const std::string cause = parsed.is_object() ? stringOf(parsed, "cause") : std::string();
+  if (message.empty()) message = fmt::format("HTTP status {}", status);
+  RuntimeError error{RuntimeError::Code::kOther,
+                     fmt::format("podman could not {}: {}", what, message)};
+  // A pod removal reports several errors but only the last one's cause, so
+  // the whole message is searched for the state conflicts.
+  const auto mentions = [&](std::string_view word) {
+    return cause.find(word) != std::string::npos || message.find(word) != std::string::npos;
+  };
+  const bool missing =
+      cause.find("no such") != std::string::npos || cause.find("not known") != std::string::npos;
+  if (status == 404 || missing) {
+    error.code = RuntimeError::Code::kNotFound;
+  } else if (status == 409 || mentions("state improper") || mentions("already exists") ||
+             mentions("dependency exists")) {
+    error.code = RuntimeError::Code::kConflict;
+  } else if (status == 400) {
+    error.code = RuntimeError::Code::kInvalid;
+  }
+  return error;
+}
+
+}  // namespace ozy::runtime::podman

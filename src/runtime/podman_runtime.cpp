@@ -1,0 +1,237 @@
+// PodmanRuntime: each operation is one or a few libpod calls; see
+// podman_runtime.h. JSON shapes live in podman_json.cpp.
+#include "runtime/podman_runtime.h"
+
+#include <fmt/format.h>
+
+#include "runtime/podman_json.h"
+
+namespace ozy::runtime {
+
+namespace {
+
+using Code = RuntimeError::Code;
+
+std::string segment(const std::string& idOrName) {
+  return podman::percentEncode(idOrName);
+}
+
+std::string boolText(bool value) {
+  return value ? "true" : "false";
+}
+
+}  // namespace
+
+std::string_view toString(RuntimeError::Code code) {
+  switch (code) {
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kConflict:
+      return "conflict";
+    case Code::kInvalid:
+      return "invalid";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kOther:
+      break;
+  }
+  return "other";
+}
+
+std::string_view toString(ContainerStatus status) {
+  switch (status) {
+    case ContainerStatus::kCreated:
+      return "created";
+    case ContainerStatus::kRunning:
+      return "running";
+    case ContainerStatus::kPaused:
+      return "paused";
+    case ContainerStatus::kStopping:
+      return "stopping";
+    case ContainerStatus::kExited:
+      return "exited";
+    case ContainerStatus::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+PodmanRuntime::PodmanRuntime(PodmanConfig config)
+    : config_(std::move(config)),
+      http_(UnixHttpConfig{config_.socketPath, config_.deadline, std::size_t{64} << 20}) {}
+
+RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call) const {
+  http::ClientRequest request;
+  request.method = call.method;
+  request.path = config_.apiPrefix + call.path;
+  if (!call.body.empty()) {
+    request.headers.add("Content-Type", "application/json");
+    request.body = call.body;
+  }
+  auto response = http_.send(request, config_.deadline + call.extraTime);
+  if (!response) {
+    const UnixHttpError& error = response.error();
+    const std::string hint =
+        error.connectFailed ? " (is `podman system service` running on that socket?)" : "";
+    return fail(RuntimeError{Code::kUnavailable,
+                             fmt::format("cannot {}: {}{}", call.what, error.message, hint)});
+  }
+  const int status = response->status;
+  if ((status >= 200 && status < 300) || status == 304) return std::move(response).value();
+  return fail(podman::errorFromResponse(status, response->body, call.what));
+}
+
+RuntimeResult<Done> PodmanRuntime::simple(const Call& c) const {
+  auto response = call(c);
+  if (!response) return fail(std::move(response).error());
+  return Done{};
+}
+
+RuntimeResult<Done> PodmanRuntime::ping() {
+  return simple({"GET", "/_ping", "", "reach podman", {}});
+}
+
+RuntimeResult<bool> PodmanRuntime::imageExists(const std::string& image) {
+  auto response =
+      call({"GET", "/images/" + segment(image) + "/exists", "", "look up image " + image, {}});
+  if (response) return true;
+  if (response.error().code == Code::kNotFound) return false;
+  return fail(std::move(response).error());
+}
+
+RuntimeResult<std::string> PodmanRuntime::createPod(const PodSpec& spec) {
+  auto response = call(
+      {"POST", "/pods/create", podman::podCreateBody(spec).dump(), "create pod " + spec.name, {}});
+  if (!response) return fail(std::move(response).error());
+  auto id = podman::parseId(response->body);
+  if (!id) return fail(RuntimeError{Code::kOther, std::move(id).error()});
+  return std::move(id).value();
+}
+
+RuntimeResult<Done> PodmanRuntime::startPod(const std::string& pod) {
+  return simple({"POST", "/pods/" + segment(pod) + "/start", "", "start pod " + pod, {}});
+}
+
+RuntimeResult<Done> PodmanRuntime::stopPod(const std::string& pod, std::chrono::seconds timeout) {
+  // Pods take the timeout as "t", containers as "timeout".
+  return simple({"POST", fmt::format("/pods/{}/stop?t={}", segment(pod), timeout.count()), "",
+                 "stop pod " + pod, timeout});
+}
+
+RuntimeResult<Done> PodmanRuntime::removePod(const std::string& pod, bool force) {
+  return simple({"DELETE", fmt::format("/pods/{}?force={}", segment(pod), boolText(force)), "",
+                 "remove pod " + pod, force ? config_.removeGrace : std::chrono::seconds(0)});
+}
+
+RuntimeResult<std::vector<PodSummary>> PodmanRuntime::listPods(const Labels& labels) {
+  std::string path = "/pods/json";
+  if (!labels.empty()) path += "?filters=" + podman::percentEncode(podman::labelFilter(labels));
+  auto pods = call({"GET", path, "", "list pods", {}});
+  if (!pods) return fail(std::move(pods).error());
+  auto listed = podman::parsePodList(pods->body, "[]");
+  if (!listed) return fail(RuntimeError{Code::kOther, std::move(listed).error()});
+  if (listed->empty()) return std::move(listed).value();
+
+  // The pod listing names its containers but not their exit codes: one more
+  // call fetches them all.
+  std::vector<std::string> ids;
+  for (const PodSummary& pod : *listed) ids.push_back(pod.id);
+  auto containers =
+      call({"GET",
+            "/containers/json?all=true&filters=" + podman::percentEncode(podman::podFilter(ids)),
+            "",
+            "list the pods' containers",
+            {}});
+  if (!containers) return fail(std::move(containers).error());
+  auto result = podman::parsePodList(pods->body, containers->body);
+  if (!result) return fail(RuntimeError{Code::kOther, std::move(result).error()});
+  return std::move(result).value();
+}
+
+RuntimeResult<std::string> PodmanRuntime::createContainer(const ContainerSpec& spec) {
+  auto response = call({"POST",
+                        "/containers/create",
+                        podman::containerCreateBody(spec).dump(),
+                        "create container " + spec.name,
+                        {}});
+  if (!response) return fail(std::move(response).error());
+  auto id = podman::parseId(response->body);
+  if (!id) return fail(RuntimeError{Code::kOther, std::move(id).error()});
+  return std::move(id).value();
+}
+
+RuntimeResult<Done> PodmanRuntime::startContainer(const std::string& container) {
+  return simple({"POST",
+                 "/containers/" + segment(container) + "/start",
+                 "",
+                 "start container " + container,
+                 {}});
+}
+
+RuntimeResult<Done> PodmanRuntime::stopContainer(const std::string& container,
+                                                 std::chrono::seconds timeout) {
+  return simple({"POST",
+                 fmt::format("/containers/{}/stop?timeout={}", segment(container), timeout.count()),
+                 "", "stop container " + container, timeout});
+}
+
+RuntimeResult<Done> PodmanRuntime::removeContainer(const std::string& container, bool force) {
+  return simple(
+      {"DELETE", fmt::format("/containers/{}?force={}", segment(container), boolText(force)), "",
+       "remove container " + container, force ? config_.removeGrace : std::chrono::seconds(0)});
+}
+
+RuntimeResult<ContainerState> PodmanRuntime::inspectContainer(const std::string& container) {
+  auto response = call({"GET",
+                        "/containers/" + segment(container) + "/json",
+                        "",
+                        "inspect container " + container,
+                        {}});
+  if (!response) return fail(std::move(response).error());
+  auto state = podman::parseContainerState(response->body);
+  if (!state) return fail(RuntimeError{Code::kOther, std::move(state).error()});
+  return std::move(state).value();
+}
+
+RuntimeResult<int> PodmanRuntime::exec(const std::string& container,
+                                       const std::vector<std::string>& command,
+                                       std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("exec in container {}", container);
+  // podman 4.3 never marks a detached exec session as finished, so the
+  // session is started attached: the answer's stream ends when the command
+  // does. Attaching no stream at all is refused, hence stdout and stderr.
+  const nlohmann::json create = {{"Cmd", command}, {"AttachStdout", true}, {"AttachStderr", true}};
+  auto session =
+      call({"POST", "/containers/" + segment(container) + "/exec", create.dump(), what, {}});
+  if (!session) return fail(std::move(session).error());
+  auto id = podman::parseId(session->body);
+  if (!id) return fail(RuntimeError{Code::kOther, std::move(id).error()});
+
+  http::ClientRequest start{"POST",
+                            config_.apiPrefix + "/exec/" + *id + "/start",
+                            {{"Content-Type", "application/json"}},
+                            R"({"Detach":false})"};
+  auto started = http_.send(start, timeout);
+  if (!started) {
+    const bool slow = started.error().timedOut;
+    return fail(RuntimeError{
+        slow ? Code::kTimeout : Code::kUnavailable,
+        slow ? fmt::format("{}: the command did not finish within {}ms", what, timeout.count())
+             : fmt::format("cannot {}: {}", what, started.error().message)});
+  }
+  if (started->status >= 300) {
+    return fail(podman::errorFromResponse(started->status, started->body, what));
+  }
+  auto inspected = call({"GET", "/exec/" + *id + "/json", "", what, {}});
+  if (!inspected) return fail(std::move(inspected).error());
+  auto exit = podman::parseExecExit(inspected->body);
+  if (!exit) return fail(RuntimeError{Code::kOther, std::move(exit).error()});
+  if (!exit->has_value()) {
+    return fail(RuntimeError{Code::kOther, what + ": podman still reports the command running"});
+  }
+  return **exit;
+}
+
+}  // namespace ozy::runtime

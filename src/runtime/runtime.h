@@ -1,0 +1,144 @@
+// ContainerRuntime: what the node agent asks of the container engine, in the
+// project's own words (one pod per instance, its containers inside it).
+//
+// The agent sees only this interface, so its tests run against a fake;
+// PodmanRuntime (podman_runtime.h) is the real one. Every call has a deadline
+// and returns failures as a RuntimeError value whose message a sysadmin can act
+// on; no exception leaves an implementation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace ozy::runtime {
+
+struct RuntimeError {
+  enum class Code {
+    kUnavailable,  // the engine cannot be reached or did not answer in time
+    kNotFound,     // no such pod, container or image
+    kConflict,     // a name in use, or an operation the object's state forbids
+    kInvalid,      // the engine rejected the request as malformed
+    kTimeout,      // the engine answered, but the work (an exec) outran its timeout
+    kOther,
+  };
+  Code code = Code::kOther;
+  std::string message;
+};
+
+std::string_view toString(RuntimeError::Code code);
+
+template <typename T>
+using RuntimeResult = Result<T, RuntimeError>;
+using Done = std::monostate;
+
+using Labels = std::map<std::string, std::string>;
+
+struct PublishedPort {
+  std::string hostIp;  // empty: every address of the host
+  std::uint16_t hostPort = 0;
+  std::uint16_t containerPort = 0;
+  std::string protocol = "tcp";  // "tcp" or "udp"
+};
+
+struct PodSpec {
+  std::string name;
+  Labels labels;
+  // Ports belong to the pod: its containers share one network namespace.
+  std::vector<PublishedPort> ports;
+  std::vector<std::string> dnsServers;  // empty: the engine's default resolv.conf
+  std::string hostname;                 // empty: the engine's choice
+};
+
+enum class RestartPolicy { kNo, kOnFailure, kAlways };
+
+struct Mount {
+  std::string hostPath;  // an existing directory on the node
+  std::string containerPath;
+  bool readOnly = false;
+};
+
+struct ContainerSpec {
+  std::string name;
+  std::string pod;  // pod id or name
+  std::string image;
+  std::vector<std::string> command;  // empty: the image's default
+  std::map<std::string, std::string> env;
+  std::uint64_t memoryLimit = 0;  // bytes, hard (no swap on top); 0: none
+  RestartPolicy restart = RestartPolicy::kNo;
+  std::vector<Mount> mounts;
+  Labels labels;
+  // How long a stop waits after SIGTERM before SIGKILL.
+  std::chrono::seconds stopTimeout{10};
+};
+
+enum class ContainerStatus { kCreated, kRunning, kPaused, kStopping, kExited, kUnknown };
+std::string_view toString(ContainerStatus status);
+
+struct ContainerSummary {
+  std::string id;
+  std::string name;
+  ContainerStatus state = ContainerStatus::kUnknown;
+  int exitCode = 0;
+  // Not every listing reports these; inspectContainer() always does.
+  std::optional<int> restartCount;
+  std::optional<bool> oomKilled;
+};
+
+struct PodSummary {
+  std::string id;
+  std::string name;
+  Labels labels;
+  std::string status;  // the engine's word, e.g. "Running", "Exited", "Degraded"
+  std::vector<ContainerSummary> containers;  // the pod's own, without its infra container
+};
+
+struct ContainerState {
+  ContainerStatus status = ContainerStatus::kUnknown;
+  int exitCode = 0;
+  // The kernel's OOM killer ended it. podman 4.3 with runc on cgroup v1 does
+  // not always notice: an exit code of 137 with a memory limit is the hint.
+  bool oomKilled = false;
+  int restartCount = 0;
+  std::string startedAt;   // RFC 3339 as the engine reports it; empty if never
+  std::string finishedAt;  // likewise
+};
+
+class ContainerRuntime {
+ public:
+  virtual ~ContainerRuntime() = default;
+
+  // Answers once the engine does; for startup checks.
+  virtual RuntimeResult<Done> ping() = 0;
+  virtual RuntimeResult<bool> imageExists(const std::string& image) = 0;
+
+  // Returns the pod's id.
+  virtual RuntimeResult<std::string> createPod(const PodSpec& spec) = 0;
+  virtual RuntimeResult<Done> startPod(const std::string& pod) = 0;
+  virtual RuntimeResult<Done> stopPod(const std::string& pod, std::chrono::seconds timeout) = 0;
+  virtual RuntimeResult<Done> removePod(const std::string& pod, bool force) = 0;
+  // Pods carrying every label in `labels` (key=value); an empty map lists all.
+  virtual RuntimeResult<std::vector<PodSummary>> listPods(const Labels& labels) = 0;
+
+  // Returns the container's id.
+  virtual RuntimeResult<std::string> createContainer(const ContainerSpec& spec) = 0;
+  virtual RuntimeResult<Done> startContainer(const std::string& container) = 0;
+  virtual RuntimeResult<Done> stopContainer(const std::string& container,
+                                            std::chrono::seconds timeout) = 0;
+  virtual RuntimeResult<Done> removeContainer(const std::string& container, bool force) = 0;
+  virtual RuntimeResult<ContainerState> inspectContainer(const std::string& container) = 0;
+
+  // Runs `command` inside a running container and returns its exit code;
+  // kTimeout if it has not finished within `timeout`.
+  virtual RuntimeResult<int> exec(const std::string& container,
+                                  const std::vector<std::string>& command,
+                                  std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace ozy::runtime

@@ -1,0 +1,129 @@
+// UnixHttpClient over Beast and asio::local::stream_protocol. Like
+// http::HttpClient, each step starts one asynchronous operation and runs a
+// private io_context until it completes, so the stream's expiry enforces the
+// single deadline while the code reads top to bottom.
+#include "runtime/unix_http.h"
+
+#include <fmt/format.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+
+namespace ozy::runtime {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using local = net::local::stream_protocol;
+using error_code = boost::system::error_code;
+using Stream = beast::basic_stream<local, net::any_io_executor, beast::unlimited_rate_policy>;
+
+namespace {
+
+std::string_view toStd(beast::string_view text) {
+  return {text.data(), text.size()};
+}
+
+template <class Start>
+error_code await(net::io_context& ioc, Start&& start) {
+  error_code result;
+  start([&result](error_code ec, auto&&...) { result = ec; });
+  ioc.restart();
+  ioc.run();
+  return result;
+}
+
+std::string lowerFirst(std::string text) {
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
+}
+
+UnixHttpError failure(error_code ec, std::string_view step, const std::string& socket,
+                      std::chrono::milliseconds deadline, std::size_t bodyLimit) {
+  UnixHttpError error;
+  error.timedOut = ec == beast::error::timeout;
+  std::string why;
+  if (error.timedOut) {
+    why = fmt::format("no answer within {}ms", deadline.count());
+  } else if (ec == bhttp::error::body_limit) {
+    why = fmt::format("the response body is larger than the limit of {} bytes", bodyLimit);
+  } else if (ec == bhttp::error::partial_message || ec == net::error::eof ||
+             ec == bhttp::error::end_of_stream) {
+    why = "the server closed the connection before the response was complete";
+  } else {
+    why = lowerFirst(ec.message());
+  }
+  error.message = fmt::format("cannot {} {}: {}", step, socket, why);
+  return error;
+}
+
+bhttp::request<bhttp::string_body> toBeast(const http::ClientRequest& request) {
+  bhttp::request<bhttp::string_body> message;
+  message.method_string(request.method);
+  message.target(request.path);
+  message.version(11);
+  for (const auto& [name, value] : request.headers) message.insert(name, value);
+  // The Host is required by HTTP/1.1 but meaningless on a UNIX socket.
+  message.set(bhttp::field::host, "localhost");
+  message.set(bhttp::field::user_agent, "ozy");
+  message.set(bhttp::field::connection, "close");
+  message.body() = request.body;
+  message.prepare_payload();
+  return message;
+}
+
+http::ClientResponse toClientResponse(bhttp::response<bhttp::string_body>&& message) {
+  http::ClientResponse response;
+  response.status = static_cast<int>(message.result_int());
+  for (const auto& field : message) {
+    response.headers.add(std::string(toStd(field.name_string())),
+                         std::string(toStd(field.value())));
+  }
+  response.body = std::move(message.body());
+  return response;
+}
+
+}  // namespace
+
+Result<http::ClientResponse, UnixHttpError> UnixHttpClient::send(
+    const http::ClientRequest& request, std::optional<std::chrono::milliseconds> deadline) const {
+  const auto budget = deadline.value_or(config_.deadline);
+  const std::string& socket = config_.socketPath;
+  auto fault = [&](error_code ec, std::string_view step) {
+    return fail(failure(ec, step, socket, budget, config_.bodyLimit));
+  };
+  if (!http::isValidFieldName(request.method) || request.path.empty() ||
+      request.path.front() != '/') {
+    return fail(UnixHttpError{false, false,
+                              fmt::format("invalid request {} {}", request.method, request.path)});
+  }
+  net::io_context ioc;
+  Stream stream(ioc);
+  stream.expires_after(budget);  // covers every later step: expiry is per stream
+  if (auto ec = await(ioc, [&](auto h) { stream.async_connect(local::endpoint(socket), h); })) {
+    auto error = failure(ec, "connect to", socket, budget, config_.bodyLimit);
+    error.connectFailed = true;
+    return fail(std::move(error));
+  }
+  auto message = toBeast(request);
+  if (auto ec = await(ioc, [&](auto h) { bhttp::async_write(stream, message, h); })) {
+    return fault(ec, "send the request to");
+  }
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(config_.bodyLimit);
+  if (message.method() == bhttp::verb::head) parser.skip(true);
+  // Header first: Beast 1.74's eager parsing loses the body_limit error for
+  // a Content-Length that arrives together with body bytes.
+  auto ec = await(ioc, [&](auto h) { bhttp::async_read_header(stream, buffer, parser, h); });
+  if (!ec && !parser.is_done()) {
+    ec = await(ioc, [&](auto h) { bhttp::async_read(stream, buffer, parser, h); });
+  }
+  if (ec) return fault(ec, "read the response from");
+  return toClientResponse(parser.release());
+}
+
+}  // namespace ozy::runtime

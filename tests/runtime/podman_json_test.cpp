@@ -1,0 +1,134 @@
+// The libpod JSON field names PodmanRuntime sends and reads, pinned to what
+// podman 4.3.1 accepted and reported when probed with curl.
+#include "runtime/podman_json.h"
+
+#include <gtest/gtest.h>
+
+namespace ozy::runtime::podman {
+namespace {
+
+using nlohmann::json;
+using Code = RuntimeError::Code;
+
+TEST(PodmanJson, PodCreateBodyUsesSpecGeneratorNames) {
+  PodSpec spec{
+      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web"};
+  const json body = podCreateBody(spec);
+  EXPECT_EQ(body["name"], "web-1");
+  EXPECT_EQ(body["labels"]["ozy.job"], "web");
+  EXPECT_EQ(body["hostname"], "web");
+  EXPECT_EQ(body["dns_server"], json::array({"10.0.0.53"}));
+  EXPECT_EQ(body["portmappings"],
+            json::parse(R"([{"host_ip":"127.0.0.1","host_port":8080,"container_port":80,
+                             "protocol":"tcp"}])"));
+}
+
+TEST(PodmanJson, PodCreateBodyLeavesOutWhatIsUnset) {
+  const json body = podCreateBody(PodSpec{"p", {}, {{"", 0, 80, "udp"}}, {}, ""});
+  EXPECT_FALSE(body.contains("hostname"));
+  EXPECT_FALSE(body.contains("dns_server"));
+  EXPECT_FALSE(body["portmappings"][0].contains("host_ip"));
+}
+
+TEST(PodmanJson, ContainerCreateBodyMakesTheMemoryLimitHard) {
+  ContainerSpec spec;
+  spec.name = "web-1-app";
+  spec.pod = "web-1";
+  spec.image = "localhost/app:1";
+  spec.command = {"httpd", "-f"};
+  spec.env = {{"A", "b"}};
+  spec.memoryLimit = 16 << 20;
+  spec.restart = RestartPolicy::kOnFailure;
+  spec.mounts = {{"/srv/data", "/data", false}};
+  spec.stopTimeout = std::chrono::seconds(3);
+  const json body = containerCreateBody(spec);
+  EXPECT_EQ(body["pod"], "web-1");
+  EXPECT_EQ(body["command"], json::array({"httpd", "-f"}));
+  EXPECT_EQ(body["env"]["A"], "b");
+  EXPECT_EQ(body["resource_limits"]["memory"]["limit"], 16 << 20);
+  EXPECT_EQ(body["resource_limits"]["memory"]["swap"], 16 << 20);
+  EXPECT_EQ(body["restart_policy"], "on-failure");
+  EXPECT_EQ(body["stop_timeout"], 3);
+  EXPECT_EQ(body["mounts"], json::parse(R"([{"destination":"/data","source":"/srv/data",
+                                              "type":"bind","options":["rbind","rw"]}])"));
+}
+
+TEST(PodmanJson, PodListDropsInfraContainersAndGroupsByPod) {
+  const std::string pods = R"([{"Id":"p1","Name":"web-1","Status":"Running","Labels":{"a":"b"}}])";
+  const std::string containers = R"([
+    {"Id":"i1","Names":["p1-infra"],"IsInfra":true,"Pod":"p1","State":"running","ExitCode":0},
+    {"Id":"c1","Names":["web-1-app"],"IsInfra":false,"Pod":"p1","State":"exited","ExitCode":137},
+    {"Id":"c2","Names":["elsewhere"],"IsInfra":false,"Pod":"p2","State":"running","ExitCode":0}])";
+  auto list = parsePodList(pods, containers);
+  ASSERT_TRUE(list) << list.error();
+  ASSERT_EQ(list->size(), 1u);
+  const PodSummary& pod = list->front();
+  EXPECT_EQ(pod.name, "web-1");
+  EXPECT_EQ(pod.status, "Running");
+  EXPECT_EQ(pod.labels.at("a"), "b");
+  ASSERT_EQ(pod.containers.size(), 1u);
+  EXPECT_EQ(pod.containers[0].name, "web-1-app");
+  EXPECT_EQ(pod.containers[0].state, ContainerStatus::kExited);
+  EXPECT_EQ(pod.containers[0].exitCode, 137);
+  EXPECT_FALSE(pod.containers[0].restartCount.has_value());
+}
+
+TEST(PodmanJson, ContainerStateTreatsGoZeroTimeAsNever) {
+  auto state = parseContainerState(R"({"RestartCount":2,"State":{"Status":"running","ExitCode":0,
+      "OOMKilled":false,"StartedAt":"2026-11-26T10:24:57.63Z","FinishedAt":"0001-01-01T00:00:00Z"}})");
+  ASSERT_TRUE(state) << state.error();
+  EXPECT_EQ(state->status, ContainerStatus::kRunning);
+  EXPECT_EQ(state->restartCount, 2);
+  EXPECT_EQ(state->startedAt, "2026-11-26T10:24:57.63Z");
+  EXPECT_EQ(state->finishedAt, "");
+}
+
+TEST(PodmanJson, RejectsAnswersThatAreNotJson) {
+  EXPECT_FALSE(parseId("<html>"));
+  EXPECT_FALSE(parseId("{}"));
+  EXPECT_FALSE(parseContainerState("[]"));
+  EXPECT_FALSE(parsePodList("{}", "[]"));
+}
+
+TEST(PodmanJson, ExecExitIsUnknownWhileRunning) {
+  auto running = parseExecExit(R"({"Running":true,"ExitCode":0})");
+  ASSERT_TRUE(running);
+  EXPECT_FALSE(running->has_value());
+  auto done = parseExecExit(R"({"Running":false,"ExitCode":3})");
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->value(), 3);
+}
+
+TEST(PodmanJson, ErrorsAreClassifiedByStatusAndCause) {
+  struct Case {
+    int status;
+    const char* body;
+    Code code;
+  };
+  const Case cases[] = {
+      {404, R"({"cause":"no such pod","message":"no pod with name or ID x found: no such pod"})",
+       Code::kNotFound},
+      {500, R"({"cause":"image not known","message":"localhost/nope: image not known"})",
+       Code::kNotFound},
+      {500, R"({"cause":"no such pod","message":"no pod with name or ID x found"})",
+       Code::kNotFound},
+      {409, R"({"cause":"pod already exists","message":"name is in use"})", Code::kConflict},
+      {500, R"({"cause":"container state improper","message":"cannot remove"})", Code::kConflict},
+      {400, R"({"cause":"bad","message":"bad"})", Code::kInvalid},
+      {500, "not json", Code::kOther},
+  };
+  for (const Case& c : cases) {
+    const RuntimeError error = errorFromResponse(c.status, c.body, "start pod x");
+    EXPECT_EQ(error.code, c.code) << c.body;
+    EXPECT_EQ(error.message.rfind("podman could not start pod x: ", 0), 0u) << error.message;
+  }
+}
+
+TEST(PodmanJson, FiltersAreJsonAndEncodeForAQuery) {
+  EXPECT_EQ(labelFilter({{"a", "b"}, {"c", "d"}}), R"({"label":["a=b","c=d"]})");
+  EXPECT_EQ(podFilter({"p1"}), R"({"pod":["p1"]})");
+  EXPECT_EQ(percentEncode(R"({"a":"b c/d"})"), "%7B%22a%22%3A%22b%20c%2Fd%22%7D");
+}
+
+}  // namespace
+}  // namespace ozy::runtime::podman
