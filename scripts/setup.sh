@@ -36,4 +36,11 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# podman runs with the project's own configuration (runc, cgroupfs, rlimits
+# within these hosts' limits); check that it works with it.
+config="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/config/containers.conf"
+if ! CONTAINERS_CONF="$config" podman info --format '{{.Host.OCIRuntime.Name}}' >/dev/null; then
+  echo "setup: podman does not work with $config; see 'podman info' above" >&2
+  exit 1
+fi
 echo "setup: all build and test dependencies are installed"

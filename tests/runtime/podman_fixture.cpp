@@ -67,7 +67,7 @@ std::string PodmanTest::socketPath() {
 
 void PodmanTest::SetUpTestSuite() {
   if (::geteuid() != 0 || !std::filesystem::exists("/usr/bin/podman")) {
-    setupFailure() = "these tests need root and podman (scripts/setup-podman.sh)";
+    setupFailure() = "these tests need root and podman (scripts/setup.sh)";
     return;
   }
   std::string pattern = "/tmp/ozy-podman-XXXXXX";
