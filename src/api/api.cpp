@@ -78,8 +78,15 @@ json portsJson(const std::vector<HostPort>& ports) {
 // Instances grouped by node ([{"node": "a", "ids": [0, 3]}], node null for
 // pending ones), so a 10,000-instance answer stays a few hundred entries.
 json placementsJson(const std::vector<InstancePlacement>& list) {
+  // Plans list a node's instances together: group runs first, so the map
+  // sees one lookup per run rather than one per instance.
   std::map<std::string, std::vector<std::uint32_t>> byNode;
-  for (const auto& p : list) byNode[p.node].push_back(p.id);
+  for (std::size_t i = 0; i < list.size();) {
+    auto& ids = byNode[list[i].node];
+    std::size_t j = i;
+    for (; j < list.size() && list[j].node == list[i].node; ++j) ids.push_back(list[j].id);
+    i = j;
+  }
   json out = json::array();
   for (auto& [node, ids] : byNode) {
     std::sort(ids.begin(), ids.end());
