@@ -1,6 +1,7 @@
 #include "scheduler/records.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "job/job_format.h"
 #include "job/job_parser.h"
@@ -59,12 +60,12 @@ std::string encode(const UsageRecord& r) {
 }
 
 std::string encode(const Assignment& r) {
-  return json{{"job", r.job},
-              {"jobVersion", r.jobVersion},
-              {"instances", r.instances},
-              {"perInstance", toJson(r.perInstance)},
-              {"hostPorts", portsToJson(r.hostPorts)}}
-      .dump();
+  // Written by hand: a large job's assignments hold thousands of ids, and
+  // building a JSON value per id cost more than the etcd write itself.
+  // decodeAssignment() reads it back as ordinary JSON.
+  return fmt::format(R"({{"job":{},"jobVersion":{},"instances":[{}],"perInstance":{},"hostPorts":{}}})",
+                     json(r.job).dump(), r.jobVersion, fmt::join(r.instances, ","),
+                     toJson(r.perInstance).dump(), portsToJson(r.hostPorts).dump());
 }
 
 std::string encode(const JobRecord& r) {
