@@ -14,6 +14,7 @@
 #include <cctype>
 #include <vector>
 
+#include "http/beast_sync.h"
 #include "http/tls_context.h"
 
 namespace ozy::http {
@@ -31,21 +32,8 @@ struct ClientTls {
 
 namespace {
 
-// Beast in Boost 1.74 speaks boost::string_view.
-std::string_view toStd(beast::string_view text) {
-  return {text.data(), text.size()};
-}
-
-// Starts one operation through `start(handler)` and runs the io_context
-// until it completes; returns the operation's error.
-template <class Start>
-error_code await(net::io_context& ioc, Start&& start) {
-  error_code result;
-  start([&result](error_code ec, auto&&...) { result = ec; });
-  ioc.restart();
-  ioc.run();
-  return result;
-}
+using detail::await;
+using detail::toStd;
 
 std::string durationText(std::chrono::milliseconds duration) {
   return duration.count() % 1000 == 0 ? fmt::format("{}s", duration.count() / 1000)

@@ -4,6 +4,8 @@
 // single deadline while the code reads top to bottom.
 #include "runtime/unix_http.h"
 
+#include "http/beast_sync.h"
+
 #include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
@@ -23,18 +25,8 @@ using Stream = beast::basic_stream<local, net::any_io_executor, beast::unlimited
 
 namespace {
 
-std::string_view toStd(beast::string_view text) {
-  return {text.data(), text.size()};
-}
-
-template <class Start>
-error_code await(net::io_context& ioc, Start&& start) {
-  error_code result;
-  start([&result](error_code ec, auto&&...) { result = ec; });
-  ioc.restart();
-  ioc.run();
-  return result;
-}
+using ozy::http::detail::await;
+using ozy::http::detail::toStd;
 
 std::string lowerFirst(std::string text) {
   if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
