@@ -8,13 +8,13 @@ packages=(
   cmake ninja-build clang libclang-rt-14-dev g++ pkg-config
   # libraries (see docs/internals.md for what each carries)
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  libboost-dev libssl-dev openssl
+  libboost-dev libssl-dev openssl libldns-dev
   # etcd: the server for tests, its .proto files (and their imports) for the
   # C++ gRPC stubs generated at build time
   etcd-server etcd-client protobuf-compiler protobuf-compiler-grpc libgrpc++-dev libprotobuf-dev
   golang-etcd-server-dev golang-github-gogo-protobuf-dev golang-github-grpc-ecosystem-grpc-gateway-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev python3 curl
+  libgtest-dev libgmock-dev libbenchmark-dev python3 curl dnsutils
   # containers: podman with runc (crun fails here), its pause binary, and
   # busybox-static for the test images (config/containers.conf)
   podman runc catatonit busybox-static
