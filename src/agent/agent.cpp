@@ -13,6 +13,11 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/node_registration.h"
+#include "agent/node_supervisor.h"
+#include "dns/dns_server.h"
+#include "dns/skydns.h"
+#include "runtime/podman_runtime.h"
+#include "runtime/podman_service.h"
 #include "api/api.h"
 #include "control/control_plane.h"
 #include "control/snapshot_cache.h"
@@ -91,6 +96,92 @@ void ensureSharedPool(Store& store, Bytes capacity) {
   if (auto result = store.txn(txn); !result) {
     spdlog::warn("cannot initialise the shared pool: {}", result.error().message);
   }
+}
+
+Result<Millis, std::string> durationFlag(const std::string& flag, const std::string& value) {
+  auto parsed = parseDuration(value);
+  if (!parsed) return fail(fmt::format("--{}: {}", flag, parsed.error()));
+  if (parsed->count() <= 0) return fail(fmt::format("--{} must be positive", flag));
+  return *parsed;
+}
+
+// What runs this node's instances: the container engine, the supervisor
+// that drives it, and the DNS responder. Started after the node registered
+// (the supervisor writes under its lease), stopped before it leaves.
+struct NodeRuntime {
+  std::unique_ptr<runtime::PodmanService> service;
+  std::unique_ptr<runtime::PodmanRuntime> podman;
+  std::unique_ptr<NodeSupervisor> supervisor;
+  std::unique_ptr<dns::DnsServer> dnsServer;
+
+  void stop() {
+    if (dnsServer) dnsServer->stop();
+    // A node leaving the cluster takes its instances down with it.
+    if (supervisor) supervisor->stop(true);
+    if (service) service->stop();
+  }
+};
+
+Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
+                                           NodeRegistration& registration, const std::string& node,
+                                           const std::string& address, NodeRuntime& out) {
+  if (!config.dns.empty()) {
+    auto where = parseListen(config.dns);
+    if (!where) return fail("--dns: " + where.error());
+    if (!dns::isDomain(config.domain)) {
+      return fail(fmt::format("--domain \"{}\" is not a DNS domain (lowercase labels, dot-separated)",
+                              config.domain));
+    }
+    auto server = dns::DnsServer::start({where->host, where->port, config.domain}, store);
+    if (!server) return fail("DNS: " + server.error());
+    out.dnsServer = std::move(server).value();
+    spdlog::info("answering DNS for {} on {}:{}", config.domain, where->host, out.dnsServer->port());
+  }
+  if (config.runtime == "none") {
+    spdlog::warn("--runtime none: instances assigned to this node are recorded, never run");
+    return true;
+  }
+  auto backoff = durationFlag("restart-backoff", config.restartBackoff);
+  if (!backoff) return fail(backoff.error());
+  auto resync = durationFlag("resync", config.resync);
+  if (!resync) return fail(resync.error());
+
+  std::string socket = config.podmanSocket;
+  if (socket.empty()) {
+    runtime::PodmanServiceOptions options;
+    socket = (std::filesystem::path(config.dataDir) / "podman.sock").string();
+    options.socketPath = socket;
+    options.containersConf = config.containersConf;
+    options.logPath = (std::filesystem::path(config.dataDir) / "podman.log").string();
+    auto service = runtime::PodmanService::start(options);
+    if (!service) return fail("podman: " + service.error());
+    out.service = std::move(service).value();
+  }
+  out.podman = std::make_unique<runtime::PodmanRuntime>(runtime::PodmanConfig{socket});
+
+  SupervisorConfig sc;
+  sc.node = node;
+  sc.address = address;
+  sc.localVolumeRoot = std::filesystem::path(config.dataDir) / "volumes";
+  sc.sharedVolumeRoot = config.sharedDir.empty() ? std::filesystem::path(config.dataDir) / "shared"
+                                                 : std::filesystem::path(config.sharedDir);
+  sc.stopGrace = std::chrono::seconds(config.stopGrace);
+  sc.resyncInterval = *resync;
+  sc.domain = config.domain;
+  sc.podDns = config.podDns;
+  if (sc.podDns.empty() && !config.dns.empty()) {
+    auto where = parseListen(config.dns);
+    if (where && where->port == 53 && !isLoopback(where->host) && where->host != "0.0.0.0") {
+      sc.podDns = {where->host};
+    }
+  }
+  sc.backoff.initial = *backoff;
+  sc.lease = [&registration] { return registration.lease(); };
+  sc.nowMs = wallClockMs;
+  auto supervisor = NodeSupervisor::start(store, *out.podman, sc, registration.resumed());
+  if (!supervisor) return fail("node supervisor: " + supervisor.error());
+  out.supervisor = std::move(supervisor).value();
+  return true;
 }
 
 }  // namespace
@@ -195,6 +286,14 @@ int runAgent(const AgentConfig& config) {
     (*server)->stop();
     return fatal(registration.error());
   }
+  NodeRuntime nodeRuntime;
+  if (auto started = startNodeRuntime(config, **store, **registration, node, address, nodeRuntime);
+      !started) {
+    nodeRuntime.stop();
+    (*server)->stop();
+    (*registration)->stop(true);
+    return fatal(started.error());
+  }
   spdlog::info("node {} joined (lease {}{}), API on {}, memory {}, disk {}", node,
                (*registration)->lease(), (*registration)->resumed() ? ", resumed" : "",
                record.api, formatSize(*memory), formatSize(*disk));
@@ -206,6 +305,7 @@ int runAgent(const AgentConfig& config) {
   sigwait(&stopSignals, &signal);
   spdlog::info("node {}: {} received, leaving the cluster", node, strsignal(signal));
   (*server)->stop();
+  nodeRuntime.stop();
   (*registration)->stop(true);
   if (cache) (*cache)->stop();
   return 0;

@@ -28,6 +28,18 @@ struct AgentConfig {
   std::size_t maxTxnOps = 128;       // etcd's --max-txn-ops
   int apiThreads = 8;
   int etcdTimeoutMs = 5000;
+
+  // Running instances (issue 4).
+  std::string runtime = "podman";  // or "none": schedule only, run nothing
+  std::string podmanSocket;        // empty: start a private `podman system service`
+  std::string containersConf;      // CONTAINERS_CONF for that service; empty: inherit
+  std::string sharedDir;           // shared volumes' root; default <data dir>/shared
+  int stopGrace = 10;              // seconds from SIGTERM to SIGKILL
+  std::string restartBackoff = "10s";  // first restart delay; doubles to 5 min
+  std::string resync = "5s";           // full reconcile period
+  std::string dns;                     // ADDR:PORT to answer DNS on; empty: no responder
+  std::string domain = "ozy.local";    // the cluster's DNS domain
+  std::vector<std::string> podDns;     // pods' nameservers; default: the --dns address if on port 53
 };
 
 // Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM

@@ -201,6 +201,17 @@ class Api {
     for (const auto& i : info->instances) {
       json item{{"id", i.id}, {"state", i.node.empty() ? "pending" : "assigned"}};
       item["node"] = i.node.empty() ? json(nullptr) : json(i.node);
+      if (i.status) {
+        item["state"] = toString(i.status->state);
+        item["reason"] = i.status->reason;
+        item["restarts"] = i.status->restarts;
+        item["podIp"] = i.status->podIp.empty() ? json(nullptr) : json(i.status->podIp);
+        item["sinceMs"] = i.status->sinceMs;
+      } else if (!i.node.empty()) {
+        item["reason"] = "its node has not reported on it yet";
+      } else {
+        item["reason"] = "waiting for room on a node";
+      }
       instances.push_back(std::move(item));
     }
     out["instances"] = std::move(instances);

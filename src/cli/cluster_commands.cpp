@@ -264,10 +264,14 @@ void addClusterCommands(CLI::App& app, Action& action) {
                                  j.value("name", ""), j.value("version", 0),
                                  j.value("numInstances", 0), j.value("placed", 0),
                                  j.value("pending", 0));
-        Table table({"INSTANCE", "NODE", "STATE"});
+        Table table({"INSTANCE", "NODE", "STATE", "RESTARTS", "IP", "REASON"});
         for (const auto& i : j.value("instances", json::array())) {
+          const auto ip = i.find("podIp");
           table.add({std::to_string(i.value("id", 0)),
-                     i["node"].is_null() ? "-" : i["node"].get<std::string>(), i.value("state", "")});
+                     i["node"].is_null() ? "-" : i["node"].get<std::string>(), i.value("state", ""),
+                     std::to_string(i.value("restarts", 0)),
+                     ip == i.end() || ip->is_null() ? "-" : ip->get<std::string>(),
+                     i.value("state", "") == "healthy" ? "" : i.value("reason", "")});
         }
         table.print(std::cout);
       });
@@ -323,6 +327,26 @@ void addClusterCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   agent->add_option("--max-txn-ops", config->maxTxnOps, "etcd's --max-txn-ops")->capture_default_str();
   agent->add_option("--api-threads", config->apiThreads, "API worker threads")->capture_default_str();
+  agent->add_option("--runtime", config->runtime, "podman, or none (schedule only, run nothing)")
+      ->check(CLI::IsMember({"podman", "none"}))
+      ->capture_default_str();
+  agent->add_option("--podman-socket", config->podmanSocket,
+                    "podman API socket (default: start a private podman service)");
+  agent->add_option("--containers-conf", config->containersConf,
+                    "containers.conf for the private podman service");
+  agent->add_option("--shared-dir", config->sharedDir,
+                    "Root of shared volumes, mounted on every node (default: DATA_DIR/shared)");
+  agent->add_option("--stop-grace", config->stopGrace, "Seconds from SIGTERM to SIGKILL")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  agent->add_option("--restart-backoff", config->restartBackoff, "First restart delay (doubles to 5m)")
+      ->capture_default_str();
+  agent->add_option("--resync", config->resync, "Full reconcile period")->capture_default_str();
+  agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
+  agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
+  agent->add_option("--pod-dns", config->podDns,
+                    "Nameservers for pods (default: the --dns address when it is on port 53)")
+      ->delimiter(',');
   agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
 }
 

@@ -1,5 +1,7 @@
 #include "control/control_plane.h"
 
+#include <charconv>
+
 #include <algorithm>
 #include <map>
 
@@ -319,7 +321,16 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));
-    return planScale(snap, **entry, count);
+    // Scaling down removes unhealthy instances first.
+    std::set<std::uint32_t> unhealthy;
+    if (count < (*entry)->record.spec.numInstances) {
+      for (const auto& [id, status] : readStatuses(name)) {
+        if (status.state == InstanceState::kUnhealthy || status.state == InstanceState::kFailed) {
+          unhealthy.insert(id);
+        }
+      }
+    }
+    return planScale(snap, **entry, count, unhealthy);
   });
 }
 
@@ -361,9 +372,9 @@ namespace {
 JobInfo describe(const JobEntry& entry) {
   JobInfo info{entry.record, {}};
   for (const auto& [node, a] : entry.assignments) {
-    for (auto id : a.instances) info.instances.push_back({id, node});
+    for (auto id : a.instances) info.instances.push_back({id, node, std::nullopt});
   }
-  for (auto id : entry.record.pending) info.instances.push_back({id, ""});
+  for (auto id : entry.record.pending) info.instances.push_back({id, "", std::nullopt});
   std::sort(info.instances.begin(), info.instances.end(),
             [](const InstanceInfo& a, const InstanceInfo& b) { return a.id < b.id; });
   return info;
@@ -376,7 +387,33 @@ Result<JobInfo, Problem> ControlPlane::job(const std::string& name) {
   auto entry = readJob(name);
   if (!entry) return fail(std::move(entry).error());
   if (!*entry) return fail(notFound(name));
-  return describe(**entry);
+  JobInfo info = describe(**entry);
+  // Statuses are reports, not decisions: a failed read leaves them out.
+  auto statuses = readStatuses(name);
+  for (auto& instance : info.instances) {
+    auto it = statuses.find(instance.id);
+    // A report from another node is left over from an earlier placement.
+    if (it != statuses.end() && it->second.node == instance.node) instance.status = it->second;
+  }
+  return info;
+}
+
+std::map<std::uint32_t, InstanceStatus> ControlPlane::readStatuses(const std::string& name) {
+  std::map<std::uint32_t, InstanceStatus> out;
+  auto range = store_.getPrefix(keys::statusOf(name));
+  if (!range) {
+    spdlog::warn("cannot read the status of job {}: {}", name, range.error().message);
+    return out;
+  }
+  for (const auto& kv : range->kvs) {
+    const std::string id(keys::nameUnder(kv.key, keys::statusOf(name)));
+    std::uint32_t n = 0;
+    auto [ptr, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+    auto status = decodeInstanceStatus(kv.value);
+    if (ec != std::errc() || ptr != id.data() + id.size() || !status) continue;
+    out.emplace(n, std::move(status).value());
+  }
+  return out;
 }
 
 Result<std::vector<JobInfo>, Problem> ControlPlane::listJobs() {

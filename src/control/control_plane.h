@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,8 @@ struct NodeInfo {
 struct InstanceInfo {
   std::uint32_t id = 0;
   std::string node;  // empty while pending
+  // What its node last reported; nothing until the node has looked at it.
+  std::optional<InstanceStatus> status;
 };
 
 struct JobInfo {
@@ -80,6 +84,8 @@ class ControlPlane {
 
  private:
   Result<std::optional<JobEntry>, Problem> readJob(const std::string& name);
+  // The instances' reports by id (unreadable ones skipped; none if etcd fails).
+  std::map<std::uint32_t, InstanceStatus> readStatuses(const std::string& name);
   // Runs plan() against fresh state until its commit lands or attempts run out.
   Result<ChangeResult, Problem> commitWithRetry(
       const std::string& jobName,

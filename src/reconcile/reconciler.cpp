@@ -48,7 +48,8 @@ void reconcileContainers(const DesiredInstance& want, const ObservedPod& pod, st
     const ObservedContainer* o = seen.contains(c.name) ? seen[c.name] : nullptr;
     // A dependent waits until everything it depends on runs and is healthy.
     const bool depsReady = std::all_of(c.dependsOn.begin(), c.dependsOn.end(), [&](const auto& d) {
-      return seen.contains(d) && seen[d]->state == ContainerState::kRunning && seen[d]->healthy;
+      return seen.contains(d) && seen[d]->state == ContainerState::kRunning && seen[d]->healthy &&
+             seen[d]->ready;
     });
     Action base{ActionKind::kStartContainer, pod.name, want.job, want.id, c.name, "", 0};
     if (o == nullptr || o->state == ContainerState::kUnknown) continue;  // the pod is recreated

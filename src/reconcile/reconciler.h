@@ -36,6 +36,10 @@ struct ObservedContainer {
   bool healthy = true;         // false once its health check says unhealthy
   std::uint32_t restarts = 0;  // restarts the agent has made
   std::int64_t lastStartMs = 0;
+  // Its health check has passed (true for a container without one): what a
+  // dependent waits for. A container that is neither ready nor unhealthy is
+  // still starting, and is left alone.
+  bool ready = true;
 };
 
 struct ObservedPod {

@@ -2,6 +2,8 @@
 // against a live podman 4.3.1 service (curl --unix-socket), not only the docs.
 #include "runtime/podman_json.h"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include <cctype>
@@ -170,6 +172,57 @@ Result<ContainerState, std::string> parseContainerState(std::string_view body) {
   result.startedAt = timeOf(*state, "StartedAt");
   result.finishedAt = timeOf(*state, "FinishedAt");
   return result;
+}
+
+Result<std::string, std::string> parseInfraContainerId(std::string_view body) {
+  auto parsed = parseJson(body, "a pod inspection");
+  if (!parsed) return fail(std::move(parsed).error());
+  if (!parsed->is_object()) return fail(std::string("podman's pod inspection is not an object"));
+  std::string id = stringOf(*parsed, "InfraContainerID");
+  if (id.empty()) return fail(std::string("the pod has no infra container"));
+  return id;
+}
+
+// NetworkSettings: {"IPAddress": "10.88.0.5", "Networks": {"podman":
+// {"IPAddress": ...}}, "Ports": {"8080/tcp": [{"HostIp": "", "HostPort": "41234"}]}}
+Result<PodNetwork, std::string> parsePodNetwork(std::string_view infraBody) {
+  auto parsed = parseJson(infraBody, "a container inspection");
+  if (!parsed) return fail(std::move(parsed).error());
+  const auto settings = parsed->is_object() ? parsed->find("NetworkSettings") : parsed->end();
+  PodNetwork network;
+  if (settings == parsed->end() || !settings->is_object()) return network;
+  network.ip = stringOf(*settings, "IPAddress");
+  if (const auto nets = settings->find("Networks"); network.ip.empty() && nets != settings->end() &&
+                                                     nets->is_object()) {
+    for (const auto& [name, net] : nets->items()) {
+      if (net.is_object() && !stringOf(net, "IPAddress").empty()) {
+        network.ip = stringOf(net, "IPAddress");
+        break;
+      }
+    }
+  }
+  const auto ports = settings->find("Ports");
+  if (ports == settings->end() || !ports->is_object()) return network;
+  for (const auto& [key, bindings] : ports->items()) {
+    const auto slash = key.find('/');
+    unsigned containerPort = 0;
+    const std::string number = key.substr(0, slash);
+    auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), containerPort);
+    if (ec != std::errc() || containerPort == 0 || containerPort > 65535 || !bindings.is_array()) {
+      continue;
+    }
+    for (const auto& binding : bindings) {
+      if (!binding.is_object()) continue;
+      unsigned hostPort = 0;
+      const std::string text = stringOf(binding, "HostPort");
+      std::from_chars(text.data(), text.data() + text.size(), hostPort);
+      if (hostPort == 0 || hostPort > 65535) continue;
+      network.ports.push_back({stringOf(binding, "HostIp"), static_cast<std::uint16_t>(hostPort),
+                               static_cast<std::uint16_t>(containerPort),
+                               slash == std::string::npos ? "tcp" : key.substr(slash + 1)});
+    }
+  }
+  return network;
 }
 
 Result<std::optional<int>, std::string> parseExecExit(std::string_view body) {

@@ -29,6 +29,10 @@ Result<std::vector<PodSummary>, std::string> parsePodList(std::string_view podsB
                                                           std::string_view containersBody);
 // GET /libpod/containers/{id}/json.
 Result<ContainerState, std::string> parseContainerState(std::string_view body);
+// The "InfraContainerID" of GET /libpod/pods/{id}/json.
+Result<std::string, std::string> parseInfraContainerId(std::string_view body);
+// The address and published ports of GET /libpod/containers/{infra}/json.
+Result<PodNetwork, std::string> parsePodNetwork(std::string_view infraBody);
 // GET /libpod/exec/{id}/json: the exit code, or nullopt while still running.
 Result<std::optional<int>, std::string> parseExecExit(std::string_view body);
 

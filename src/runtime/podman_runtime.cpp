@@ -183,6 +183,19 @@ RuntimeResult<Done> PodmanRuntime::removeContainer(const std::string& container,
        "remove container " + container, force ? config_.removeGrace : std::chrono::seconds(0)});
 }
 
+RuntimeResult<PodNetwork> PodmanRuntime::inspectPodNetwork(const std::string& pod) {
+  auto podBody = call({"GET", "/pods/" + segment(pod) + "/json", "", "inspect pod " + pod, {}});
+  if (!podBody) return fail(std::move(podBody).error());
+  auto infra = podman::parseInfraContainerId(podBody->body);
+  if (!infra) return fail(RuntimeError{Code::kOther, "inspect pod " + pod + ": " + infra.error()});
+  auto infraBody = call({"GET", "/containers/" + segment(*infra) + "/json", "",
+                         "inspect the infra container of pod " + pod, {}});
+  if (!infraBody) return fail(std::move(infraBody).error());
+  auto network = podman::parsePodNetwork(infraBody->body);
+  if (!network) return fail(RuntimeError{Code::kOther, std::move(network).error()});
+  return std::move(network).value();
+}
+
 RuntimeResult<ContainerState> PodmanRuntime::inspectContainer(const std::string& container) {
   auto response = call({"GET",
                         "/containers/" + segment(container) + "/json",

@@ -36,6 +36,7 @@ class PodmanRuntime final : public ContainerRuntime {
   RuntimeResult<Done> stopPod(const std::string& pod, std::chrono::seconds timeout) override;
   RuntimeResult<Done> removePod(const std::string& pod, bool force) override;
   RuntimeResult<std::vector<PodSummary>> listPods(const Labels& labels) override;
+  RuntimeResult<PodNetwork> inspectPodNetwork(const std::string& pod) override;
 
   RuntimeResult<std::string> createContainer(const ContainerSpec& spec) override;
   RuntimeResult<Done> startContainer(const std::string& container) override;

@@ -60,6 +60,11 @@ Result<pid_t, std::string> spawn(ChildPlan& plan) {
     ::dup2(plan.nullFd, STDIN_FILENO);
     ::dup2(plan.logFd, STDOUT_FILENO);
     ::dup2(plan.logFd, STDERR_FILENO);
+    // Nothing else of the parent's may leak into the service and on into
+    // every conmon it spawns: an inherited listening socket (Asio does not
+    // set close-on-exec) would keep the agent's API port taken, and answer
+    // nobody, after the agent dies.
+    ::close_range(3, ~0U, 0);
     ::execve(argv[0], argv.data(), env.data());
     ::_exit(127);
   }

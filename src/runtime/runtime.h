@@ -110,6 +110,14 @@ struct ContainerState {
   std::string finishedAt;  // likewise
 };
 
+// Where a running pod can be reached: its address on the engine's network,
+// and the host ports its container ports were published on (an ephemeral
+// host port is known only once the pod runs).
+struct PodNetwork {
+  std::string ip;  // empty while the pod has no network (not started)
+  std::vector<PublishedPort> ports;
+};
+
 class ContainerRuntime {
  public:
   virtual ~ContainerRuntime() = default;
@@ -125,6 +133,7 @@ class ContainerRuntime {
   virtual RuntimeResult<Done> removePod(const std::string& pod, bool force) = 0;
   // Pods carrying every label in `labels` (key=value); an empty map lists all.
   virtual RuntimeResult<std::vector<PodSummary>> listPods(const Labels& labels) = 0;
+  virtual RuntimeResult<PodNetwork> inspectPodNetwork(const std::string& pod) = 0;
 
   // Returns the container's id.
   virtual RuntimeResult<std::string> createContainer(const ContainerSpec& spec) = 0;

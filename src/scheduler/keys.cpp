@@ -12,6 +12,13 @@ std::string assignment(std::string_view nodeName, std::string_view jobName) {
   return assignmentsOf(nodeName) + std::string(jobName);
 }
 
+std::string statusOf(std::string_view jobName) {
+  return std::string(kStatus) + std::string(jobName) + "/";
+}
+std::string status(std::string_view jobName, std::uint32_t id) {
+  return statusOf(jobName) + std::to_string(id);
+}
+
 std::string_view nameUnder(std::string_view key, std::string_view prefix) {
   if (!key.starts_with(prefix)) return {};
   return key.substr(prefix.size());

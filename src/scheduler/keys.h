@@ -4,6 +4,7 @@
 // '/' and address another key prefix.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,9 @@ inline constexpr std::string_view kJobs = "/ozy/jobs/";
 // Per node per job: that node's instances of the job. A node watches
 // kAssignments + node + "/" and nothing else.
 inline constexpr std::string_view kAssignments = "/ozy/assignments/";
+// Per instance: what the node running it reports (state, reason, restarts),
+// under that node's lease, so a dead node's reports vanish with it.
+inline constexpr std::string_view kStatus = "/ozy/status/";
 // The cluster-wide shared volume pool: capacity and use (a fence like kUsage).
 inline constexpr std::string_view kSharedPool = "/ozy/cluster/shared-pool";
 
@@ -31,6 +35,8 @@ std::string usage(std::string_view node);
 std::string job(std::string_view name);
 std::string assignment(std::string_view node, std::string_view job);
 std::string assignmentsOf(std::string_view node);  // prefix, ends in '/'
+std::string status(std::string_view job, std::uint32_t id);
+std::string statusOf(std::string_view job);  // prefix, ends in '/'
 
 // The last path segment of a key under `prefix` ("/ozy/nodes/a" -> "a").
 std::string_view nameUnder(std::string_view key, std::string_view prefix);

@@ -83,6 +83,28 @@ std::string encode(const SharedPoolRecord& r) {
   return json{{"capacity", r.capacity}, {"used", r.used}}.dump();
 }
 
+std::string_view toString(InstanceState state) {
+  switch (state) {
+    case InstanceState::kPending:
+      return "pending";
+    case InstanceState::kStarting:
+      return "starting";
+    case InstanceState::kHealthy:
+      return "healthy";
+    case InstanceState::kUnhealthy:
+      return "unhealthy";
+    case InstanceState::kFailed:
+      return "failed";
+  }
+  return "pending";
+}
+
+std::string encode(const InstanceStatus& r) {
+  return json{{"node", r.node},         {"state", toString(r.state)}, {"reason", r.reason},
+              {"restarts", r.restarts}, {"podIp", r.podIp},          {"sinceMs", r.sinceMs}}
+      .dump();
+}
+
 Result<NodeRecord, std::string> decodeNode(std::string_view text) {
   return decodeWith<NodeRecord>("node", text, [](const json& j) {
     return NodeRecord{j.at("name").get<std::string>(), j.at("address").get<std::string>(),
@@ -131,6 +153,21 @@ Result<JobRecord, std::string> decodeJob(std::string_view text) {
 Result<SharedPoolRecord, std::string> decodeSharedPool(std::string_view text) {
   return decodeWith<SharedPoolRecord>("shared pool", text, [](const json& j) {
     return SharedPoolRecord{j.at("capacity").get<Bytes>(), j.at("used").get<Bytes>()};
+  });
+}
+
+Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) {
+  return decodeWith<InstanceStatus>("instance status", text, [](const json& j) {
+    const auto word = j.at("state").get<std::string>();
+    InstanceState state = InstanceState::kPending;
+    for (auto s : {InstanceState::kPending, InstanceState::kStarting, InstanceState::kHealthy,
+                   InstanceState::kUnhealthy, InstanceState::kFailed}) {
+      if (toString(s) == word) state = s;
+    }
+    if (toString(state) != word) throw std::invalid_argument("unknown state \"" + word + "\"");
+    return InstanceStatus{j.at("node").get<std::string>(), state,
+                          j.at("reason").get<std::string>(), j.at("restarts").get<std::uint32_t>(),
+                          j.at("podIp").get<std::string>(), j.at("sinceMs").get<std::int64_t>()};
   });
 }
 

@@ -57,6 +57,20 @@ struct JobRecord {
   bool operator==(const JobRecord&) const = default;
 };
 
+// /ozy/status/<job>/<id>: how the instance is doing on its node.
+enum class InstanceState { kPending, kStarting, kHealthy, kUnhealthy, kFailed };
+std::string_view toString(InstanceState state);
+
+struct InstanceStatus {
+  std::string node;
+  InstanceState state = InstanceState::kPending;
+  std::string reason;          // why it is in that state, for people
+  std::uint32_t restarts = 0;  // restarts the node has made of its containers
+  std::string podIp;           // empty until the pod runs
+  std::int64_t sinceMs = 0;    // when it entered the state
+  bool operator==(const InstanceStatus&) const = default;
+};
+
 // /ozy/cluster/shared-pool
 struct SharedPoolRecord {
   Bytes capacity = 0;
@@ -69,12 +83,14 @@ std::string encode(const UsageRecord& record);
 std::string encode(const Assignment& record);
 std::string encode(const JobRecord& record);
 std::string encode(const SharedPoolRecord& record);
+std::string encode(const InstanceStatus& record);
 
 Result<NodeRecord, std::string> decodeNode(std::string_view text);
 Result<UsageRecord, std::string> decodeUsage(std::string_view text);
 Result<Assignment, std::string> decodeAssignment(std::string_view text);
 Result<JobRecord, std::string> decodeJob(std::string_view text);
 Result<SharedPoolRecord, std::string> decodeSharedPool(std::string_view text);
+Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text);
 
 nlohmann::json toJson(const Resources& resources);
 

@@ -47,7 +47,7 @@ class Cluster : public ::testing::Test {
     const std::string dir = tmp_.path() + "/" + node;
     std::filesystem::create_directories(dir);
     auto agent = AgentProcess::start(
-        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra)});
+        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra), "none"});
     EXPECT_TRUE(agent.ok()) << agent.error();
     if (!agent.ok()) throw std::runtime_error(agent.error());
     agents_.push_back(std::move(agent).value());

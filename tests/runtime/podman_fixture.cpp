@@ -2,6 +2,8 @@
 // podman_fixture.h.
 #include "podman_fixture.h"
 
+#include "support/test_image.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -37,22 +39,6 @@ std::string randomToken() {
   for (int i = 0; i < 8; ++i)
     token.push_back("0123456789abcdefghijklmnopqrstuvwxyz"[digit(device)]);
   return token;
-}
-
-// Imports a busybox-static root as the test image: no registry is reachable
-// from the test hosts.
-std::string importTestImage(const std::string& dir) {
-  const std::string root = dir + "/image-root";
-  const std::string script = "set -e; r='" + root +
-                             "'; mkdir -p \"$r/bin\" \"$r/www\" \"$r/tmp\"; "
-                             "cp /usr/bin/busybox \"$r/bin/busybox\"; "
-                             "for l in sh httpd nc sleep wget true false head tr cat echo dd; do "
-                             "ln -sf busybox \"$r/bin/$l\"; done; "
-                             "tar -C \"$r\" -c . | CONTAINERS_CONF='" +
-                             PodmanTest::containersConf() + "' podman import - " + kTestImage +
-                             " >/dev/null";
-  return std::system(script.c_str()) == 0 ? std::string()
-                                          : "cannot import the test image (needs busybox-static)";
 }
 
 }  // namespace
@@ -91,7 +77,7 @@ void PodmanTest::SetUpTestSuite() {
   if (!exists) {
     setupFailure() = exists.error().message;
   } else if (!*exists) {
-    setupFailure() = importTestImage(workDir());
+    setupFailure() = ozy::testing_support::ensureTestImage(workDir(), containersConf());
   }
 }
 

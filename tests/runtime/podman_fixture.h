@@ -10,10 +10,11 @@
 
 #include "runtime/podman_runtime.h"
 #include "runtime/podman_service.h"
+#include "support/test_image.h"
 
 namespace ozy::runtime::testing {
 
-inline constexpr const char* kTestImage = "localhost/ozy-test-busybox:latest";
+using ozy::testing_support::kTestImage;
 
 class PodmanTest : public ::testing::Test {
  public:

@@ -66,8 +66,11 @@ Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::start(AgentOpti
                                    "--etcd",     o.etcd,       "--memory",      o.memory,
                                    "--disk",     o.disk,       "--listen",      "127.0.0.1:0",
                                    "--data-dir", o.dataDir,    "--lease-ttl",   std::to_string(o.leaseTtl),
-                                   "--etcd-timeout-ms", "2000"};
+                                   "--etcd-timeout-ms", "2000",  "--runtime",     o.runtime};
   args.insert(args.end(), o.extraArgs.begin(), o.extraArgs.end());
+  // Emptied here, not only in the child: an agent restarted on the same data
+  // dir must not be taken for up by the last run's "listening on" line.
+  std::ofstream(outPath, std::ios::trunc).flush();
   agent->pid_ = spawn(args, {}, outPath, agent->logPath_);
   if (agent->pid_ <= 0) return fail(std::string("cannot start ozy agent"));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -21,6 +21,8 @@ struct AgentOptions {
   std::string dataDir;  // required: a test-owned directory
   int leaseTtl = 10;
   std::vector<std::string> extraArgs;  // e.g. {"--token-file", path}
+  // "none" for scheduling tests (nothing runs); "podman" runs the instances.
+  std::string runtime = "none";
 };
 
 class AgentProcess {

@@ -89,6 +89,18 @@ TEST(Reconciler, WaitsForAnUnhealthyDependencyBeforeStartingDependents) {
   EXPECT_THAT(actions, IsEmpty());
 }
 
+TEST(Reconciler, DependentsWaitForADependencyStillStartingAndLeaveItAlone) {
+  auto db = container("db", ContainerState::kRunning);
+  db.ready = false;  // its health check has not passed yet, nor failed
+  const auto waiting = reconcile({want(0)}, {pod(0, {db, container("app", ContainerState::kCreated)})}, 1'000'000);
+  EXPECT_THAT(waiting, IsEmpty());  // no start of app, no restart of db
+  db.ready = true;
+  const auto started = reconcile({want(0)}, {pod(0, {db, container("app", ContainerState::kCreated)})}, 1'000'000);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].kind, ActionKind::kStartContainer);
+  EXPECT_EQ(started[0].container, "app");
+}
+
 struct RestartCase {
   const char* policy;
   int exitCode;

@@ -1,0 +1,50 @@
+// What etcd assigns to this node, as the reconciler's DesiredInstances: the
+// node's assignments (/ozy/assignments/<node>/) and the job specs they name.
+//
+// Specs are cached per assignment incarnation (job, the assignment key's
+// create revision, the job version it records), so a steady node reads one
+// prefix per pass and no job record. A job stopped and submitted again under
+// the same name gets a new assignment key, hence a fresh read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/result.h"
+#include "reconcile/reconciler.h"
+#include "store/store.h"
+
+namespace ozy {
+
+// Identifies a spec's content (containers and everything in them, not the
+// instance count): pods carry it as a label, and a pod whose label differs
+// from its job's current spec is made again.
+std::uint64_t specHash(const Job& job);
+
+class DesiredState {
+ public:
+  DesiredState(Store& store, std::string node) : store_(store), node_(std::move(node)) {}
+
+  // Reads the node's assignments; unreadable records are skipped with a log
+  // line (they cannot be acted on), an unreachable etcd is an error.
+  Result<std::vector<DesiredInstance>, StoreError> read();
+  // The store revision of the last successful read.
+  std::int64_t revision() const { return revision_; }
+
+ private:
+  using CacheKey = std::tuple<std::string, std::int64_t, std::uint64_t>;
+  Store& store_;
+  std::string node_;
+  std::int64_t revision_ = 0;
+  struct Spec {
+    std::shared_ptr<const Job> job;
+    std::uint64_t hash = 0;
+  };
+  std::map<CacheKey, Spec> specs_;
+};
+
+}  // namespace ozy

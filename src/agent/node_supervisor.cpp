@@ -1,0 +1,562 @@
+#include "agent/node_supervisor.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "agent/health_probe.h"
+#include "dns/skydns.h"
+#include "scheduler/keys.h"
+
+namespace ozy {
+namespace {
+
+std::string containerName(const std::string& pod, const std::string& container) {
+  return pod + "." + container;
+}
+
+template <typename T>
+bool parseNumber(const std::string& text, T& out, int base = 10) {
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  return ec == std::errc() && ptr == text.data() + text.size() && !text.empty();
+}
+
+std::string label(const runtime::Labels& labels, const char* key) {
+  auto it = labels.find(key);
+  return it == labels.end() ? std::string() : it->second;
+}
+
+ContainerState fromRuntime(runtime::ContainerStatus status) {
+  switch (status) {
+    case runtime::ContainerStatus::kCreated:
+      return ContainerState::kCreated;
+    case runtime::ContainerStatus::kRunning:
+    case runtime::ContainerStatus::kPaused:
+    case runtime::ContainerStatus::kStopping:
+      return ContainerState::kRunning;
+    case runtime::ContainerStatus::kExited:
+      return ContainerState::kExited;
+    case runtime::ContainerStatus::kUnknown:
+      break;
+  }
+  return ContainerState::kUnknown;
+}
+
+runtime::RestartPolicy noRestarts() { return runtime::RestartPolicy::kNo; }
+
+// The port a DNS SRV record gives: the first container port the job names
+// (published or not; pods reach each other at the pod's own address).
+std::uint16_t servicePort(const Job& job) {
+  for (const auto& c : job.containers) {
+    if (!c.ports.empty()) return c.ports.front().containerPort;
+  }
+  for (const auto& c : job.containers) {
+    if (c.healthcheck && c.healthcheck->port != 0) return c.healthcheck->port;
+  }
+  return 0;
+}
+
+}  // namespace
+
+NodeSupervisor::NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime,
+                               SupervisorConfig config)
+    : store_(store),
+      runtime_(runtime),
+      config_(std::move(config)),
+      desired_(store, config_.node),
+      volumes_(config_.localVolumeRoot, config_.sharedVolumeRoot) {}
+
+Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
+    Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config, bool adopt) {
+  if (auto ping = runtime.ping(); !ping) return fail(ping.error().message);
+  std::unique_ptr<NodeSupervisor> s(new NodeSupervisor(store, runtime, std::move(config)));
+  s->health_ = std::make_unique<HealthMonitor>(
+      [&runtime](const CheckTarget& t) { return runProbe(t, runtime); }, [raw = s.get()] { raw->poke(); });
+  auto pods = runtime.listPods(s->managedLabels());
+  if (!pods) return fail(pods.error().message);
+  if (!adopt) {
+    // The lease is gone: the cluster may have placed these instances
+    // elsewhere already. Start from nothing.
+    for (const auto& pod : *pods) {
+      spdlog::info("removing pod {} left by an earlier run of this node", pod.name);
+      (void)runtime.stopPod(pod.id, s->config_.stopGrace);
+      if (auto removed = runtime.removePod(pod.id, true); !removed) {
+        return fail(fmt::format("cannot remove pod {}: {}", pod.name, removed.error().message));
+      }
+    }
+    if (auto removed = s->volumes_.removeAllLocal(); !removed) return fail(removed.error());
+  } else {
+    auto desired = s->desired_.read();
+    if (!desired) return fail(desired.error().message);
+    s->seedFromStatus(*desired);
+    spdlog::info("adopting {} running pod(s)", pods->size());
+  }
+  s->startWatch();
+  s->thread_ = std::thread([raw = s.get()] { raw->loop(); });
+  return s;
+}
+
+NodeSupervisor::~NodeSupervisor() { stop(false); }
+
+std::string NodeSupervisor::podNameOnNode(const std::string& job, std::uint32_t id) const {
+  return podName(job, id) + "." + config_.node;
+}
+
+runtime::Labels NodeSupervisor::managedLabels() const {
+  return {{kLabelManagedBy, kManagedByValue}, {kLabelNode, config_.node}};
+}
+
+void NodeSupervisor::seedFromStatus(const std::vector<DesiredInstance>& desired) {
+  std::set<std::string> jobs;
+  for (const auto& d : desired) jobs.insert(d.job);
+  for (const auto& job : jobs) {
+    auto range = store_.getPrefix(keys::statusOf(job));
+    if (!range) continue;
+    for (const auto& kv : range->kvs) {
+      auto status = decodeInstanceStatus(kv.value);
+      std::uint32_t id = 0;
+      if (!status || status->node != config_.node ||
+          !parseNumber(std::string(keys::nameUnder(kv.key, keys::statusOf(job))), id)) {
+        continue;
+      }
+      baseRestarts_[{job, id}] = status->restarts;
+      if (status->state == InstanceState::kHealthy) assumeHealthy_.insert({job, id});
+      statusWritten_[kv.key] = Published{kv.value, kv.lease};
+    }
+  }
+}
+
+void NodeSupervisor::startWatch() {
+  const std::int64_t from = desired_.revision() > 0 ? desired_.revision() + 1 : 0;
+  watch_ = store_.watch(
+      keys::assignmentsOf(config_.node), from,
+      [this](std::vector<WatchEvent>, std::int64_t) { poke(); },
+      [this](const StoreError& error) {
+        spdlog::warn("watch on this node's assignments ended ({}); watching again",
+                     error.message);
+        std::lock_guard lock(mutex_);
+        restartWatch_ = true;
+        poked_ = true;
+        wake_.notify_all();
+      });
+}
+
+void NodeSupervisor::poke() {
+  std::lock_guard lock(mutex_);
+  poked_ = true;
+  wake_.notify_all();
+}
+
+void NodeSupervisor::loop() {
+  std::int64_t dueMs = 0;
+  for (;;) {
+    bool restartWatch = false;
+    {
+      std::unique_lock lock(mutex_);
+      const auto wait = std::chrono::milliseconds(std::max<std::int64_t>(0, dueMs - now()));
+      wake_.wait_for(lock, wait, [&] { return poked_ || stopping_; });
+      if (stopping_) return;
+      poked_ = false;
+      std::swap(restartWatch, restartWatch_);
+    }
+    if (restartWatch) startWatch();
+    dueMs = pass();
+  }
+}
+
+std::int64_t NodeSupervisor::pass() {
+  const std::int64_t start = now();
+  std::int64_t due = start + config_.resyncInterval.count();
+  auto desired = desired_.read();
+  if (desired) {
+    lastDesired_ = std::move(desired).value();
+  } else {
+    // Keep running what was last assigned: an etcd outage is no reason to
+    // stop instances.
+    spdlog::warn("cannot read this node's assignments: {}", desired.error().message);
+  }
+  auto pods = runtime_.listPods(managedLabels());
+  if (!pods) {
+    spdlog::warn("cannot list pods: {}", pods.error().message);
+    return std::min(due, start + 1000);
+  }
+  std::vector<ObservedPod> observed = observe(*pods, lastDesired_);
+  std::vector<Action> actions = reconcile(lastDesired_, observed, start, config_.backoff);
+
+  bool acted = false;
+  std::map<std::string, std::string> podIds;
+  for (const auto& p : *pods) podIds[p.name] = p.id;
+  std::map<InstanceKey, const DesiredInstance*> wanted;
+  for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
+  for (const Action& action : actions) {
+    const InstanceKey key{action.job, action.id};
+    switch (action.kind) {
+      case ActionKind::kRemovePod:
+        spdlog::info("pod {}: removing ({})", action.pod, action.reason);
+        removePod(action, wanted.contains(key) && !action.reason.starts_with("duplicate"));
+        acted = true;
+        break;
+      case ActionKind::kCreatePod: {
+        auto& failure = createFailures_[key];
+        if (failure.notBeforeMs > start) {
+          due = std::min(due, failure.notBeforeMs);
+          break;
+        }
+        spdlog::info("pod {}: creating ({})", action.pod, action.reason);
+        if (createPod(*wanted.at(key))) {
+          createFailures_.erase(key);
+          acted = true;
+        } else {
+          due = std::min(due, createFailures_[key].notBeforeMs);
+        }
+        break;
+      }
+      case ActionKind::kStartContainer:
+      case ActionKind::kRestartContainer:
+        spdlog::info("container {} of pod {}: {} ({})", action.container, action.pod,
+                     action.kind == ActionKind::kStartContainer ? "starting" : "restarting",
+                     action.reason);
+        startContainer(action, action.kind == ActionKind::kRestartContainer,
+                       podIds[action.pod]);
+        acted = true;
+        break;
+      case ActionKind::kWait:
+        due = std::min(due, action.notBeforeMs);
+        break;
+    }
+  }
+  for (auto it = createFailures_.begin(); it != createFailures_.end();) {
+    it = wanted.contains(it->first) ? std::next(it) : createFailures_.erase(it);
+  }
+  publish(lastDesired_, *pods, actions);
+  // After acting, look again at once: created containers wait to be started,
+  // started ones for their health checks.
+  return acted ? start : due;
+}
+
+std::string NodeSupervisor::checkKey(const runtime::PodSummary& pod,
+                                     const std::string& container) const {
+  const auto it = tracks_.find(pod.id + "/" + container);
+  return fmt::format("{}/{}/{}", pod.id, container, it == tracks_.end() ? 0 : it->second.restarts);
+}
+
+std::vector<ObservedPod> NodeSupervisor::observe(const std::vector<runtime::PodSummary>& pods,
+                                                 const std::vector<DesiredInstance>& desired) {
+  std::map<InstanceKey, const DesiredInstance*> wanted;
+  for (const auto& d : desired) wanted[{d.job, d.id}] = &d;
+  std::vector<ObservedPod> out;
+  std::vector<CheckTarget> targets;
+  std::set<std::string> livePods;
+  for (const runtime::PodSummary& pod : pods) {
+    ObservedPod o;
+    o.name = pod.name;
+    o.job = label(pod.labels, kLabelJob);
+    if (!parseNumber(label(pod.labels, kLabelInstance), o.id) ||
+        !parseNumber(label(pod.labels, kLabelSpec), o.jobVersion, 16)) {
+      o.job.clear();  // not one of ours after all: the reconciler removes it
+    }
+    livePods.insert(pod.id);
+    auto want = wanted.find({o.job, o.id});
+    const Job* spec = want == wanted.end() ? nullptr : want->second->spec.get();
+    const std::string prefix = pod.name + ".";
+    bool running = false;
+    for (const runtime::ContainerSummary& c : pod.containers) {
+      if (!c.name.starts_with(prefix)) continue;
+      ObservedContainer oc;
+      oc.name = c.name.substr(prefix.size());
+      oc.state = fromRuntime(c.state);
+      oc.exitCode = c.exitCode;
+      const auto track = tracks_.find(pod.id + "/" + oc.name);
+      if (track != tracks_.end()) {
+        oc.restarts = track->second.restarts;
+        oc.lastStartMs = track->second.lastStartMs;
+      }
+      const Container* declared = spec ? spec->findContainer(oc.name) : nullptr;
+      running = running || oc.state == ContainerState::kRunning;
+      if (declared && declared->healthcheck && oc.state == ContainerState::kRunning &&
+          o.jobVersion == want->second->jobVersion) {
+        CheckTarget target{checkKey(pod, oc.name), c.name, {}, *declared->healthcheck,
+                           assumeHealthy_.contains({o.job, o.id})};
+        auto net = networks_.find(pod.id);
+        if (net == networks_.end() || net->second.ip.empty()) {
+          if (auto inspected = runtime_.inspectPodNetwork(pod.id)) {
+            net = networks_.insert_or_assign(pod.id, std::move(inspected).value()).first;
+          }
+        }
+        if (net != networks_.end()) target.podIp = net->second.ip;
+        targets.push_back(target);
+        const auto view = health_->view(target.key);
+        oc.ready = view ? view->verdict == HealthVerdict::kHealthy : target.startHealthy;
+        oc.healthy = !view || view->verdict != HealthVerdict::kUnhealthy;
+      }
+      o.containers.push_back(std::move(oc));
+    }
+    if (!running) networks_.erase(pod.id);  // its address changes when it starts again
+    out.push_back(std::move(o));
+  }
+  std::erase_if(networks_, [&](const auto& entry) { return !livePods.contains(entry.first); });
+  std::erase_if(tracks_, [&](const auto& entry) {
+    return !livePods.contains(entry.first.substr(0, entry.first.find('/')));
+  });
+  health_->setTargets(targets);
+  assumeHealthy_.clear();  // only the first pass after adoption
+  return out;
+}
+
+bool NodeSupervisor::createPod(const DesiredInstance& want) {
+  const Job& job = *want.spec;
+  const std::string pod = podNameOnNode(want.job, want.id);
+  const InstanceKey key{want.job, want.id};
+  auto failed = [&](const std::string& reason) {
+    CreateFailure& f = createFailures_[key];
+    f.notBeforeMs = now() + restartDelay(f.count, config_.backoff).count();
+    ++f.count;
+    f.reason = reason;
+    spdlog::error("pod {}: {}", pod, reason);
+    return false;
+  };
+  runtime::PodSpec spec;
+  spec.name = pod;
+  spec.labels = managedLabels();
+  spec.labels[kLabelJob] = want.job;
+  spec.labels[kLabelInstance] = std::to_string(want.id);
+  spec.labels[kLabelSpec] = fmt::format("{:x}", want.jobVersion);
+  spec.hostname = pod;
+  spec.dnsServers = config_.podDns;
+  for (const auto& c : job.containers) {
+    for (const auto& p : c.ports) {
+      spec.ports.push_back({p.hostIp.empty() ? config_.address : p.hostIp, p.hostPort,
+                            p.containerPort, std::string(toString(p.protocol))});
+    }
+  }
+  auto podId = runtime_.createPod(spec);
+  if (!podId) return failed(podId.error().message);
+  for (const auto& c : job.containers) {
+    auto mounts = volumes_.prepare(want.job, want.id, c);
+    if (!mounts) {
+      (void)runtime_.removePod(*podId, true);
+      return failed(mounts.error());
+    }
+    runtime::ContainerSpec cs;
+    cs.name = containerName(pod, c.name);
+    cs.pod = *podId;
+    cs.image = c.image;
+    cs.command = c.command;
+    for (const auto& e : c.environment) cs.env[e.name] = e.value;
+    cs.memoryLimit = c.memory;
+    // The agent restarts containers itself, with back-off and health in mind.
+    cs.restart = noRestarts();
+    cs.mounts = std::move(mounts).value();
+    cs.labels = {{kLabelManagedBy, kManagedByValue}, {"ozy.container", c.name}};
+    cs.stopTimeout = config_.stopGrace;
+    if (auto created = runtime_.createContainer(cs); !created) {
+      (void)runtime_.removePod(*podId, true);
+      std::string reason = created.error().message;
+      if (created.error().code == runtime::RuntimeError::Code::kNotFound) {
+        reason = fmt::format("image {} is not on this node ({})", c.image, reason);
+      }
+      return failed(reason);
+    }
+  }
+  return true;
+}
+
+void NodeSupervisor::removePod(const Action& action, bool stillWanted) {
+  const InstanceKey key{action.job, action.id};
+  // Withdraw the DNS record before stopping, so clients stop coming.
+  if (!config_.domain.empty() && !action.job.empty() && !stillWanted) {
+    removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
+  }
+  if (auto stopped = runtime_.stopPod(action.pod, config_.stopGrace); !stopped) {
+    spdlog::warn("pod {}: {}", action.pod, stopped.error().message);
+  }
+  if (auto removed = runtime_.removePod(action.pod, true); !removed) {
+    spdlog::error("pod {}: {}", action.pod, removed.error().message);
+    return;
+  }
+  if (stillWanted || action.job.empty()) return;
+  if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
+    spdlog::error("pod {}: {}", action.pod, removed.error());
+  }
+  // Last: a status that is gone means the instance is gone, volumes and all.
+  removeOwned(statusWritten_, keys::status(action.job, action.id));
+  stateSince_.erase(key);
+  baseRestarts_.erase(key);
+}
+
+void NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {
+  const std::string name = containerName(action.pod, action.container);
+  if (restart) {
+    if (auto stopped = runtime_.stopContainer(name, config_.stopGrace); !stopped) {
+      spdlog::warn("container {}: {}", name, stopped.error().message);
+    }
+  }
+  auto started = runtime_.startContainer(name);
+  if (!started) {
+    spdlog::error("container {}: {}", name, started.error().message);
+  }
+  ContainerTrack& track = tracks_[podId + "/" + action.container];
+  if (restart) ++track.restarts;
+  track.lastStartMs = now();
+}
+
+void NodeSupervisor::putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
+                                  const std::string& value) {
+  const std::int64_t lease = config_.lease();
+  auto it = cache.find(key);
+  if (it != cache.end() && it->second.value == value && it->second.lease == lease) return;
+  if (auto put = store_.put(key, value, lease); !put) {
+    spdlog::warn("cannot write {}: {}", key, put.error().message);
+    cache.erase(key);
+    return;
+  }
+  cache[key] = Published{value, lease};
+}
+
+void NodeSupervisor::removeOwned(std::map<std::string, Published>& cache, const std::string& key) {
+  // Only if this node wrote it: the instance may already run elsewhere, and
+  // that node's record must stay.
+  Txn txn;
+  txn.compares = {Compare::lease(key, Compare::kEqual, config_.lease())};
+  txn.success = {TxnOp::remove(key)};
+  if (auto done = store_.txn(txn); !done) {
+    spdlog::warn("cannot delete {}: {}", key, done.error().message);
+  }
+  cache.erase(key);
+}
+
+void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
+                             const std::vector<runtime::PodSummary>& pods,
+                             const std::vector<Action>& actions) {
+  std::map<std::string, const runtime::PodSummary*> podByName;
+  for (const auto& p : pods) podByName[p.name] = &p;
+  for (const DesiredInstance& d : desired) {
+    const InstanceKey key{d.job, d.id};
+    const std::string pod = podNameOnNode(d.job, d.id);
+    InstanceStatus status;
+    status.node = config_.node;
+    status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
+    const runtime::PodSummary* summary = podByName.contains(pod) ? podByName.at(pod) : nullptr;
+    const bool current = summary && label(summary->labels, kLabelSpec) == fmt::format("{:x}", d.jobVersion);
+    if (!current) {
+      auto failure = createFailures_.find(key);
+      if (failure != createFailures_.end() && failure->second.count > 0) {
+        status.state = InstanceState::kFailed;
+        status.reason = failure->second.reason;
+      } else {
+        status.state = InstanceState::kPending;
+        status.reason = "creating the pod";
+      }
+    } else {
+      if (auto net = networks_.find(summary->id); net != networks_.end()) status.podIp = net->second.ip;
+      status.state = InstanceState::kHealthy;
+      auto worse = [&](InstanceState s, std::string reason) {
+        static const std::map<InstanceState, int> rank{{InstanceState::kHealthy, 0},
+                                                       {InstanceState::kStarting, 1},
+                                                       {InstanceState::kUnhealthy, 2},
+                                                       {InstanceState::kFailed, 3}};
+        if (rank.at(s) > rank.at(status.state)) {
+          status.state = s;
+          status.reason = std::move(reason);
+        }
+      };
+      for (const Container& c : d.spec->containers) {
+        const std::string full = containerName(pod, c.name);
+        auto it = std::find_if(summary->containers.begin(), summary->containers.end(),
+                               [&](const auto& sc) { return sc.name == full; });
+        if (auto track = tracks_.find(summary->id + "/" + c.name); track != tracks_.end()) {
+          status.restarts += track->second.restarts;
+        }
+        if (it == summary->containers.end()) {
+          worse(InstanceState::kStarting, fmt::format("container {} is being created", c.name));
+          continue;
+        }
+        const auto action = std::find_if(actions.begin(), actions.end(), [&](const Action& a) {
+          return a.pod == pod && a.container == c.name;
+        });
+        switch (fromRuntime(it->state)) {
+          case ContainerState::kCreated:
+            worse(InstanceState::kStarting,
+                  fmt::format("container {} waits for {}", c.name,
+                              c.dependsOn.empty() ? std::string("its start") : fmt::format("{}", fmt::join(c.dependsOn, ", "))));
+            break;
+          case ContainerState::kExited:
+            if (action != actions.end() && action->kind == ActionKind::kWait) {
+              worse(InstanceState::kFailed, fmt::format("container {} {}", c.name, action->reason));
+            } else if (action != actions.end()) {
+              worse(InstanceState::kStarting, fmt::format("container {} {}", c.name, action->reason));
+            } else {
+              worse(InstanceState::kFailed, fmt::format("container {} exited with code {} (restart: {})",
+                                                        c.name, it->exitCode, toString(c.restart)));
+            }
+            break;
+          case ContainerState::kRunning:
+            if (c.healthcheck) {
+              const auto view = health_->view(checkKey(*summary, c.name));
+              if (!view || view->verdict == HealthVerdict::kStarting) {
+                worse(InstanceState::kStarting,
+                      fmt::format("container {} waits for its first passing {} check", c.name,
+                                  toString(c.healthcheck->type)));
+              } else if (view->verdict == HealthVerdict::kUnhealthy) {
+                worse(InstanceState::kUnhealthy,
+                      fmt::format("container {}: {}", c.name, view->lastFailure));
+              }
+            }
+            break;
+          case ContainerState::kUnknown:
+            worse(InstanceState::kStarting, fmt::format("container {} is in an unknown state", c.name));
+            break;
+        }
+      }
+    }
+    if (status.state == InstanceState::kHealthy && status.podIp.empty() && summary) {
+      if (auto net = runtime_.inspectPodNetwork(summary->id)) {
+        status.podIp = net->ip;
+        networks_[summary->id] = std::move(net).value();
+      }
+    }
+    auto& since = stateSince_[key];
+    if (since.second == 0 || since.first != status.state) since = {status.state, now()};
+    status.sinceMs = since.second;
+    putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));
+    if (config_.domain.empty()) continue;
+    const std::string dnsKey = dns::instanceKey(config_.domain, d.job, d.id);
+    if (status.state == InstanceState::kHealthy && !status.podIp.empty()) {
+      dns::SkyRecord record;
+      record.host = status.podIp;
+      record.port = servicePort(*d.spec);
+      putIfChanged(dnsWritten_, dnsKey, dns::encode(record));
+    } else if (dnsWritten_.contains(dnsKey)) {
+      removeOwned(dnsWritten_, dnsKey);
+    }
+  }
+}
+
+void NodeSupervisor::stop(bool removePods) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (watch_) watch_->stop();
+  if (health_) health_->stop();
+  if (!removePods) return;
+  auto pods = runtime_.listPods(managedLabels());
+  if (!pods) {
+    spdlog::error("cannot list pods to remove them: {}", pods.error().message);
+    return;
+  }
+  for (const auto& pod : *pods) {
+    std::uint32_t id = 0;
+    const std::string job = label(pod.labels, kLabelJob);
+    const bool ours = parseNumber(label(pod.labels, kLabelInstance), id) && !job.empty();
+    Action action{ActionKind::kRemovePod, pod.name, ours ? job : "", id, "", "node leaving", 0};
+    removePod(action, false);
+  }
+}
+
+}  // namespace ozy

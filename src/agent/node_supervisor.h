@@ -1,0 +1,148 @@
+// NodeSupervisor: makes this node's pods match what etcd assigns to it, and
+// tells the cluster how they are doing.
+//
+// One thread runs passes. A pass reads the desired instances (DesiredState),
+// lists the pods this agent manages (by label), asks the pure reconciler what
+// to do, does it through the ContainerRuntime, then publishes each instance's
+// status (/ozy/status/<job>/<id>) and, for healthy instances, its DNS record
+// (SkyDNS format, dns/skydns.h), both under the node's lease. A pass runs when
+// the node's assignments change (an etcd watch), when a health verdict
+// changes, when a restart back-off ends, right after a pass that acted, and
+// every `resyncInterval` (which repairs drift: a pod removed by hand comes
+// back, a stray managed pod goes).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/desired_state.h"
+#include "agent/health_monitor.h"
+#include "agent/volumes.h"
+#include "common/result.h"
+#include "reconcile/reconciler.h"
+#include "runtime/runtime.h"
+#include "scheduler/records.h"
+#include "store/store.h"
+
+namespace ozy {
+
+struct SupervisorConfig {
+  std::string node;
+  std::string address;  // where pods publish ports that name no host IP
+  std::filesystem::path localVolumeRoot;
+  std::filesystem::path sharedVolumeRoot;
+  std::chrono::seconds stopGrace{10};  // SIGTERM to SIGKILL when stopping a container
+  std::chrono::milliseconds resyncInterval{5000};
+  std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
+  std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
+  RestartBackoff backoff;
+  std::function<std::int64_t()> lease;  // the node's current lease
+  std::function<std::int64_t()> nowMs;
+};
+
+// The labels that mark a pod as this agent's.
+inline constexpr const char* kLabelManagedBy = "ozy.managed-by";
+inline constexpr const char* kManagedByValue = "ozymandias";
+inline constexpr const char* kLabelNode = "ozy.node";
+inline constexpr const char* kLabelJob = "ozy.job";
+inline constexpr const char* kLabelInstance = "ozy.instance";
+inline constexpr const char* kLabelSpec = "ozy.spec";
+
+class NodeSupervisor {
+ public:
+  // With `adopt` (the node's lease survived a quick restart) running pods are
+  // kept and their last reported restarts and health carried over; without
+  // it every pod this node manages is removed first, with its local volumes.
+  static Result<std::unique_ptr<NodeSupervisor>, std::string> start(
+      Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config, bool adopt);
+  ~NodeSupervisor();
+  NodeSupervisor(const NodeSupervisor&) = delete;
+  NodeSupervisor& operator=(const NodeSupervisor&) = delete;
+
+  // Ends the passes, the watch and the health checks. With `removePods`, also
+  // stops and removes every managed pod (a node leaving the cluster).
+  void stop(bool removePods);
+
+  // Runs a pass soon (for tests and for the watch).
+  void poke();
+
+ private:
+  NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config);
+
+  struct ContainerTrack {
+    std::uint32_t restarts = 0;
+    std::int64_t lastStartMs = 0;
+  };
+  struct CreateFailure {
+    std::uint32_t count = 0;
+    std::int64_t notBeforeMs = 0;
+    std::string reason;
+  };
+  struct Published {
+    std::string value;
+    std::int64_t lease = 0;
+  };
+  using InstanceKey = std::pair<std::string, std::uint32_t>;
+
+  void loop();
+  // One pass; returns when the next one is due at the latest.
+  std::int64_t pass();
+  void startWatch();
+  runtime::Labels managedLabels() const;
+  // "ozy-<job>-<id>.<node>": podman's names are per host, and several nodes
+  // may share one host (and its podman storage). Containers are named
+  // "<pod>.<container>".
+  std::string podNameOnNode(const std::string& job, std::uint32_t id) const;
+  std::vector<ObservedPod> observe(const std::vector<runtime::PodSummary>& pods,
+                                   const std::vector<DesiredInstance>& desired);
+  std::string checkKey(const runtime::PodSummary& pod, const std::string& container) const;
+  // Each returns false if it failed (logged; retried on a later pass).
+  bool createPod(const DesiredInstance& want);
+  void removePod(const Action& action, bool stillWanted);
+  void startContainer(const Action& action, bool restart, const std::string& podId);
+  void publish(const std::vector<DesiredInstance>& desired,
+               const std::vector<runtime::PodSummary>& pods, const std::vector<Action>& actions);
+  void putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
+                    const std::string& value);
+  void removeOwned(std::map<std::string, Published>& cache, const std::string& key);
+  void seedFromStatus(const std::vector<DesiredInstance>& desired);
+  std::int64_t now() const { return config_.nowMs(); }
+
+  Store& store_;
+  runtime::ContainerRuntime& runtime_;
+  SupervisorConfig config_;
+  DesiredState desired_;
+  VolumeDirs volumes_;
+  std::unique_ptr<HealthMonitor> health_;
+
+  // Owned by the pass thread.
+  std::vector<DesiredInstance> lastDesired_;
+  std::map<std::string, ContainerTrack> tracks_;  // "<pod id>/<container>"
+  std::map<InstanceKey, std::uint32_t> baseRestarts_;  // carried over on adoption
+  std::set<InstanceKey> assumeHealthy_;                // likewise
+  std::map<InstanceKey, CreateFailure> createFailures_;
+  std::map<std::string, runtime::PodNetwork> networks_;  // by pod id
+  std::map<std::string, Published> statusWritten_;       // by key
+  std::map<std::string, Published> dnsWritten_;          // by key
+  std::map<InstanceKey, std::pair<InstanceState, std::int64_t>> stateSince_;
+  std::unique_ptr<Watch> watch_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool poked_ = true;
+  bool stopping_ = false;
+  bool restartWatch_ = false;
+  std::thread thread_;
+};
+
+}  // namespace ozy

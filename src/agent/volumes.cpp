@@ -1,0 +1,51 @@
+#include "agent/volumes.h"
+
+#include <fmt/format.h>
+
+namespace ozy {
+
+namespace fs = std::filesystem;
+
+fs::path VolumeDirs::localDir(const std::string& job, std::uint32_t id) const {
+  return localRoot_ / job / std::to_string(id);
+}
+
+Result<std::vector<runtime::Mount>, std::string> VolumeDirs::prepare(
+    const std::string& job, std::uint32_t id, const Container& container) const {
+  std::vector<runtime::Mount> mounts;
+  for (std::size_t i = 0; i < container.volumes.size(); ++i) {
+    const Volume& v = container.volumes[i];
+    const fs::path dir = v.type == VolumeType::kLocal
+                             ? localDir(job, id) / container.name / std::to_string(i)
+                             : sharedRoot_ / job / container.name / std::to_string(i);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      return fail(fmt::format("cannot create the {} volume directory {} for {}: {}",
+                              toString(v.type), dir.string(), v.path, ec.message()));
+    }
+    mounts.push_back({dir.string(), v.path, false});
+  }
+  return mounts;
+}
+
+Result<bool, std::string> VolumeDirs::removeLocal(const std::string& job, std::uint32_t id) const {
+  std::error_code ec;
+  const fs::path dir = localDir(job, id);
+  fs::remove_all(dir, ec);
+  if (ec) return fail(fmt::format("cannot delete the local volumes in {}: {}", dir.string(), ec.message()));
+  // Leave no empty per-job directory behind.
+  fs::remove(localRoot_ / job, ec);
+  return true;
+}
+
+Result<bool, std::string> VolumeDirs::removeAllLocal() const {
+  std::error_code ec;
+  fs::remove_all(localRoot_, ec);
+  if (ec) {
+    return fail(fmt::format("cannot delete the local volumes in {}: {}", localRoot_.string(), ec.message()));
+  }
+  return true;
+}
+
+}  // namespace ozy

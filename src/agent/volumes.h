@@ -1,0 +1,46 @@
+// The directories behind a job's volumes on this node.
+//
+// local:  <local root>/<job>/<instance id>/<container>/<volume index>, made
+//         when the instance's pod is created, deleted with the instance.
+// shared: <shared root>/<job>/<container>/<volume index>, one per job and
+//         volume, seen by every instance on every node that mounts the same
+//         shared root (NFS or similar on a real cluster). Kept when a job
+//         stops: shared data is the operator's to delete.
+//
+// Space: the scheduler accounts every volume's `space` against the node's
+// disk (local) or the cluster's shared pool (shared); nothing here limits
+// how much a container writes (see docs/operations.md).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "job/job.h"
+#include "runtime/runtime.h"
+
+namespace ozy {
+
+class VolumeDirs {
+ public:
+  VolumeDirs(std::filesystem::path localRoot, std::filesystem::path sharedRoot)
+      : localRoot_(std::move(localRoot)), sharedRoot_(std::move(sharedRoot)) {}
+
+  // Creates (if missing) the container's volume directories and returns its mounts.
+  Result<std::vector<runtime::Mount>, std::string> prepare(const std::string& job, std::uint32_t id,
+                                                           const Container& container) const;
+  // Deletes an instance's local volumes; a missing directory is not an error.
+  Result<bool, std::string> removeLocal(const std::string& job, std::uint32_t id) const;
+  // Deletes every local volume of every instance (a node starting afresh).
+  Result<bool, std::string> removeAllLocal() const;
+
+  std::filesystem::path localDir(const std::string& job, std::uint32_t id) const;
+
+ private:
+  std::filesystem::path localRoot_;
+  std::filesystem::path sharedRoot_;
+};
+
+}  // namespace ozy

@@ -1,0 +1,395 @@
+// The node agent against the real thing: a private etcd, `ozy agent`
+// processes running their own podman service, the busybox test image, and
+// DNS answered by the agent and asked with dig. Every test works under its
+// own node name, and TearDown removes whatever pods carry it, so a failed
+// test leaves nothing running.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "scheduler/keys.h"
+#include "scheduler/records.h"
+#include "store/etcd_store.h"
+#include "support/agent_process.h"
+#include "support/etcd_process.h"
+#include "support/temp_dir.h"
+#include "support/test_image.h"
+
+namespace ozy {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using testing_support::AgentProcess;
+using testing_support::EtcdProcess;
+using testing_support::TempDir;
+
+std::string run(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string podman(const std::string& args) {
+  return run("CONTAINERS_CONF='" + testing_support::projectContainersConf() + "' podman " + args);
+}
+
+bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(200ms);
+  }
+  return ready();
+}
+
+int freeUdpPort() {
+  // Any port from a wide random range: collisions are retried by the OS
+  // refusing the bind, which the agent reports at start.
+  std::random_device device;
+  return 20000 + static_cast<int>(device() % 20000);
+}
+
+class NodeAgentTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
+  }
+
+  void SetUp() override {
+    if (!imageError().empty()) GTEST_SKIP() << imageError();
+    auto etcd = EtcdProcess::start();
+    ASSERT_TRUE(etcd) << etcd.error();
+    etcd_ = std::move(etcd).value();
+    EtcdConfig config;
+    config.endpoints = {etcd_->endpoint()};
+    auto store = EtcdStore::create(config);
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(store).value();
+    std::random_device device;
+    node_ = fmt::format("nt{}", device() % 1000000);
+    dnsPort_ = freeUdpPort();
+    ASSERT_NO_FATAL_FAILURE(startAgent());
+  }
+
+  void TearDown() override {
+    if (agent_) agent_->kill();
+    // Whatever the test did, no pod of this node survives it.
+    if (!node_.empty()) {
+      for (int attempt = 0; attempt < 5; ++attempt) {
+        std::string pods = podman("pod ps -q --filter label=ozy.node=" + node_);
+        if (pods.empty()) break;
+        std::replace(pods.begin(), pods.end(), '\n', ' ');
+        podman("pod rm -f -t 0 " + pods);
+      }
+    }
+  }
+
+  void startAgent() {
+    testing_support::AgentOptions o;
+    o.binary = OZY_BINARY;
+    o.node = node_;
+    o.etcd = etcd_->endpoint();
+    o.memory = "2G";
+    o.disk = "10G";
+    o.dataDir = dataDir_.path();
+    o.runtime = "podman";
+    o.leaseTtl = 10;
+    o.extraArgs = {"--containers-conf", testing_support::projectContainersConf(),
+                   "--shared-dir",      sharedDir_.path(),
+                   "--restart-backoff", "1s",
+                   "--resync",          "1s",
+                   "--stop-grace",      "2",
+                   "--dns",             dnsListen_.empty() ? fmt::format("127.0.0.1:{}", dnsPort_) : dnsListen_};
+    o.extraArgs.insert(o.extraArgs.end(), moreArgs_.begin(), moreArgs_.end());
+    auto agent = AgentProcess::start(o);
+    ASSERT_TRUE(agent) << agent.error();
+    agent_ = std::move(agent).value();
+  }
+
+  testing_support::CommandResult ozy(std::vector<std::string> args) {
+    args.insert(args.end(), {"--address", agent_->url()});
+    return testing_support::runOzy(OZY_BINARY, args);
+  }
+
+  void submit(const std::string& name, const std::string& yaml) {
+    const std::string file = dataDir_.path() + "/" + name + ".yaml";
+    std::ofstream(file) << yaml;
+    auto result = ozy({"job", "run", file});
+    ASSERT_EQ(result.exitCode, 0) << result.stdoutText << result.stderrText;
+  }
+
+  // Instance statuses as etcd holds them, by id.
+  std::map<std::uint32_t, InstanceStatus> statuses(const std::string& job) {
+    std::map<std::uint32_t, InstanceStatus> out;
+    auto range = store_->getPrefix(keys::statusOf(job));
+    if (!range) return out;
+    for (const auto& kv : range->kvs) {
+      auto s = decodeInstanceStatus(kv.value);
+      if (s) out[std::stoul(std::string(keys::nameUnder(kv.key, keys::statusOf(job))))] = *s;
+    }
+    return out;
+  }
+
+  bool allIn(const std::string& job, std::size_t count, InstanceState state) {
+    auto s = statuses(job);
+    if (s.size() != count) return false;
+    for (const auto& [id, status] : s) {
+      if (status.state != state) return false;
+    }
+    return true;
+  }
+
+  std::string describe(const std::string& job) {
+    std::string out;
+    for (const auto& [id, s] : statuses(job)) {
+      out += fmt::format("#{} {} ({}) restarts {}\n", id, toString(s.state), s.reason, s.restarts);
+    }
+    return out + "\nagent log:\n" + agent_->log();
+  }
+
+  std::string dig(const std::string& name, const std::string& type) {
+    return run(fmt::format("dig @127.0.0.1 -p {} +short +time=1 +tries=2 {} {}", dnsPort_, name, type));
+  }
+
+  // The agent's name for the pod of an instance.
+  std::string podName(const std::string& job, std::uint32_t id) const {
+    return fmt::format("ozy-{}-{}.{}", job, id, node_);
+  }
+
+  std::string podId(const std::string& job, std::uint32_t id) {
+    return podman(fmt::format("pod ps -q --no-trunc --filter label=ozy.node={} --filter label=ozy.job={} "
+                              "--filter label=ozy.instance={}",
+                              node_, job, id));
+  }
+
+  static TempDir& imageDir() {
+    static TempDir dir;
+    return dir;
+  }
+  static std::string& imageError() {
+    static std::string error;
+    return error;
+  }
+
+  TempDir dataDir_;
+  TempDir sharedDir_;
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdStore> store_;
+  std::unique_ptr<AgentProcess> agent_;
+  std::string node_;
+  int dnsPort_ = 0;
+  std::string dnsListen_;              // empty: 127.0.0.1:dnsPort_
+  std::vector<std::string> moreArgs_;  // for startAgent()
+};
+
+// An httpd whose health endpoint is a file the test can take away.
+std::string webJob(const std::string& name, int instances, const std::string& restart = "no") {
+  return fmt::format(R"(name: {}
+numInstances: {}
+containers:
+  web:
+    image: {}
+    restart: {}
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8080 -h /www"]
+    memory: 32M
+    ports: ["8080"]
+    healthcheck:
+      type: http
+      port: 8080
+      path: /health
+      interval: 1s
+      timeout: 1s
+      unhealthy_threshold: 2
+)",
+                     name, instances, testing_support::kTestImage, restart);
+}
+
+TEST_F(NodeAgentTest, TwoContainersStartInDependencyOrderWithSharedAndLocalVolumes) {
+  submit("pair", fmt::format(R"(name: pair
+numInstances: 2
+containers:
+  app:
+    image: {0}
+    depends_on: [db]
+    memory: 32M
+    command: ["sh", "-c", "hostname > /shared/$(hostname) && touch /scratch/mine && exec sleep 3600"]
+    volumes:
+      - {{type: shared, path: /shared, space: 10M}}
+      - {{type: local, path: /scratch, space: 10M}}
+  db:
+    image: {0}
+    memory: 32M
+    command: ["sh", "-c", "sleep 1 && touch /tmp/ready && exec sleep 3600"]
+    healthcheck:
+      type: exec
+      command: ["cat", "/tmp/ready"]
+      interval: 1s
+      timeout: 1s
+)",
+                             testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] { return allIn("pair", 2, InstanceState::kHealthy); }, 60s)) << describe("pair");
+
+  for (std::uint32_t id : {0u, 1u}) {
+    const std::string pod = podName("pair", id);
+    // app depends on db's health check, which passes a second after db starts.
+    const std::string dbStarted = podman("inspect -f '{{.State.StartedAt}}' " + pod + ".db");
+    const std::string appStarted = podman("inspect -f '{{.State.StartedAt}}' " + pod + ".app");
+    ASSERT_FALSE(dbStarted.empty());
+    EXPECT_LT(dbStarted, appStarted) << "db started " << dbStarted << ", app " << appStarted;
+    EXPECT_TRUE(std::filesystem::exists(
+        fmt::format("{}/volumes/pair/{}/app/1/mine", dataDir_.path(), id)));
+    // Both instances wrote into the one shared directory.
+    EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/pair/app/0/{}", sharedDir_.path(), pod)));
+  }
+
+  auto scaled = ozy({"job", "scale", "pair", "1"});
+  ASSERT_EQ(scaled.exitCode, 0) << scaled.stderrText;
+  ASSERT_TRUE(waitFor([&] { return podId("pair", 1).empty() && statuses("pair").size() == 1; }, 30s))
+      << describe("pair");
+  EXPECT_FALSE(std::filesystem::exists(fmt::format("{}/volumes/pair/1", dataDir_.path())));
+  EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/volumes/pair/0", dataDir_.path())));
+  EXPECT_FALSE(podId("pair", 0).empty());
+
+  auto stopped = ozy({"job", "stop", "pair"});
+  ASSERT_EQ(stopped.exitCode, 0) << stopped.stderrText;
+  ASSERT_TRUE(waitFor([&] { return podId("pair", 0).empty(); }, 30s)) << describe("pair");
+  EXPECT_TRUE(statuses("pair").empty());
+  EXPECT_FALSE(std::filesystem::exists(fmt::format("{}/volumes/pair/0", dataDir_.path())));
+}
+
+TEST_F(NodeAgentTest, MemoryLimitKillsAndTheContainerIsRestarted) {
+  submit("hungry", fmt::format(R"(name: hungry
+containers:
+  eat:
+    image: {}
+    restart: always
+    memory: 16M
+    command: ["sh", "-c", "sleep 1; x=$(head -c 64000000 /dev/zero | tr '\\0' a); sleep 3600"]
+)",
+                               testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("hungry");
+    return s.contains(0) && s[0].restarts >= 1;
+  }, 60s)) << describe("hungry");
+  // The limit is podman's, hard: memory and swap together.
+  EXPECT_EQ(podman("inspect -f '{{.HostConfig.Memory}}' " + podName("hungry", 0) + ".eat"), std::to_string(16 << 20));
+  auto status = ozy({"job", "status", "hungry", "--output", "json"});
+  ASSERT_EQ(status.exitCode, 0) << status.stderrText;
+  const json body = json::parse(status.stdoutText);
+  EXPECT_GE(body["instances"][0]["restarts"].get<int>(), 1) << status.stdoutText;
+}
+
+TEST_F(NodeAgentTest, HealthFlipsAndDnsRecordsFollow) {
+  submit("web", webJob("web", 1));
+  ASSERT_TRUE(waitFor([&] { return allIn("web", 1, InstanceState::kHealthy); }, 60s)) << describe("web");
+  const std::string ip = statuses("web")[0].podIp;
+  ASSERT_FALSE(ip.empty());
+  ASSERT_TRUE(waitFor([&] { return dig("web.ozy.local", "A") == ip; }, 10s)) << dig("web.ozy.local", "A");
+  EXPECT_EQ(dig("0.web.ozy.local", "A"), ip);
+  EXPECT_EQ(dig("web.ozy.local", "SRV"), "10 10 8080 0.web.ozy.local.");
+  auto record = store_->get("/skydns/local/ozy/web/0");
+  ASSERT_TRUE(record && record->kvs.size() == 1);
+  EXPECT_EQ(json::parse(record->kvs[0].value)["host"], ip);
+
+  // The health endpoint goes away: unhealthy, and the record with it.
+  podman("exec " + podName("web", 0) + ".web rm /www/health");
+  ASSERT_TRUE(waitFor([&] { return allIn("web", 1, InstanceState::kUnhealthy); }, 20s)) << describe("web");
+  EXPECT_NE(statuses("web")[0].reason.find("404"), std::string::npos) << statuses("web")[0].reason;
+  ASSERT_TRUE(waitFor([&] { return dig("web.ozy.local", "A").empty(); }, 10s));
+  auto gone = store_->get("/skydns/local/ozy/web/0");
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(gone->kvs.empty());
+
+  // And back (restart: no, so the same container recovers by itself).
+  podman("exec " + podName("web", 0) + ".web sh -c 'echo ok > /www/health'");
+  ASSERT_TRUE(waitFor([&] { return allIn("web", 1, InstanceState::kHealthy); }, 20s)) << describe("web");
+  ASSERT_TRUE(waitFor([&] { return dig("web.ozy.local", "A") == ip; }, 10s));
+  EXPECT_EQ(statuses("web")[0].restarts, 0u);
+}
+
+TEST_F(NodeAgentTest, DriftIsRepaired) {
+  submit("drift", webJob("drift", 1, "always"));
+  ASSERT_TRUE(waitFor([&] { return allIn("drift", 1, InstanceState::kHealthy); }, 60s)) << describe("drift");
+  const std::string before = podId("drift", 0);
+  podman("pod rm -f -t 0 " + podName("drift", 0));
+  ASSERT_TRUE(waitFor([&] {
+    const std::string now = podId("drift", 0);
+    return !now.empty() && now != before && allIn("drift", 1, InstanceState::kHealthy);
+  }, 60s)) << describe("drift");
+
+  // A pod labelled as this node's that etcd does not assign goes away.
+  podman(fmt::format("pod create --name ozy-stray-{0} --label ozy.managed-by=ozymandias "
+                     "--label ozy.node={0} --label ozy.job=stray --label ozy.instance=0",
+                     node_));
+  ASSERT_FALSE(podman("pod ps -q --filter name=ozy-stray-" + node_).empty());
+  EXPECT_TRUE(waitFor([&] { return podman("pod ps -q --filter name=ozy-stray-" + node_).empty(); }, 20s));
+}
+
+TEST_F(NodeAgentTest, AgentKilledAndRestartedAdoptsItsPods) {
+  submit("keep", webJob("keep", 2, "always"));
+  ASSERT_TRUE(waitFor([&] { return allIn("keep", 2, InstanceState::kHealthy); }, 60s)) << describe("keep");
+  const std::string pod0 = podId("keep", 0);
+  const std::string started = podman("inspect -f '{{.State.StartedAt}}' " + podName("keep", 0) + ".web");
+  ASSERT_FALSE(started.empty());
+
+  ::kill(agent_->pid(), SIGKILL);
+  agent_->kill();  // reaps it
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  // Back within the lease's TTL: nothing restarted, records kept.
+  std::this_thread::sleep_for(3s);
+  EXPECT_TRUE(allIn("keep", 2, InstanceState::kHealthy)) << describe("keep");
+  EXPECT_EQ(podId("keep", 0), pod0);
+  EXPECT_EQ(podman("inspect -f '{{.State.StartedAt}}' " + podName("keep", 0) + ".web"), started);
+  EXPECT_NE(agent_->log().find("adopting"), std::string::npos) << agent_->log();
+  EXPECT_EQ(statuses("keep")[0].restarts, 0u);
+}
+
+TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {
+  // Pods resolve through the agent: it answers on port 53 of podman's bridge.
+  const std::string gateway =
+      podman("network inspect podman --format '{{range .Subnets}}{{.Gateway}}{{end}}'");
+  if (gateway.empty()) GTEST_SKIP() << "podman's default network has no gateway";
+  if (!run("ss -Hlun 'sport = :53'").empty()) GTEST_SKIP() << "port 53 is taken on this host";
+  agent_->kill();
+  dnsListen_ = "0.0.0.0:53";
+  moreArgs_ = {"--pod-dns", gateway};
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+
+  submit("server", webJob("server", 1, "always"));
+  submit("client", fmt::format(R"(name: client
+containers:
+  fetch:
+    image: {}
+    command: ["sh", "-c", "until wget -q -O /tmp/got http://server.ozy.local:8080/health; do sleep 0.3; done; exec sleep 3600"]
+    memory: 16M
+    healthcheck:
+      type: exec
+      command: ["cat", "/tmp/got"]
+      interval: 1s
+      timeout: 1s
+)",
+                               testing_support::kTestImage));
+  EXPECT_TRUE(waitFor([&] { return allIn("client", 1, InstanceState::kHealthy); }, 60s))
+      << describe("client") << describe("server");
+  EXPECT_EQ(podman("exec " + podName("client", 0) + ".fetch cat /tmp/got"), "ok");
+}
+
+}  // namespace
+}  // namespace ozy
