@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include "job/job_format.h"
 #include "scheduler/keys.h"
@@ -29,11 +29,10 @@ Result<std::vector<DesiredInstance>, StoreError> DesiredState::read() {
   std::vector<DesiredInstance> out;
   std::set<CacheKey> seen;
   for (const KeyValue& kv : range->kvs) {
+    // A record this agent cannot read fails the whole read: acting on the
+    // rest would remove the unreadable job's running instances.
     auto assignment = decodeAssignment(kv.value);
-    if (!assignment) {
-      spdlog::error("{}: {}", kv.key, assignment.error());
-      continue;
-    }
+    if (!assignment) return fail(StoreError{StoreError::kOther, kv.key + ": " + assignment.error()});
     const CacheKey key{assignment->job, kv.createRevision, assignment->jobVersion};
     seen.insert(key);
     auto cached = specs_.find(key);
@@ -43,8 +42,12 @@ Result<std::vector<DesiredInstance>, StoreError> DesiredState::read() {
       if (jobKv->kvs.empty()) continue;  // the job is being stopped
       auto record = decodeJob(jobKv->kvs.front().value);
       if (!record) {
-        spdlog::error("{}: {}", keys::job(assignment->job), record.error());
-        continue;
+        return fail(StoreError{StoreError::kOther, keys::job(assignment->job) + ": " + record.error()});
+      }
+      if (record->spec.name != assignment->job || keys::nameUnder(kv.key, prefix) != assignment->job) {
+        return fail(StoreError{StoreError::kOther,
+                               fmt::format("{} names job \"{}\", which is not its key's", kv.key,
+                                           assignment->job)});
       }
       const std::uint64_t hash = specHash(record->spec);
       cached = specs_.emplace(key, Spec{std::make_shared<const Job>(std::move(record->spec)), hash})

@@ -29,8 +29,8 @@ class DesiredState {
  public:
   DesiredState(Store& store, std::string node) : store_(store), node_(std::move(node)) {}
 
-  // Reads the node's assignments; unreadable records are skipped with a log
-  // line (they cannot be acted on), an unreachable etcd is an error.
+  // Reads the node's assignments. An unreachable etcd is an error, and so is
+  // a record that cannot be read: the caller then keeps what it last had.
   Result<std::vector<DesiredInstance>, StoreError> read();
   // The store revision of the last successful read.
   std::int64_t revision() const { return revision_; }

@@ -3,13 +3,15 @@
 //
 // The supervisor tells it which checks should run (setTargets, level-
 // triggered like everything else on the node) and reads verdicts back; a
-// verdict that changes wakes the supervisor through `onChange`, so an
-// instance that turns unhealthy loses its DNS record at once.
+// verdict that changes wakes the supervisor through `onChange`, whose next
+// pass withdraws the DNS record of an instance that turned unhealthy before
+// it does anything else.
 //
 // Each check has a thread: checks wait on the network or on exec, and one
-// slow check must not delay another. A starting container is probed after
-// 100 ms, then at doubling pauses up to a second (or its interval, if
-// shorter) until its first verdict; then at its interval.
+// slow check must not delay another. A starting container is probed at once,
+// then at pauses doubling from 25 ms to a second (or its interval, if
+// shorter) until its first success; then at its interval. Failures before
+// the first success count only after unhealthy_threshold intervals.
 #pragma once
 
 #include <chrono>
@@ -70,13 +72,14 @@ class HealthMonitor {
  private:
   struct Worker;
   void run(const std::shared_ptr<Worker>& worker);
-  void reapRetired();
+  // Joins retired checks that have ended; with `all`, every one.
+  void reap(bool all);
 
   Probe probe_;
   std::function<void()> onChange_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Worker>> workers_;
-  std::vector<std::thread> retired_;
+  std::vector<std::shared_ptr<Worker>> retired_;
   bool stopped_ = false;
 };
 

@@ -8,6 +8,7 @@
 
 #include "agent/health_probe.h"
 #include "dns/skydns.h"
+#include "job/job_parser.h"
 #include "scheduler/keys.h"
 
 namespace ozy {
@@ -43,8 +44,6 @@ ContainerState fromRuntime(runtime::ContainerStatus status) {
   }
   return ContainerState::kUnknown;
 }
-
-runtime::RestartPolicy noRestarts() { return runtime::RestartPolicy::kNo; }
 
 // The port a DNS SRV record gives: the first container port the job names
 // (published or not; pods reach each other at the pod's own address).
@@ -125,6 +124,14 @@ void NodeSupervisor::seedFromStatus(const std::vector<DesiredInstance>& desired)
       if (status->state == InstanceState::kHealthy) assumeHealthy_.insert({job, id});
       statusWritten_[kv.key] = Published{kv.value, kv.lease};
     }
+    // The DNS records this node published, so those of instances that are
+    // no longer healthy (or no longer here) are withdrawn.
+    if (config_.domain.empty()) continue;
+    auto records = store_.getPrefix(dns::jobPrefix(config_.domain, job));
+    if (!records) continue;
+    for (const auto& kv : records->kvs) {
+      if (kv.lease == config_.lease()) dnsWritten_[kv.key] = Published{kv.value, kv.lease};
+    }
   }
 }
 
@@ -162,7 +169,14 @@ void NodeSupervisor::loop() {
       std::swap(restartWatch, restartWatch_);
     }
     if (restartWatch) startWatch();
-    dueMs = pass();
+    try {
+      dueMs = pass();
+    } catch (const std::exception& e) {
+      // A bug, or a value nothing expected: log it and try again shortly
+      // rather than take the node's instances down with the agent.
+      spdlog::error("reconcile pass failed: {}", e.what());
+      dueMs = now() + 1000;
+    }
   }
 }
 
@@ -184,6 +198,9 @@ std::int64_t NodeSupervisor::pass() {
   }
   std::vector<ObservedPod> observed = observe(*pods, lastDesired_);
   std::vector<Action> actions = reconcile(lastDesired_, observed, start, config_.backoff);
+  // First tell the cluster what is: an instance that turned unhealthy loses
+  // its DNS record now, not after this pass's restarts and removals.
+  publish(lastDesired_, *pods, actions);
 
   bool acted = false;
   std::map<std::string, std::string> podIds;
@@ -193,11 +210,19 @@ std::int64_t NodeSupervisor::pass() {
   for (const Action& action : actions) {
     const InstanceKey key{action.job, action.id};
     switch (action.kind) {
-      case ActionKind::kRemovePod:
+      case ActionKind::kRemovePod: {
         spdlog::info("pod {}: removing ({})", action.pod, action.reason);
-        removePod(action, wanted.contains(key) && !action.reason.starts_with("duplicate"));
-        acted = true;
+        // A duplicate goes, the instance stays; a pod of an older spec goes
+        // with its local volumes (a new spec starts from empty ones).
+        const bool stillWanted = wanted.contains(key);
+        const bool dropVolumes = !stillWanted || action.reason.starts_with("job changed");
+        if (removePod(action, stillWanted, dropVolumes)) {
+          acted = true;
+        } else {
+          due = std::min(due, start + kRetryMs);
+        }
         break;
+      }
       case ActionKind::kCreatePod: {
         auto& failure = createFailures_[key];
         if (failure.notBeforeMs > start) {
@@ -218,9 +243,12 @@ std::int64_t NodeSupervisor::pass() {
         spdlog::info("container {} of pod {}: {} ({})", action.container, action.pod,
                      action.kind == ActionKind::kStartContainer ? "starting" : "restarting",
                      action.reason);
-        startContainer(action, action.kind == ActionKind::kRestartContainer,
-                       podIds[action.pod]);
-        acted = true;
+        if (startContainer(action, action.kind == ActionKind::kRestartContainer,
+                           podIds[action.pod])) {
+          acted = true;
+        } else {
+          due = std::min(due, start + kRetryMs);
+        }
         break;
       case ActionKind::kWait:
         due = std::min(due, action.notBeforeMs);
@@ -230,7 +258,7 @@ std::int64_t NodeSupervisor::pass() {
   for (auto it = createFailures_.begin(); it != createFailures_.end();) {
     it = wanted.contains(it->first) ? std::next(it) : createFailures_.erase(it);
   }
-  publish(lastDesired_, *pods, actions);
+  forgetLeftovers();
   // After acting, look again at once: created containers wait to be started,
   // started ones for their health checks.
   return acted ? start : due;
@@ -253,7 +281,9 @@ std::vector<ObservedPod> NodeSupervisor::observe(const std::vector<runtime::PodS
     ObservedPod o;
     o.name = pod.name;
     o.job = label(pod.labels, kLabelJob);
-    if (!parseNumber(label(pod.labels, kLabelInstance), o.id) ||
+    // Labels are anyone's to set: a job label that is not a DNS label must
+    // never reach a path or a key.
+    if (!isDnsLabel(o.job) || !parseNumber(label(pod.labels, kLabelInstance), o.id) ||
         !parseNumber(label(pod.labels, kLabelSpec), o.jobVersion, 16)) {
       o.job.clear();  // not one of ours after all: the reconciler removes it
     }
@@ -286,6 +316,9 @@ std::vector<ObservedPod> NodeSupervisor::observe(const std::vector<runtime::PodS
           }
         }
         if (net != networks_.end()) target.podIp = net->second.ip;
+        // The address is part of what a check is: one made before the pod
+        // had an address is replaced once it has one.
+        if (target.podIp.empty()) target.key += "/no-address";
         targets.push_back(target);
         const auto view = health_->view(target.key);
         oc.ready = view ? view->verdict == HealthVerdict::kHealthy : target.startHealthy;
@@ -323,7 +356,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   spec.labels[kLabelJob] = want.job;
   spec.labels[kLabelInstance] = std::to_string(want.id);
   spec.labels[kLabelSpec] = fmt::format("{:x}", want.jobVersion);
-  spec.hostname = pod;
+  spec.hostname = podName(want.job, want.id);  // without the node: hostnames are short
   spec.dnsServers = config_.podDns;
   for (const auto& c : job.containers) {
     for (const auto& p : c.ports) {
@@ -347,7 +380,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
     for (const auto& e : c.environment) cs.env[e.name] = e.value;
     cs.memoryLimit = c.memory;
     // The agent restarts containers itself, with back-off and health in mind.
-    cs.restart = noRestarts();
+    cs.restart = runtime::RestartPolicy::kNo;
     cs.mounts = std::move(mounts).value();
     cs.labels = {{kLabelManagedBy, kManagedByValue}, {"ozy.container", c.name}};
     cs.stopTimeout = config_.stopGrace;
@@ -363,7 +396,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   return true;
 }
 
-void NodeSupervisor::removePod(const Action& action, bool stillWanted) {
+bool NodeSupervisor::removePod(const Action& action, bool stillWanted, bool dropVolumes) {
   const InstanceKey key{action.job, action.id};
   // Withdraw the DNS record before stopping, so clients stop coming.
   if (!config_.domain.empty() && !action.job.empty() && !stillWanted) {
@@ -374,19 +407,23 @@ void NodeSupervisor::removePod(const Action& action, bool stillWanted) {
   }
   if (auto removed = runtime_.removePod(action.pod, true); !removed) {
     spdlog::error("pod {}: {}", action.pod, removed.error().message);
-    return;
+    return false;
   }
-  if (stillWanted || action.job.empty()) return;
-  if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
-    spdlog::error("pod {}: {}", action.pod, removed.error());
+  if (action.job.empty()) return true;  // not a pod this agent made: no volumes to go
+  if (dropVolumes) {
+    if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
+      spdlog::error("pod {}: {}", action.pod, removed.error());
+    }
   }
+  if (stillWanted) return true;
   // Last: a status that is gone means the instance is gone, volumes and all.
   removeOwned(statusWritten_, keys::status(action.job, action.id));
   stateSince_.erase(key);
   baseRestarts_.erase(key);
+  return true;
 }
 
-void NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {
+bool NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {
   const std::string name = containerName(action.pod, action.container);
   if (restart) {
     if (auto stopped = runtime_.stopContainer(name, config_.stopGrace); !stopped) {
@@ -394,12 +431,16 @@ void NodeSupervisor::startContainer(const Action& action, bool restart, const st
     }
   }
   auto started = runtime_.startContainer(name);
-  if (!started) {
-    spdlog::error("container {}: {}", name, started.error().message);
-  }
   ContainerTrack& track = tracks_[podId + "/" + action.container];
   if (restart) ++track.restarts;
   track.lastStartMs = now();
+  if (!started) {
+    spdlog::error("container {}: {}", name, started.error().message);
+    track.startFailure = started.error().message;
+    return false;
+  }
+  track.startFailure.clear();
+  return true;
 }
 
 void NodeSupervisor::putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
@@ -422,9 +463,32 @@ void NodeSupervisor::removeOwned(std::map<std::string, Published>& cache, const 
   txn.compares = {Compare::lease(key, Compare::kEqual, config_.lease())};
   txn.success = {TxnOp::remove(key)};
   if (auto done = store_.txn(txn); !done) {
+    // Kept in the cache, so forgetLeftovers() tries again next pass.
     spdlog::warn("cannot delete {}: {}", key, done.error().message);
+    return;
   }
   cache.erase(key);
+}
+
+void NodeSupervisor::forgetLeftovers() {
+  // Status and DNS keys of instances that left this node without a pod to
+  // remove (their creation kept failing, or the pod was removed by hand).
+  std::set<std::string> statusKeys;
+  std::set<std::string> dnsKeys;
+  for (const auto& d : lastDesired_) {
+    statusKeys.insert(keys::status(d.job, d.id));
+    if (!config_.domain.empty()) dnsKeys.insert(dns::instanceKey(config_.domain, d.job, d.id));
+  }
+  std::vector<std::string> stale;
+  for (const auto& [key, published] : statusWritten_) {
+    if (!statusKeys.contains(key)) stale.push_back(key);
+  }
+  for (const auto& key : stale) removeOwned(statusWritten_, key);
+  stale.clear();
+  for (const auto& [key, published] : dnsWritten_) {
+    if (!dnsKeys.contains(key)) stale.push_back(key);
+  }
+  for (const auto& key : stale) removeOwned(dnsWritten_, key);
 }
 
 void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
@@ -478,6 +542,12 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
         });
         switch (fromRuntime(it->state)) {
           case ContainerState::kCreated:
+            if (auto track = tracks_.find(summary->id + "/" + c.name);
+                track != tracks_.end() && !track->second.startFailure.empty()) {
+              worse(InstanceState::kFailed, fmt::format("container {} cannot start: {}", c.name,
+                                                        track->second.startFailure));
+              break;
+            }
             worse(InstanceState::kStarting,
                   fmt::format("container {} waits for {}", c.name,
                               c.dependsOn.empty() ? std::string("its start") : fmt::format("{}", fmt::join(c.dependsOn, ", "))));
@@ -555,7 +625,7 @@ void NodeSupervisor::stop(bool removePods) {
     const std::string job = label(pod.labels, kLabelJob);
     const bool ours = parseNumber(label(pod.labels, kLabelInstance), id) && !job.empty();
     Action action{ActionKind::kRemovePod, pod.name, ours ? job : "", id, "", "node leaving", 0};
-    removePod(action, false);
+    removePod(action, false, true);
   }
 }
 

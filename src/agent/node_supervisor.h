@@ -82,7 +82,9 @@ class NodeSupervisor {
   struct ContainerTrack {
     std::uint32_t restarts = 0;
     std::int64_t lastStartMs = 0;
+    std::string startFailure;  // why the last start failed; empty if it did not
   };
+  static constexpr std::int64_t kRetryMs = 1000;  // after a failed start or removal
   struct CreateFailure {
     std::uint32_t count = 0;
     std::int64_t notBeforeMs = 0;
@@ -108,8 +110,9 @@ class NodeSupervisor {
   std::string checkKey(const runtime::PodSummary& pod, const std::string& container) const;
   // Each returns false if it failed (logged; retried on a later pass).
   bool createPod(const DesiredInstance& want);
-  void removePod(const Action& action, bool stillWanted);
-  void startContainer(const Action& action, bool restart, const std::string& podId);
+  bool removePod(const Action& action, bool stillWanted, bool dropVolumes);
+  bool startContainer(const Action& action, bool restart, const std::string& podId);
+  void forgetLeftovers();
   void publish(const std::vector<DesiredInstance>& desired,
                const std::vector<runtime::PodSummary>& pods, const std::vector<Action>& actions);
   void putIfChanged(std::map<std::string, Published>& cache, const std::string& key,

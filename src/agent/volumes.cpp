@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "job/job_parser.h"
+
 namespace ozy {
 
 namespace fs = std::filesystem;
@@ -10,9 +12,31 @@ fs::path VolumeDirs::localDir(const std::string& job, std::uint32_t id) const {
   return localRoot_ / job / std::to_string(id);
 }
 
+namespace {
+
+// The roots are the node's, not the containers': only root may enter them,
+// so what a container leaves in a volume is out of other host users' reach.
+Result<bool, std::string> makeRoot(const fs::path& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (!ec) fs::permissions(root, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return fail(fmt::format("cannot create the volume root {}: {}", root.string(), ec.message()));
+  return true;
+}
+
+}  // namespace
+
 Result<std::vector<runtime::Mount>, std::string> VolumeDirs::prepare(
     const std::string& job, std::uint32_t id, const Container& container) const {
   std::vector<runtime::Mount> mounts;
+  // Names reach here validated (DNS labels): no '/', no "..". Checked again,
+  // since a path outside the roots must never be made or mounted.
+  if (!isDnsLabel(job) || !isDnsLabel(container.name)) {
+    return fail(fmt::format("refusing volume paths for job \"{}\", container \"{}\"", job,
+                            container.name));
+  }
+  // The shared root is the operator's mount: its permissions are theirs.
+  if (auto made = makeRoot(localRoot_); !made) return fail(made.error());
   for (std::size_t i = 0; i < container.volumes.size(); ++i) {
     const Volume& v = container.volumes[i];
     const fs::path dir = v.type == VolumeType::kLocal
@@ -30,6 +54,7 @@ Result<std::vector<runtime::Mount>, std::string> VolumeDirs::prepare(
 }
 
 Result<bool, std::string> VolumeDirs::removeLocal(const std::string& job, std::uint32_t id) const {
+  if (!isDnsLabel(job)) return fail(fmt::format("refusing to delete volumes of job \"{}\"", job));
   std::error_code ec;
   const fs::path dir = localDir(job, id);
   fs::remove_all(dir, ec);

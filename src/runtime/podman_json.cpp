@@ -116,7 +116,9 @@ json containerCreateBody(const ContainerSpec& spec) {
     mounts.push_back({{"destination", mount.containerPath},
                       {"source", mount.hostPath},
                       {"type", "bind"},
-                      {"options", {"rbind", mount.readOnly ? "ro" : "rw"}}});
+                      // nosuid, nodev: a container must not leave a setuid binary or a
+                      // device node for host users to find.
+                      {"options", {"rbind", "nosuid", "nodev", mount.readOnly ? "ro" : "rw"}}});
   }
   if (!mounts.empty()) body["mounts"] = std::move(mounts);
   return body;

@@ -256,7 +256,8 @@ containers:
     EXPECT_TRUE(std::filesystem::exists(
         fmt::format("{}/volumes/pair/{}/app/1/mine", dataDir_.path(), id)));
     // Both instances wrote into the one shared directory.
-    EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/pair/app/0/{}", sharedDir_.path(), pod)));
+    // (Each wrote its host name, which is the pod name without the node.)
+    EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/pair/app/0/ozy-pair-{}", sharedDir_.path(), id)));
   }
 
   auto scaled = ozy({"job", "scale", "pair", "1"});

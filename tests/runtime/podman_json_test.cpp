@@ -50,7 +50,7 @@ TEST(PodmanJson, ContainerCreateBodyMakesTheMemoryLimitHard) {
   EXPECT_EQ(body["restart_policy"], "on-failure");
   EXPECT_EQ(body["stop_timeout"], 3);
   EXPECT_EQ(body["mounts"], json::parse(R"([{"destination":"/data","source":"/srv/data",
-                                              "type":"bind","options":["rbind","rw"]}])"));
+                                              "type":"bind","options":["rbind","nosuid","nodev","rw"]}])"));
 }
 
 TEST(PodmanJson, PodListDropsInfraContainersAndGroupsByPod) {
