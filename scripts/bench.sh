@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds and runs the benchmarks; figures go to stdout (see docs/scheduling.md).
+# Builds and runs the benchmarks; figures go to stdout (see docs/scheduling.md
+# and docs/operations.md). As root: the last one runs podman.
+#   placement_bench      the placement engine, against the lower bound
+#   submit_bench         API-to-etcd submission, against raw etcd transactions
+#   submit_to_healthy    job run to every instance healthy, against raw podman
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
-build/bench/placement_bench "$@"
+build/bench/placement_bench
+build/bench/submit_bench build/ozy
+bench/submit_to_healthy.py build/ozy

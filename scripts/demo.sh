@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main command: sets up, builds, starts a local three-node cluster (a
-# private etcd and three `ozy agent`s on loopback) and runs the example job
-# on it. Waits for Ctrl-C when run in a terminal, then stops everything it
-# started; with --no-wait (or without a terminal) it stops at once.
-#
-# Today "runs" means placed and committed: every instance has its node. The
-# node agent that starts the pods under podman is the next step (issue 4).
+# private etcd and three `ozy agent`s, each with its own podman service, on
+# 127.0.0.1, .2 and .3) and runs the example job (examples/webapp.yaml) on it
+# for real: pods under podman, health checks, DNS. No registry is reachable,
+# so the job's two images are stand-ins built here from busybox:
+# web-app-image answers HTTP on port 3000 (/healthcheck included) and
+# postgres:13 just stays up. Waits for Ctrl-C when run in a terminal, then
+# stops everything it started (the agents remove their pods); with --no-wait
+# (or without a terminal) it stops at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wait_for_ctrl_c=1
@@ -14,18 +16,34 @@ wait_for_ctrl_c=1
 scripts/setup.sh
 scripts/build.sh
 ozy=$PWD/build/ozy
+export CONTAINERS_CONF=$PWD/config/containers.conf
 
 work=$(mktemp -d /tmp/ozy-demo-XXXXXX)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Agents first (SIGTERM: they stop and remove their pods), etcd last.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
+# Stand-in images (see above), made once.
+stand_in() {  # NAME CMD-JSON ROOT-SETUP
+  podman image exists "$1" && return
+  local root=$work/image-root
+  rm -rf "$root" && mkdir -p "$root/bin" "$root/tmp"
+  cp /usr/bin/busybox "$root/bin/busybox"
+  for l in sh httpd mkdir echo sleep cat ls nc wget; do ln -sf busybox "$root/bin/$l"; done
+  eval "$3"
+  tar -C "$root" -c . | podman import --change "CMD $2" - "$1" >/dev/null
+  echo "demo: built the stand-in image $1"
+}
+stand_in localhost/web-app-image:latest '["bin/rails"]' \
+  'printf "#!/bin/sh\nmkdir -p /www && echo ok > /www/healthcheck && echo \"<h1>simple-webapp on \$(hostname)</h1>\" > /www/index.html\nexec httpd -f -p 3000 -h /www\n" > "$root/bin/rails"; chmod +x "$root/bin/rails"'
+stand_in localhost/postgres:13 '["sh", "-c", "trap exit TERM; while :; do sleep 1; done"]' ':'
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-client_port=$(free_port) peer_port=$(free_port)
+client_port=$(free_port) peer_port=$(free_port) dns_port=$(free_port)
 etcd_url=http://127.0.0.1:$client_port
 etcd --data-dir "$work/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
@@ -34,28 +52,45 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "$etcd_url/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 urls=()
+n=0
 for node in node-a node-b node-c; do
+  n=$((n + 1))
   mkdir -p "$work/$node"
-  "$ozy" agent --node "$node" --etcd "$etcd_url" --memory 16G --disk 200G --shared-space 50G \
-    --listen 127.0.0.1:0 --data-dir "$work/$node" >"$work/$node/out" 2>"$work/$node/log" &
+  dns=()
+  [[ $node == node-a ]] && dns=(--dns "127.0.0.1:$dns_port")
+  "$ozy" agent --node "$node" --address "127.0.0.$n" --etcd "$etcd_url" --memory 16G --disk 200G \
+    --shared-space 50G --listen 127.0.0.1:0 --data-dir "$work/$node" --shared-dir "$work/shared" \
+    --containers-conf "$CONTAINERS_CONF" --stop-grace 2 "${dns[@]}" \
+    >"$work/$node/out" 2>"$work/$node/log" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$work/$node/out" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 200); do grep -q "listening on" "$work/$node/out" 2>/dev/null && break; sleep 0.1; done
   urls+=("$(sed -n 's/.*listening on //p' "$work/$node/out")")
+  [[ -n ${urls[-1]} ]] || { echo "demo: $node did not start:" >&2; cat "$work/$node/log" >&2; exit 1; }
 done
 export OZY_ADDR=${urls[0]}
 
 run() { echo; echo "\$ $*"; "$@"; }
 run "$ozy" node list
 run "$ozy" job run examples/webapp.yaml
+echo
+echo "Waiting for the instances to be healthy..."
+healthy() { [[ $("$ozy" job status simple-webapp --output json | python3 -c \
+  'import json,sys; print(sum(i["state"] == "healthy" for i in json.load(sys.stdin)["instances"]))') == 3 ]]; }
+for _ in $(seq 300); do healthy && break; sleep 0.2; done
 run "$ozy" job status simple-webapp
+run podman pod ps --filter label=ozy.job=simple-webapp --format "table {{.Name}} {{.Status}} {{.NumberOfContainers}}"
+run curl -s http://127.0.0.2/
+command -v dig >/dev/null && run dig @127.0.0.1 -p "$dns_port" +short simple-webapp.ozy.local
 OZY_ADDR=${urls[2]} run "$ozy" node list
 echo
 echo "A second copy of the job does not fit (host port 80 is taken on every node):"
 sed 's/simple-webapp/simple-webapp-2/' examples/webapp.yaml >"$work/second.yaml"
 run "$ozy" job plan "$work/second.yaml" || true
+healthy || { echo "demo: the example job did not become healthy; agent logs are in $work" >&2; wait_for_ctrl_c=1; }
 
 if ((wait_for_ctrl_c)); then
   echo
-  echo "The cluster is up: OZY_ADDR=${urls[0]} build/ozy job status. Ctrl-C stops it."
+  echo "The cluster is up: OZY_ADDR=${urls[0]} build/ozy job status simple-webapp. Ctrl-C stops it."
   wait "${pids[0]}" || true
 fi
+healthy

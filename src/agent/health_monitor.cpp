@@ -101,11 +101,12 @@ void HealthMonitor::stop() {
 void HealthMonitor::run(const std::shared_ptr<Worker>& worker) {
   const HealthCheck& check = worker->target.check;
   const auto interval = std::chrono::milliseconds(std::max<std::int64_t>(check.interval.count(), 1));
-  // Until the first success, probe soon and then less often (25 ms doubling
-  // to a second, or to the interval if shorter): a container is usually
-  // ready within moments, and its dependents and DNS record wait for it.
+  // Until the first success, probe every 25 ms for a second, then at pauses
+  // doubling to a second (or to the interval if shorter): a container is
+  // usually ready within moments, and its dependents and DNS record wait.
   const auto startingMax = std::min(interval, std::chrono::milliseconds(1000));
   auto startingPause = std::min(startingMax, std::chrono::milliseconds(25));
+  const auto eagerUntil = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   // Failures before the first success count only after a start period of
   // unhealthy_threshold intervals, so the quick early probes cannot call a
   // slow starter unhealthy (and have it restarted) before it had a chance.
@@ -129,7 +130,9 @@ void HealthMonitor::run(const std::shared_ptr<Worker>& worker) {
       }
       if (worker->tracker.verdict() == HealthVerdict::kStarting) {
         pause = startingPause;
-        startingPause = std::min(startingMax, startingPause * 2);
+        if (std::chrono::steady_clock::now() >= eagerUntil) {
+          startingPause = std::min(startingMax, startingPause * 2);
+        }
       } else {
         pause = interval;
       }

@@ -8,9 +8,9 @@
 // it does anything else.
 //
 // Each check has a thread: checks wait on the network or on exec, and one
-// slow check must not delay another. A starting container is probed at once,
-// then at pauses doubling from 25 ms to a second (or its interval, if
-// shorter) until its first success; then at its interval. Failures before
+// slow check must not delay another. A starting container is probed at once
+// and every 25 ms for a second, then at pauses doubling to a second (or its
+// interval, if shorter) until its first success; then at its interval. Failures before
 // the first success count only after unhealthy_threshold intervals.
 #pragma once
 

@@ -393,6 +393,14 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
       return failed(reason);
     }
   }
+  // Containers that depend on nothing start now rather than on the next
+  // pass: what the reconciler would ask next anyway, one round trip sooner.
+  // Their dependents wait for the next passes, as always.
+  for (const auto& c : job.containers) {
+    if (!c.dependsOn.empty()) continue;
+    Action start{ActionKind::kStartContainer, pod, want.job, want.id, c.name, "not started yet", 0};
+    (void)startContainer(start, false, *podId);  // a failure is seen, and retried, next pass
+  }
   return true;
 }
 

@@ -324,8 +324,15 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
     // Scaling down removes unhealthy instances first.
     std::set<std::uint32_t> unhealthy;
     if (count < (*entry)->record.spec.numInstances) {
+      std::map<std::uint32_t, std::string> nodeOf;
+      for (const auto& [node, a] : (*entry)->assignments) {
+        for (auto id : a.instances) nodeOf[id] = node;
+      }
       for (const auto& [id, status] : readStatuses(name)) {
-        if (status.state == InstanceState::kUnhealthy || status.state == InstanceState::kFailed) {
+        // Only what the instance's current node says counts.
+        const bool current = nodeOf.contains(id) && nodeOf.at(id) == status.node;
+        if (current && (status.state == InstanceState::kUnhealthy ||
+                        status.state == InstanceState::kFailed)) {
           unhealthy.insert(id);
         }
       }
