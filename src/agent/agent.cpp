@@ -177,6 +177,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   }
   sc.backoff.initial = *backoff;
   sc.lease = [&registration] { return registration.lease(); };
+  sc.cutOff = [&registration] { return registration.cutOff(); };
   sc.nowMs = wallClockMs;
   auto supervisor = NodeSupervisor::start(store, *out.podman, sc, registration.resumed());
   if (!supervisor) return fail("node supervisor: " + supervisor.error());

@@ -14,6 +14,17 @@ NodeRegistration::NodeRegistration(Store& store, NodeRecord record, Registration
 
 NodeRegistration::~NodeRegistration() { stop(false); }
 
+std::int64_t NodeRegistration::steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool NodeRegistration::cutOff() const {
+  const auto ttlMs = std::chrono::duration_cast<std::chrono::milliseconds>(options_.ttl).count();
+  return steadyMs() - lastRenewedMs_.load() > ttlMs * 3 / 4;
+}
+
 Result<std::int64_t, std::string> NodeRegistration::acquireLease() {
   // A lease of a previous run that is still alive means this agent crashed
   // and came back within the TTL: keep it, so the node never left.
@@ -69,14 +80,17 @@ Result<std::unique_ptr<NodeRegistration>, std::string> NodeRegistration::start(
     Store& store, NodeRecord record, RegistrationOptions options) {
   std::unique_ptr<NodeRegistration> self(
       new NodeRegistration(store, std::move(record), std::move(options)));
+  const std::int64_t asked = steadyMs();
   auto lease = self->acquireLease();
   if (!lease) return fail(std::move(lease).error());
   auto registered = self->registerNode(*lease);
   if (!registered) return fail(std::move(registered).error());
   self->lease_ = *lease;
+  self->lastRenewedMs_ = asked;
   if (self->resumed_) {
     // The old run's last renewal may be most of a TTL ago: renew at once.
-    (void)store.keepAliveOnce(*lease);
+    const std::int64_t sent = steadyMs();
+    if (store.keepAliveOnce(*lease)) self->lastRenewedMs_ = sent;
   }
   self->thread_ = std::thread([raw = self.get()] { raw->renewLoop(); });
   return self;
@@ -90,8 +104,11 @@ void NodeRegistration::renewLoop() {
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, wait, [this] { return stopping_; })) {
     lock.unlock();
+    // Timed from the send: etcd renewed the lease at or after this moment.
+    const std::int64_t sent = steadyMs();
     auto renewed = store_.keepAliveOnce(lease_.load());
     if (renewed) {
+      lastRenewedMs_ = sent;
       wait = period;
     } else if (renewed.error().code == StoreError::kNotFound) {
       spdlog::warn("node {}: lease {} expired; registering again with a new lease", record_.name,
@@ -104,6 +121,7 @@ void NodeRegistration::renewLoop() {
       auto registered = lease ? registerNode(*lease) : Result<bool, std::string>(fail(lease.error()));
       if (lease && registered) {
         lease_ = *lease;
+        lastRenewedMs_ = sent;
         wait = period;
       } else {
         spdlog::warn("node {}: {}", record_.name, lease ? registered.error() : lease.error());

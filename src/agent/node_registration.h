@@ -44,6 +44,11 @@ class NodeRegistration {
   std::int64_t lease() const { return lease_.load(); }
   // True when the previous run's lease was still alive at start.
   bool resumed() const { return resumed_; }
+  // True once three quarters of the TTL have passed, on this machine's
+  // steady clock, since the last renewal etcd confirmed: the lease may be
+  // gone (and the node's instances placed elsewhere) without this node
+  // having heard. Its instances must stop until a renewal succeeds again.
+  bool cutOff() const;
 
  private:
   NodeRegistration(Store& store, NodeRecord record, RegistrationOptions options);
@@ -54,7 +59,10 @@ class NodeRegistration {
   Store& store_;
   NodeRecord record_;
   RegistrationOptions options_;
+  static std::int64_t steadyMs();
+
   std::atomic<std::int64_t> lease_{0};
+  std::atomic<std::int64_t> lastRenewedMs_{0};  // steady clock
   bool resumed_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -183,6 +183,16 @@ void NodeSupervisor::loop() {
 std::int64_t NodeSupervisor::pass() {
   const std::int64_t start = now();
   std::int64_t due = start + config_.resyncInterval.count();
+  if (config_.cutOff && config_.cutOff()) {
+    // Before the lease is surely over, on this node's own clock: the
+    // cluster may already count these instances as lost.
+    if (!stoodDown_) standDown();
+    return start + kRetryMs;
+  }
+  if (stoodDown_) {
+    spdlog::info("etcd renewed this node's lease again: starting its instances again");
+    stoodDown_ = false;
+  }
   auto desired = desired_.read();
   if (desired) {
     lastDesired_ = std::move(desired).value();
@@ -203,8 +213,8 @@ std::int64_t NodeSupervisor::pass() {
   publish(lastDesired_, *pods, actions);
 
   bool acted = false;
-  std::map<std::string, std::string> podIds;
-  for (const auto& p : *pods) podIds[p.name] = p.id;
+  podIds_.clear();
+  for (const auto& p : *pods) podIds_[p.name] = p.id;
   std::map<InstanceKey, const DesiredInstance*> wanted;
   for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
   for (const Action& action : actions) {
@@ -244,7 +254,7 @@ std::int64_t NodeSupervisor::pass() {
                      action.kind == ActionKind::kStartContainer ? "starting" : "restarting",
                      action.reason);
         if (startContainer(action, action.kind == ActionKind::kRestartContainer,
-                           podIds[action.pod])) {
+                           podIds_[action.pod])) {
           acted = true;
         } else {
           due = std::min(due, start + kRetryMs);
@@ -423,7 +433,15 @@ bool NodeSupervisor::removePod(const Action& action, bool stillWanted, bool drop
       spdlog::error("pod {}: {}", action.pod, removed.error());
     }
   }
-  if (stillWanted) return true;
+  if (stillWanted) {
+    // The instance lives on in a new pod: its restarts so far still count.
+    if (auto id = podIds_.find(action.pod); id != podIds_.end()) {
+      for (const auto& [trackKey, track] : tracks_) {
+        if (trackKey.starts_with(id->second + "/")) baseRestarts_[key] += track.restarts;
+      }
+    }
+    return true;
+  }
   // Last: a status that is gone means the instance is gone, volumes and all.
   removeOwned(statusWritten_, keys::status(action.job, action.id));
   stateSince_.erase(key);
@@ -610,6 +628,37 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
       removeOwned(dnsWritten_, dnsKey);
     }
   }
+}
+
+void NodeSupervisor::standDown() {
+  spdlog::warn("node {}: no lease renewal for most of its TTL; stopping every instance until "
+               "etcd answers again",
+               config_.node);
+  stoodDown_ = true;
+  auto pods = runtime_.listPods(managedLabels());
+  if (!pods) {
+    stoodDown_ = false;  // tried again next pass
+    spdlog::error("cannot list pods to stop them: {}", pods.error().message);
+    return;
+  }
+  for (const auto& pod : *pods) {
+    (void)runtime_.stopPod(pod.id, config_.stopGrace);
+    if (auto removed = runtime_.removePod(pod.id, true); !removed) {
+      spdlog::error("pod {}: {}", pod.name, removed.error().message);
+      stoodDown_ = false;
+    }
+  }
+  if (auto removed = volumes_.removeAllLocal(); !removed) spdlog::error("{}", removed.error());
+  health_->setTargets({});
+  // Statuses are written again once etcd answers. The DNS records stay known,
+  // so those etcd still holds (the lease may have survived) are withdrawn
+  // then, until the instances are healthy again.
+  statusWritten_.clear();
+  tracks_.clear();
+  networks_.clear();
+  createFailures_.clear();
+  baseRestarts_.clear();
+  stateSince_.clear();
 }
 
 void NodeSupervisor::stop(bool removePods) {

@@ -47,6 +47,9 @@ struct SupervisorConfig {
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
   RestartBackoff backoff;
   std::function<std::int64_t()> lease;  // the node's current lease
+  // True while the node may have lost its lease without hearing of it
+  // (NodeRegistration::cutOff): its instances are stopped until it clears.
+  std::function<bool()> cutOff;
   std::function<std::int64_t()> nowMs;
 };
 
@@ -113,6 +116,9 @@ class NodeSupervisor {
   bool removePod(const Action& action, bool stillWanted, bool dropVolumes);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
   void forgetLeftovers();
+  // Stops and removes every managed pod and its local volumes, without
+  // touching etcd (it is out of reach): the node has been cut off.
+  void standDown();
   void publish(const std::vector<DesiredInstance>& desired,
                const std::vector<runtime::PodSummary>& pods, const std::vector<Action>& actions);
   void putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
@@ -135,10 +141,12 @@ class NodeSupervisor {
   std::set<InstanceKey> assumeHealthy_;                // likewise
   std::map<InstanceKey, CreateFailure> createFailures_;
   std::map<std::string, runtime::PodNetwork> networks_;  // by pod id
+  std::map<std::string, std::string> podIds_;            // pod name -> id, this pass
   std::map<std::string, Published> statusWritten_;       // by key
   std::map<std::string, Published> dnsWritten_;          // by key
   std::map<InstanceKey, std::pair<InstanceState, std::int64_t>> stateSince_;
   std::unique_ptr<Watch> watch_;
+  bool stoodDown_ = false;
 
   std::mutex mutex_;
   std::condition_variable wake_;

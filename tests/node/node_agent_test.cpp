@@ -110,7 +110,7 @@ class NodeAgentTest : public ::testing::Test {
     o.disk = "10G";
     o.dataDir = dataDir_.path();
     o.runtime = "podman";
-    o.leaseTtl = 10;
+    o.leaseTtl = leaseTtl_;
     o.extraArgs = {"--containers-conf", testing_support::projectContainersConf(),
                    "--shared-dir",      sharedDir_.path(),
                    "--restart-backoff", "1s",
@@ -196,6 +196,7 @@ class NodeAgentTest : public ::testing::Test {
   std::string node_;
   int dnsPort_ = 0;
   std::string dnsListen_;              // empty: 127.0.0.1:dnsPort_
+  int leaseTtl_ = 10;
   std::vector<std::string> moreArgs_;  // for startAgent()
 };
 
@@ -270,8 +271,9 @@ containers:
 
   auto stopped = ozy({"job", "stop", "pair"});
   ASSERT_EQ(stopped.exitCode, 0) << stopped.stderrText;
-  ASSERT_TRUE(waitFor([&] { return podId("pair", 0).empty(); }, 30s)) << describe("pair");
-  EXPECT_TRUE(statuses("pair").empty());
+  // The status goes last, once pod and volumes are gone.
+  ASSERT_TRUE(waitFor([&] { return statuses("pair").empty(); }, 30s)) << describe("pair");
+  EXPECT_TRUE(podId("pair", 0).empty());
   EXPECT_FALSE(std::filesystem::exists(fmt::format("{}/volumes/pair/0", dataDir_.path())));
 }
 
@@ -360,6 +362,26 @@ TEST_F(NodeAgentTest, AgentKilledAndRestartedAdoptsItsPods) {
   EXPECT_EQ(podman("inspect -f '{{.State.StartedAt}}' " + podName("keep", 0) + ".web"), started);
   EXPECT_NE(agent_->log().find("adopting"), std::string::npos) << agent_->log();
   EXPECT_EQ(statuses("keep")[0].restarts, 0u);
+}
+
+TEST_F(NodeAgentTest, ANodeCutOffFromEtcdStopsItsInstancesAndStartsThemWhenBack) {
+  agent_->kill();
+  leaseTtl_ = 4;  // cut off after 3 s without a renewal
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("cut", webJob("cut", 1, "always"));
+  ASSERT_TRUE(waitFor([&] { return allIn("cut", 1, InstanceState::kHealthy); }, 60s)) << describe("cut");
+  const std::string before = podId("cut", 0);
+
+  etcd_->terminate();
+  EXPECT_TRUE(waitFor([&] { return podId("cut", 0).empty(); }, 20s)) << agent_->log();
+  EXPECT_NE(agent_->log().find("stopping every instance"), std::string::npos);
+
+  auto back = etcd_->restart();
+  ASSERT_TRUE(back) << back.error();
+  ASSERT_TRUE(waitFor([&] {
+    const std::string now = podId("cut", 0);
+    return !now.empty() && now != before && allIn("cut", 1, InstanceState::kHealthy);
+  }, 60s)) << describe("cut");
 }
 
 TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {
