@@ -64,7 +64,8 @@ def raw_run(sock, tag, n):
         pod = api(sock, "POST", "/pods/create", {"name": name, "labels": {"rawbench": "1"},
                                                   "portmappings": [{"container_port": 8080, "host_ip": "127.0.0.1"}]})["Id"]
         api(sock, "POST", "/containers/create", {"name": name + "-web", "pod": pod, "image": IMAGE, "command": CMD,
-                                                  "resource_limits": {"memory": {"limit": 32 << 20, "swap": 32 << 20}}})
+                                                  "resource_limits": {"memory": {"limit": 32 << 20, "swap": 32 << 20}},
+                                                  "stop_timeout": 1})  # as the agent's --stop-grace 1
         api(sock, "POST", f"/containers/{name}-web/start")
     for i in range(n):
         infra = api(sock, "GET", f"/pods/rawbench-{tag}-{i}/json")["InfraContainerID"]
