@@ -1,6 +1,7 @@
 #include "agent/node_supervisor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -57,6 +58,34 @@ std::uint16_t servicePort(const Job& job) {
   return 0;
 }
 
+// Stops (SIGTERM, then SIGKILL after `grace`) and removes `pods`, several at
+// a time: a container that ignores SIGTERM holds its pod for the whole grace
+// period, and twenty of those in a row would hold the node for minutes.
+// Returns, per pod, whether it is gone.
+std::vector<bool> stopAndRemove(runtime::ContainerRuntime& runtime, const std::vector<std::string>& pods,
+                                std::chrono::seconds grace) {
+  constexpr std::size_t kParallel = 8;
+  std::vector<char> gone(pods.size(), 0);
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < pods.size(); i = next++) {
+      if (auto stopped = runtime.stopPod(pods[i], grace); !stopped) {
+        spdlog::warn("pod {}: {}", pods[i], stopped.error().message);
+      }
+      if (auto removed = runtime.removePod(pods[i], true); !removed) {
+        spdlog::error("pod {}: {}", pods[i], removed.error().message);
+        continue;
+      }
+      gone[i] = 1;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < std::min(kParallel, pods.size()); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return {gone.begin(), gone.end()};
+}
+
 }  // namespace
 
 NodeSupervisor::NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime,
@@ -78,12 +107,14 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
   if (!adopt) {
     // The lease is gone: the cluster may have placed these instances
     // elsewhere already. Start from nothing.
+    std::vector<std::string> names;
     for (const auto& pod : *pods) {
       spdlog::info("removing pod {} left by an earlier run of this node", pod.name);
-      (void)runtime.stopPod(pod.id, s->config_.stopGrace);
-      if (auto removed = runtime.removePod(pod.id, true); !removed) {
-        return fail(fmt::format("cannot remove pod {}: {}", pod.name, removed.error().message));
-      }
+      names.push_back(pod.name);
+    }
+    const auto gone = stopAndRemove(runtime, names, s->config_.stopGrace);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (!gone[i]) return fail(fmt::format("cannot remove pod {} (see the log above)", names[i]));
     }
     if (auto removed = s->volumes_.removeAllLocal(); !removed) return fail(removed.error());
   } else {
@@ -217,22 +248,21 @@ std::int64_t NodeSupervisor::pass() {
   for (const auto& p : *pods) podIds_[p.name] = p.id;
   std::map<InstanceKey, const DesiredInstance*> wanted;
   for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
+  // Removals first (the reconciler lists them first), all at once.
+  std::vector<Action> removals;
+  for (const Action& action : actions) {
+    if (action.kind == ActionKind::kRemovePod) removals.push_back(action);
+  }
+  if (!removals.empty()) {
+    const std::size_t removed = removePods(removals, wanted);
+    if (removed > 0) acted = true;
+    if (removed < removals.size()) due = std::min(due, start + kRetryMs);
+  }
   for (const Action& action : actions) {
     const InstanceKey key{action.job, action.id};
     switch (action.kind) {
-      case ActionKind::kRemovePod: {
-        spdlog::info("pod {}: removing ({})", action.pod, action.reason);
-        // A duplicate goes, the instance stays; a pod of an older spec goes
-        // with its local volumes (a new spec starts from empty ones).
-        const bool stillWanted = wanted.contains(key);
-        const bool dropVolumes = !stillWanted || action.reason.starts_with("job changed");
-        if (removePod(action, stillWanted, dropVolumes)) {
-          acted = true;
-        } else {
-          due = std::min(due, start + kRetryMs);
-        }
-        break;
-      }
+      case ActionKind::kRemovePod:
+        break;  // done above
       case ActionKind::kCreatePod: {
         auto& failure = createFailures_[key];
         if (failure.notBeforeMs > start) {
@@ -414,39 +444,48 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   return true;
 }
 
-bool NodeSupervisor::removePod(const Action& action, bool stillWanted, bool dropVolumes) {
-  const InstanceKey key{action.job, action.id};
-  // Withdraw the DNS record before stopping, so clients stop coming.
-  if (!config_.domain.empty() && !action.job.empty() && !stillWanted) {
-    removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
-  }
-  if (auto stopped = runtime_.stopPod(action.pod, config_.stopGrace); !stopped) {
-    spdlog::warn("pod {}: {}", action.pod, stopped.error().message);
-  }
-  if (auto removed = runtime_.removePod(action.pod, true); !removed) {
-    spdlog::error("pod {}: {}", action.pod, removed.error().message);
-    return false;
-  }
-  if (action.job.empty()) return true;  // not a pod this agent made: no volumes to go
-  if (dropVolumes) {
-    if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
-      spdlog::error("pod {}: {}", action.pod, removed.error());
+std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
+                                      const std::map<InstanceKey, const DesiredInstance*>& wanted) {
+  // Withdraw the DNS records before stopping anything, so clients stop coming.
+  std::vector<std::string> names;
+  for (const Action& action : removals) {
+    spdlog::info("pod {}: removing ({})", action.pod, action.reason);
+    names.push_back(action.pod);
+    if (!config_.domain.empty() && !action.job.empty() && !wanted.contains({action.job, action.id})) {
+      removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
     }
   }
-  if (stillWanted) {
-    // The instance lives on in a new pod: its restarts so far still count.
-    if (auto id = podIds_.find(action.pod); id != podIds_.end()) {
-      for (const auto& [trackKey, track] : tracks_) {
-        if (trackKey.starts_with(id->second + "/")) baseRestarts_[key] += track.restarts;
+  const std::vector<bool> gone = stopAndRemove(runtime_, names, config_.stopGrace);
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < removals.size(); ++i) {
+    if (!gone[i]) continue;
+    ++count;
+    const Action& action = removals[i];
+    if (action.job.empty()) continue;  // not a pod this agent made: no volumes to go
+    const InstanceKey key{action.job, action.id};
+    // A duplicate goes and the instance stays; a pod of an older spec goes
+    // with its local volumes (a new spec starts from empty ones).
+    const bool stillWanted = wanted.contains(key);
+    if (!stillWanted || action.reason.starts_with("job changed")) {
+      if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
+        spdlog::error("pod {}: {}", action.pod, removed.error());
       }
     }
-    return true;
+    if (stillWanted) {
+      // The instance lives on in a new pod: its restarts so far still count.
+      if (auto id = podIds_.find(action.pod); id != podIds_.end()) {
+        for (const auto& [trackKey, track] : tracks_) {
+          if (trackKey.starts_with(id->second + "/")) baseRestarts_[key] += track.restarts;
+        }
+      }
+      continue;
+    }
+    // Last: a status that is gone means the instance is gone, volumes and all.
+    removeOwned(statusWritten_, keys::status(action.job, action.id));
+    stateSince_.erase(key);
+    baseRestarts_.erase(key);
   }
-  // Last: a status that is gone means the instance is gone, volumes and all.
-  removeOwned(statusWritten_, keys::status(action.job, action.id));
-  stateSince_.erase(key);
-  baseRestarts_.erase(key);
-  return true;
+  return count;
 }
 
 bool NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {
@@ -641,12 +680,10 @@ void NodeSupervisor::standDown() {
     spdlog::error("cannot list pods to stop them: {}", pods.error().message);
     return;
   }
-  for (const auto& pod : *pods) {
-    (void)runtime_.stopPod(pod.id, config_.stopGrace);
-    if (auto removed = runtime_.removePod(pod.id, true); !removed) {
-      spdlog::error("pod {}: {}", pod.name, removed.error().message);
-      stoodDown_ = false;
-    }
+  std::vector<std::string> names;
+  for (const auto& pod : *pods) names.push_back(pod.name);
+  for (bool gone : stopAndRemove(runtime_, names, config_.stopGrace)) {
+    if (!gone) stoodDown_ = false;  // tried again next pass
   }
   if (auto removed = volumes_.removeAllLocal(); !removed) spdlog::error("{}", removed.error());
   health_->setTargets({});
@@ -661,7 +698,7 @@ void NodeSupervisor::standDown() {
   stateSince_.clear();
 }
 
-void NodeSupervisor::stop(bool removePods) {
+void NodeSupervisor::stop(bool removeAll) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && !thread_.joinable()) return;
@@ -671,19 +708,21 @@ void NodeSupervisor::stop(bool removePods) {
   if (thread_.joinable()) thread_.join();
   if (watch_) watch_->stop();
   if (health_) health_->stop();
-  if (!removePods) return;
+  if (!removeAll) return;
   auto pods = runtime_.listPods(managedLabels());
   if (!pods) {
     spdlog::error("cannot list pods to remove them: {}", pods.error().message);
     return;
   }
+  std::vector<Action> removals;
+  podIds_.clear();
   for (const auto& pod : *pods) {
     std::uint32_t id = 0;
     const std::string job = label(pod.labels, kLabelJob);
-    const bool ours = parseNumber(label(pod.labels, kLabelInstance), id) && !job.empty();
-    Action action{ActionKind::kRemovePod, pod.name, ours ? job : "", id, "", "node leaving", 0};
-    removePod(action, false, true);
+    const bool ours = isDnsLabel(job) && parseNumber(label(pod.labels, kLabelInstance), id);
+    removals.push_back({ActionKind::kRemovePod, pod.name, ours ? job : "", id, "", "node leaving", 0});
   }
+  removePods(removals, {});
 }
 
 }  // namespace ozy

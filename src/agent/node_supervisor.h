@@ -72,9 +72,9 @@ class NodeSupervisor {
   NodeSupervisor(const NodeSupervisor&) = delete;
   NodeSupervisor& operator=(const NodeSupervisor&) = delete;
 
-  // Ends the passes, the watch and the health checks. With `removePods`, also
+  // Ends the passes, the watch and the health checks. With `removeAll`, also
   // stops and removes every managed pod (a node leaving the cluster).
-  void stop(bool removePods);
+  void stop(bool removeAll);
 
   // Runs a pass soon (for tests and for the watch).
   void poke();
@@ -113,7 +113,11 @@ class NodeSupervisor {
   std::string checkKey(const runtime::PodSummary& pod, const std::string& container) const;
   // Each returns false if it failed (logged; retried on a later pass).
   bool createPod(const DesiredInstance& want);
-  bool removePod(const Action& action, bool stillWanted, bool dropVolumes);
+  // Removes the pods of `removals` (several at a time), with what goes with
+  // each: DNS record first, then the pod, local volumes, status last.
+  // Returns how many are gone.
+  std::size_t removePods(const std::vector<Action>& removals,
+                         const std::map<InstanceKey, const DesiredInstance*>& wanted);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
   void forgetLeftovers();
   // Stops and removes every managed pod and its local volumes, without

@@ -384,6 +384,30 @@ TEST_F(NodeAgentTest, ANodeCutOffFromEtcdStopsItsInstancesAndStartsThemWhenBack)
   }, 60s)) << describe("cut");
 }
 
+TEST_F(NodeAgentTest, AnAgentLeavingOnSigtermRemovesItsPods) {
+  // PID 1 `sleep` ignores SIGTERM: each pod takes the whole stop grace (2 s).
+  submit("stubborn", fmt::format(R"(name: stubborn
+numInstances: 6
+containers:
+  sleep:
+    image: {}
+    memory: 16M
+    command: ["sleep", "3600"]
+)",
+                                 testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] { return allIn("stubborn", 6, InstanceState::kHealthy); }, 60s))
+      << describe("stubborn");
+  const auto before = std::chrono::steady_clock::now();
+  // terminate() waits 10 s at most: six pods stopped one by one (12 s) would
+  // not make it; the agent stops them side by side.
+  EXPECT_EQ(agent_->terminate(), 0);
+  const auto took = std::chrono::steady_clock::now() - before;
+  EXPECT_EQ(podman("pod ps -q --filter label=ozy.node=" + node_), "");
+  EXPECT_FALSE(std::filesystem::exists(dataDir_.path() + "/volumes/stubborn"));
+  RecordProperty("shutdown_ms",
+                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
 TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {
   // Pods resolve through the agent: it answers on port 53 of podman's bridge.
   const std::string gateway =
