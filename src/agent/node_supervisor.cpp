@@ -556,103 +556,107 @@ void NodeSupervisor::forgetLeftovers() {
   for (const auto& key : stale) removeOwned(dnsWritten_, key);
 }
 
+// What an instance's pod says about it, container by container; the worst
+// container decides (failed, then unhealthy, then starting).
+InstanceStatus NodeSupervisor::statusOf(const DesiredInstance& d, const runtime::PodSummary* summary,
+                                        const std::vector<Action>& actions) {
+  const InstanceKey key{d.job, d.id};
+  InstanceStatus status;
+  status.node = config_.node;
+  status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
+  if (!summary || label(summary->labels, kLabelSpec) != fmt::format("{:x}", d.jobVersion)) {
+    auto failure = createFailures_.find(key);
+    if (failure != createFailures_.end() && failure->second.count > 0) {
+      status.state = InstanceState::kFailed;
+      status.reason = failure->second.reason;
+    } else {
+      status.state = InstanceState::kPending;
+      status.reason = "creating the pod";
+    }
+    return status;
+  }
+  if (auto net = networks_.find(summary->id); net != networks_.end()) status.podIp = net->second.ip;
+  status.state = InstanceState::kHealthy;
+  auto worse = [&](InstanceState s, std::string reason) {
+    static const std::map<InstanceState, int> rank{{InstanceState::kHealthy, 0},
+                                                   {InstanceState::kStarting, 1},
+                                                   {InstanceState::kUnhealthy, 2},
+                                                   {InstanceState::kFailed, 3}};
+    if (rank.at(s) > rank.at(status.state)) {
+      status.state = s;
+      status.reason = std::move(reason);
+    }
+  };
+  for (const Container& c : d.spec->containers) {
+    const std::string full = containerName(summary->name, c.name);
+    auto it = std::find_if(summary->containers.begin(), summary->containers.end(),
+                           [&](const auto& sc) { return sc.name == full; });
+    const auto track = tracks_.find(summary->id + "/" + c.name);
+    if (track != tracks_.end()) status.restarts += track->second.restarts;
+    if (it == summary->containers.end()) {
+      worse(InstanceState::kStarting, fmt::format("container {} is being created", c.name));
+      continue;
+    }
+    const auto action = std::find_if(actions.begin(), actions.end(), [&](const Action& a) {
+      return a.pod == summary->name && a.container == c.name;
+    });
+    switch (fromRuntime(it->state)) {
+      case ContainerState::kCreated:
+        if (track != tracks_.end() && !track->second.startFailure.empty()) {
+          worse(InstanceState::kFailed,
+                fmt::format("container {} cannot start: {}", c.name, track->second.startFailure));
+        } else {
+          worse(InstanceState::kStarting,
+                fmt::format("container {} waits for {}", c.name,
+                            c.dependsOn.empty() ? std::string("its start")
+                                                : fmt::format("{}", fmt::join(c.dependsOn, ", "))));
+        }
+        break;
+      case ContainerState::kExited:
+        if (action != actions.end() && action->kind == ActionKind::kWait) {
+          worse(InstanceState::kFailed, fmt::format("container {} {}", c.name, action->reason));
+        } else if (action != actions.end()) {
+          worse(InstanceState::kStarting, fmt::format("container {} {}", c.name, action->reason));
+        } else {
+          worse(InstanceState::kFailed, fmt::format("container {} exited with code {} (restart: {})",
+                                                    c.name, it->exitCode, toString(c.restart)));
+        }
+        break;
+      case ContainerState::kRunning:
+        if (c.healthcheck) {
+          const auto view = health_->view(checkKey(*summary, c.name));
+          if (!view || view->verdict == HealthVerdict::kStarting) {
+            worse(InstanceState::kStarting,
+                  fmt::format("container {} waits for its first passing {} check", c.name,
+                              toString(c.healthcheck->type)));
+          } else if (view->verdict == HealthVerdict::kUnhealthy) {
+            worse(InstanceState::kUnhealthy, fmt::format("container {}: {}", c.name, view->lastFailure));
+          }
+        }
+        break;
+      case ContainerState::kUnknown:
+        worse(InstanceState::kStarting, fmt::format("container {} is in an unknown state", c.name));
+        break;
+    }
+  }
+  if (status.state == InstanceState::kHealthy && status.podIp.empty()) {
+    if (auto net = runtime_.inspectPodNetwork(summary->id)) {
+      status.podIp = net->ip;
+      networks_[summary->id] = std::move(net).value();
+    }
+  }
+  return status;
+}
+
 void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
                              const std::vector<runtime::PodSummary>& pods,
                              const std::vector<Action>& actions) {
   std::map<std::string, const runtime::PodSummary*> podByName;
   for (const auto& p : pods) podByName[p.name] = &p;
   for (const DesiredInstance& d : desired) {
-    const InstanceKey key{d.job, d.id};
-    const std::string pod = podNameOnNode(d.job, d.id);
-    InstanceStatus status;
-    status.node = config_.node;
-    status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
-    const runtime::PodSummary* summary = podByName.contains(pod) ? podByName.at(pod) : nullptr;
-    const bool current = summary && label(summary->labels, kLabelSpec) == fmt::format("{:x}", d.jobVersion);
-    if (!current) {
-      auto failure = createFailures_.find(key);
-      if (failure != createFailures_.end() && failure->second.count > 0) {
-        status.state = InstanceState::kFailed;
-        status.reason = failure->second.reason;
-      } else {
-        status.state = InstanceState::kPending;
-        status.reason = "creating the pod";
-      }
-    } else {
-      if (auto net = networks_.find(summary->id); net != networks_.end()) status.podIp = net->second.ip;
-      status.state = InstanceState::kHealthy;
-      auto worse = [&](InstanceState s, std::string reason) {
-        static const std::map<InstanceState, int> rank{{InstanceState::kHealthy, 0},
-                                                       {InstanceState::kStarting, 1},
-                                                       {InstanceState::kUnhealthy, 2},
-                                                       {InstanceState::kFailed, 3}};
-        if (rank.at(s) > rank.at(status.state)) {
-          status.state = s;
-          status.reason = std::move(reason);
-        }
-      };
-      for (const Container& c : d.spec->containers) {
-        const std::string full = containerName(pod, c.name);
-        auto it = std::find_if(summary->containers.begin(), summary->containers.end(),
-                               [&](const auto& sc) { return sc.name == full; });
-        if (auto track = tracks_.find(summary->id + "/" + c.name); track != tracks_.end()) {
-          status.restarts += track->second.restarts;
-        }
-        if (it == summary->containers.end()) {
-          worse(InstanceState::kStarting, fmt::format("container {} is being created", c.name));
-          continue;
-        }
-        const auto action = std::find_if(actions.begin(), actions.end(), [&](const Action& a) {
-          return a.pod == pod && a.container == c.name;
-        });
-        switch (fromRuntime(it->state)) {
-          case ContainerState::kCreated:
-            if (auto track = tracks_.find(summary->id + "/" + c.name);
-                track != tracks_.end() && !track->second.startFailure.empty()) {
-              worse(InstanceState::kFailed, fmt::format("container {} cannot start: {}", c.name,
-                                                        track->second.startFailure));
-              break;
-            }
-            worse(InstanceState::kStarting,
-                  fmt::format("container {} waits for {}", c.name,
-                              c.dependsOn.empty() ? std::string("its start") : fmt::format("{}", fmt::join(c.dependsOn, ", "))));
-            break;
-          case ContainerState::kExited:
-            if (action != actions.end() && action->kind == ActionKind::kWait) {
-              worse(InstanceState::kFailed, fmt::format("container {} {}", c.name, action->reason));
-            } else if (action != actions.end()) {
-              worse(InstanceState::kStarting, fmt::format("container {} {}", c.name, action->reason));
-            } else {
-              worse(InstanceState::kFailed, fmt::format("container {} exited with code {} (restart: {})",
-                                                        c.name, it->exitCode, toString(c.restart)));
-            }
-            break;
-          case ContainerState::kRunning:
-            if (c.healthcheck) {
-              const auto view = health_->view(checkKey(*summary, c.name));
-              if (!view || view->verdict == HealthVerdict::kStarting) {
-                worse(InstanceState::kStarting,
-                      fmt::format("container {} waits for its first passing {} check", c.name,
-                                  toString(c.healthcheck->type)));
-              } else if (view->verdict == HealthVerdict::kUnhealthy) {
-                worse(InstanceState::kUnhealthy,
-                      fmt::format("container {}: {}", c.name, view->lastFailure));
-              }
-            }
-            break;
-          case ContainerState::kUnknown:
-            worse(InstanceState::kStarting, fmt::format("container {} is in an unknown state", c.name));
-            break;
-        }
-      }
-    }
-    if (status.state == InstanceState::kHealthy && status.podIp.empty() && summary) {
-      if (auto net = runtime_.inspectPodNetwork(summary->id)) {
-        status.podIp = net->ip;
-        networks_[summary->id] = std::move(net).value();
-      }
-    }
-    auto& since = stateSince_[key];
+    const auto pod = podByName.find(podNameOnNode(d.job, d.id));
+    InstanceStatus status = statusOf(d, pod == podByName.end() ? nullptr : pod->second, actions);
+    auto& since = stateSince_[{d.job, d.id}];
     if (since.second == 0 || since.first != status.state) since = {status.state, now()};
     status.sinceMs = since.second;
     putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));

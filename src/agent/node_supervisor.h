@@ -123,6 +123,8 @@ class NodeSupervisor {
   // Stops and removes every managed pod and its local volumes, without
   // touching etcd (it is out of reach): the node has been cut off.
   void standDown();
+  InstanceStatus statusOf(const DesiredInstance& d, const runtime::PodSummary* summary,
+                          const std::vector<Action>& actions);
   void publish(const std::vector<DesiredInstance>& desired,
                const std::vector<runtime::PodSummary>& pods, const std::vector<Action>& actions);
   void putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
