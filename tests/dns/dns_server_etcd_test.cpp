@@ -14,6 +14,7 @@
 #include "dns/dns_server.h"
 #include "store/etcd_store.h"
 #include "support/etcd_process.h"
+#include "support/etcd_with_store.h"
 
 namespace ozy::dns {
 namespace {
@@ -42,14 +43,10 @@ std::vector<std::string> sortedLines(const std::string& text) {
 class DnsServerEtcdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto etcd = EtcdProcess::start();
-    ASSERT_TRUE(etcd.ok()) << etcd.error();
-    etcd_ = std::move(etcd).value();
-    EtcdConfig config;
-    config.endpoints = {etcd_->endpoint()};
-    auto store = EtcdStore::create(config);
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    auto started = testing_support::startEtcdWithStore();
+    ASSERT_TRUE(started) << started.error();
+    etcd_ = std::move(started->etcd);
+    store_ = std::move(started->store);
   }
   void TearDown() override {
     if (server_) server_->stop();

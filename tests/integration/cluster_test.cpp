@@ -17,6 +17,7 @@
 #include "scheduler/records.h"
 #include "store/etcd_store.h"
 #include "support/etcd_process.h"
+#include "support/etcd_with_store.h"
 #include "support/temp_dir.h"
 
 namespace ozy {
@@ -32,14 +33,10 @@ using testing_support::TempDir;
 class Cluster : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto etcd = EtcdProcess::start();
-    ASSERT_TRUE(etcd.ok()) << etcd.error();
-    etcd_ = std::move(etcd).value();
-    EtcdConfig config;
-    config.endpoints = {etcd_->endpoint()};
-    auto store = EtcdStore::create(config);
-    ASSERT_TRUE(store.ok()) << store.error().message;
-    store_ = std::move(store).value();
+    auto started = testing_support::startEtcdWithStore();
+    ASSERT_TRUE(started) << started.error();
+    etcd_ = std::move(started->etcd);
+    store_ = std::move(started->store);
   }
 
   AgentProcess& startAgent(const std::string& node, const std::string& memory = "4G",

@@ -9,6 +9,7 @@
 #include "scheduler/keys.h"
 #include "store/etcd_store.h"
 #include "support/etcd_process.h"
+#include "support/etcd_with_store.h"
 
 namespace ozy {
 namespace {
@@ -18,12 +19,10 @@ using testing_support::EtcdProcess;
 class SnapshotCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto etcd = EtcdProcess::start();
-    ASSERT_TRUE(etcd.ok()) << etcd.error();
-    etcd_ = std::move(etcd).value();
-    EtcdConfig config;
-    config.endpoints = {etcd_->endpoint()};
-    store_ = std::move(EtcdStore::create(config)).value();
+    auto started = testing_support::startEtcdWithStore();
+    ASSERT_TRUE(started) << started.error();
+    etcd_ = std::move(started->etcd);
+    store_ = std::move(started->store);
   }
 
   void putNode(const std::string& name) {

@@ -23,6 +23,7 @@
 #include "store/etcd_store.h"
 #include "support/agent_process.h"
 #include "support/etcd_process.h"
+#include "support/etcd_with_store.h"
 #include "support/temp_dir.h"
 #include "support/test_image.h"
 
@@ -74,14 +75,10 @@ class NodeAgentTest : public ::testing::Test {
 
   void SetUp() override {
     if (!imageError().empty()) GTEST_SKIP() << imageError();
-    auto etcd = EtcdProcess::start();
-    ASSERT_TRUE(etcd) << etcd.error();
-    etcd_ = std::move(etcd).value();
-    EtcdConfig config;
-    config.endpoints = {etcd_->endpoint()};
-    auto store = EtcdStore::create(config);
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(store).value();
+    auto started = testing_support::startEtcdWithStore();
+    ASSERT_TRUE(started) << started.error();
+    etcd_ = std::move(started->etcd);
+    store_ = std::move(started->store);
     std::random_device device;
     node_ = fmt::format("nt{}", device() % 1000000);
     dnsPort_ = freeUdpPort();

@@ -1,0 +1,30 @@
+// A private etcd and an EtcdStore connected to it: the set-up of every test
+// that reads or writes etcd directly. Header-only, so test support does not
+// link the etcd client for tests that do not need it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "store/etcd_store.h"
+#include "support/etcd_process.h"
+
+namespace ozy::testing_support {
+
+struct EtcdWithStore {
+  std::unique_ptr<EtcdProcess> etcd;
+  std::unique_ptr<EtcdStore> store;
+};
+
+inline Result<EtcdWithStore, std::string> startEtcdWithStore(EtcdProcessOptions options = {}) {
+  auto etcd = EtcdProcess::start(std::move(options));
+  if (!etcd) return fail(std::move(etcd).error());
+  EtcdConfig config;
+  config.endpoints = {(*etcd)->endpoint()};
+  auto store = EtcdStore::create(config);
+  if (!store) return fail("cannot connect to the test etcd: " + store.error().message);
+  return EtcdWithStore{std::move(etcd).value(), std::move(store).value()};
+}
+
+}  // namespace ozy::testing_support
