@@ -40,14 +40,8 @@ std::vector<std::string> sortedLines(const std::string& text) {
   return lines;
 }
 
-class DnsServerEtcdTest : public ::testing::Test {
+class DnsServerEtcdTest : public testing_support::EtcdStoreTest {
  protected:
-  void SetUp() override {
-    auto started = testing_support::startEtcdWithStore();
-    ASSERT_TRUE(started) << started.error();
-    etcd_ = std::move(started->etcd);
-    store_ = std::move(started->store);
-  }
   void TearDown() override {
     if (server_) server_->stop();
   }
@@ -89,8 +83,6 @@ class DnsServerEtcdTest : public ::testing::Test {
     return false;
   }
 
-  std::unique_ptr<EtcdProcess> etcd_;
-  std::unique_ptr<EtcdStore> store_;
   std::unique_ptr<DnsServer> server_;
 };
 

@@ -30,14 +30,8 @@ using testing_support::AgentProcess;
 using testing_support::EtcdProcess;
 using testing_support::TempDir;
 
-class Cluster : public ::testing::Test {
+class Cluster : public testing_support::EtcdStoreTest {
  protected:
-  void SetUp() override {
-    auto started = testing_support::startEtcdWithStore();
-    ASSERT_TRUE(started) << started.error();
-    etcd_ = std::move(started->etcd);
-    store_ = std::move(started->store);
-  }
 
   AgentProcess& startAgent(const std::string& node, const std::string& memory = "4G",
                            int leaseTtl = 10, std::vector<std::string> extra = {}) {
@@ -72,8 +66,6 @@ class Cluster : public ::testing::Test {
   }
 
   TempDir tmp_;
-  std::unique_ptr<EtcdProcess> etcd_;
-  std::unique_ptr<EtcdStore> store_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
 

@@ -16,14 +16,8 @@ namespace {
 
 using testing_support::EtcdProcess;
 
-class SnapshotCacheTest : public ::testing::Test {
+class SnapshotCacheTest : public testing_support::EtcdStoreTest {
  protected:
-  void SetUp() override {
-    auto started = testing_support::startEtcdWithStore();
-    ASSERT_TRUE(started) << started.error();
-    etcd_ = std::move(started->etcd);
-    store_ = std::move(started->store);
-  }
 
   void putNode(const std::string& name) {
     ASSERT_TRUE(store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0})).ok());
@@ -40,8 +34,6 @@ class SnapshotCacheTest : public ::testing::Test {
     return false;
   }
 
-  std::unique_ptr<EtcdProcess> etcd_;
-  std::unique_ptr<EtcdStore> store_;
 };
 
 TEST_F(SnapshotCacheTest, StartsFromWhatEtcdHoldsAndFollowsItsChanges) {

@@ -67,7 +67,7 @@ int freeUdpPort() {
   return 20000 + static_cast<int>(device() % 20000);
 }
 
-class NodeAgentTest : public ::testing::Test {
+class NodeAgentTest : public testing_support::EtcdStoreTest {
  protected:
   static void SetUpTestSuite() {
     imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
@@ -75,10 +75,7 @@ class NodeAgentTest : public ::testing::Test {
 
   void SetUp() override {
     if (!imageError().empty()) GTEST_SKIP() << imageError();
-    auto started = testing_support::startEtcdWithStore();
-    ASSERT_TRUE(started) << started.error();
-    etcd_ = std::move(started->etcd);
-    store_ = std::move(started->store);
+    ASSERT_NO_FATAL_FAILURE(startEtcd());
     std::random_device device;
     node_ = fmt::format("nt{}", device() % 1000000);
     dnsPort_ = freeUdpPort();
@@ -187,8 +184,6 @@ class NodeAgentTest : public ::testing::Test {
 
   TempDir dataDir_;
   TempDir sharedDir_;
-  std::unique_ptr<EtcdProcess> etcd_;
-  std::unique_ptr<EtcdStore> store_;
   std::unique_ptr<AgentProcess> agent_;
   std::string node_;
   int dnsPort_ = 0;

@@ -3,6 +3,8 @@
 // link the etcd client for tests that do not need it.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
@@ -26,5 +28,22 @@ inline Result<EtcdWithStore, std::string> startEtcdWithStore(EtcdProcessOptions 
   if (!store) return fail("cannot connect to the test etcd: " + store.error().message);
   return EtcdWithStore{std::move(etcd).value(), std::move(store).value()};
 }
+
+// The fixture of tests against a private etcd: etcd_ and store_ are ready in
+// the test body, and outlive the derived fixture's members (agents, servers).
+class EtcdStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { startEtcd(); }
+
+  void startEtcd() {
+    auto started = startEtcdWithStore();
+    ASSERT_TRUE(started) << started.error();
+    etcd_ = std::move(started->etcd);
+    store_ = std::move(started->store);
+  }
+
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdStore> store_;
+};
 
 }  // namespace ozy::testing_support
