@@ -83,18 +83,22 @@ ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCa
 
 namespace {
 
-Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
-  Txn txn;
-  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
-                 TxnOp::getPrefix(std::string(keys::kUsage)),
-                 TxnOp::get(std::string(keys::kSharedPool))};
-  if (jobName) txn.success.push_back(TxnOp::get(keys::job(*jobName)));
-  auto result = store.txn(txn);
-  if (!result) return fail(toProblem(result.error()));
+// The reads every decision starts from: nodes, usage, the shared pool and,
+// for a submission, the job's key (its absence is part of the decision).
+std::vector<TxnOp> stateReadOps(const std::string* jobName) {
+  std::vector<TxnOp> ops = {TxnOp::getPrefix(std::string(keys::kNodes)),
+                            TxnOp::getPrefix(std::string(keys::kUsage)),
+                            TxnOp::get(std::string(keys::kSharedPool))};
+  if (jobName) ops.push_back(TxnOp::get(keys::job(*jobName)));
+  return ops;
+}
+
+// Decodes what stateReadOps() read.
+Result<StateRead, Problem> parseState(const TxnResult& result, bool withJob) {
   StateRead read;
-  read.snapshot.revision = result->revision;
+  read.snapshot.revision = result.revision;
   std::map<std::string, NodeEntry> nodes;
-  for (const auto& kv : result->gets.at(0)) {
+  for (const auto& kv : result.gets.at(0)) {
     auto record = decodeNode(kv.value);
     if (!record) return fail(corrupt(kv.key, record.error()));
     NodeEntry& e = nodes[record->name];
@@ -103,7 +107,7 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     e.record = std::move(record).value();
     e.modRevision = kv.modRevision;
   }
-  for (const auto& kv : result->gets.at(1)) {
+  for (const auto& kv : result.gets.at(1)) {
     auto usage = decodeUsage(kv.value);
     if (!usage) return fail(corrupt(kv.key, usage.error()));
     const std::string name(keys::nameUnder(kv.key, keys::kUsage));
@@ -113,15 +117,56 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     e.usageModRevision = kv.modRevision;
   }
   for (auto& [name, e] : nodes) read.snapshot.nodes.push_back(std::move(e));
-  if (!result->gets.at(2).empty()) {
-    const KeyValue& kv = result->gets.at(2).front();
+  if (!result.gets.at(2).empty()) {
+    const KeyValue& kv = result.gets.at(2).front();
     auto pool = decodeSharedPool(kv.value);
     if (!pool) return fail(corrupt(kv.key, pool.error()));
     read.snapshot.sharedPool = *pool;
     read.snapshot.sharedPoolModRevision = kv.modRevision;
   }
-  if (jobName && !result->gets.at(3).empty()) read.jobKey = result->gets.at(3).front();
+  if (withJob && !result.gets.at(3).empty()) read.jobKey = result.gets.at(3).front();
   return read;
+}
+
+Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
+  Txn txn;
+  txn.success = stateReadOps(jobName);
+  auto result = store.txn(txn);
+  if (!result) return fail(toProblem(result.error()));
+  return parseState(*result, jobName != nullptr);
+}
+
+// How one guarded Txn ended: landed at `revision`, or lost a race, in which
+// case `current` is the state as etcd held it then, read in the same Txn.
+struct CommitOutcome {
+  std::optional<std::int64_t> revision;
+  std::optional<StateRead> current;
+};
+
+// Runs `plan` in one Txn. Its failure branch re-reads the state (and
+// `jobName`'s key, if given), so a lost race costs no extra round trip
+// before the re-plan.
+Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
+                                          const std::string& jobName, const CommitPlan& plan,
+                                          bool readJobOnFailure) {
+  const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
+  if (ops > maxTxnOps) {
+    return fail(makeProblem(
+        problems::kTransactionTooLarge,
+        fmt::format("The change to job \"{}\" needs {} operations in one transaction, more than "
+                    "the {} etcd allows (--max-txn-ops). Raise etcd's --max-txn-ops and the "
+                    "agents' --max-txn-ops together (docs/operations.md).",
+                    jobName, ops, maxTxnOps),
+        {{"job", jobName}, {"operations", ops}, {"limit", maxTxnOps}}));
+  }
+  Txn txn = toTxn(plan);
+  txn.failure = stateReadOps(readJobOnFailure ? &jobName : nullptr);
+  auto committed = store.txn(txn);
+  if (!committed) return fail(toProblem(committed.error()));
+  if (committed->succeeded) return CommitOutcome{committed->revision, std::nullopt};
+  auto current = parseState(*committed, readJobOnFailure);
+  if (!current) return fail(std::move(current).error());
+  return CommitOutcome{std::nullopt, std::move(current).value()};
 }
 
 }  // namespace
@@ -189,105 +234,68 @@ Problem ControlPlane::contention(const std::string& jobName) const {
       {{"job", jobName}});
 }
 
-Result<std::optional<std::int64_t>, Problem> ControlPlane::commit(const std::string& jobName,
-                                                                 const CommitPlan& plan) {
-  const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
-  if (ops > options_.maxTxnOps) {
-    return fail(makeProblem(
-        problems::kTransactionTooLarge,
-        fmt::format("The change to job \"{}\" needs {} operations in one transaction, more than "
-                    "the {} etcd allows (--max-txn-ops). Raise etcd's --max-txn-ops and the "
-                    "agents' --max-txn-ops together (docs/operations.md).",
-                    jobName, ops, options_.maxTxnOps),
-        {{"job", jobName}, {"operations", ops}, {"limit", options_.maxTxnOps}}));
-  }
-  auto committed = store_.txn(toTxn(plan));
-  if (!committed) return fail(toProblem(committed.error()));
-  if (!committed->succeeded) return std::optional<std::int64_t>{};  // lost a race
-  return std::optional<std::int64_t>(committed->revision);
-}
-
-Result<ChangeResult, Problem> ControlPlane::commitWithRetry(
-    const std::string& jobName,
-    const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan) {
+Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& jobName,
+                                                           const Problem* exists,
+                                                           const PlanFunction& plan) {
   std::unique_lock planning(planMutex_);
+  std::optional<StateRead> current;  // what etcd held when the last commit lost
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
-    if (attempt > 0) {
-      // Others may plan while this one waits out its back-off.
+    if (attempt > 1) {
+      // Losing twice means others are committing too: back off, and let
+      // others plan meanwhile. What the last loss read is stale after it.
       planning.unlock();
       backOff(attempt);
       planning.lock();
+      current.reset();
     }
+    // Attempt 0 plans from the cache; a submission's plan then rests on the
+    // commit's compare for the job's absence. A retry plans from the state
+    // the lost commit read back, or from a fresh read of etcd.
     bool fromCache = false;
-    auto snap = planningSnapshot(attempt, fromCache);
-    if (!snap) return fail(std::move(snap).error());
+    std::optional<ClusterSnapshot> snap;
+    if (current) {
+      if (exists && current->jobKey) return fail(*exists);
+      snap = std::move(current->snapshot);
+      current.reset();
+    } else if (attempt == 0 && cache_) {
+      snap = cache_->current();
+      fromCache = snap.has_value();
+    }
+    if (!snap) {
+      auto read = readState(store_, exists ? &jobName : nullptr);
+      if (!read) return fail(std::move(read).error());
+      if (exists && read->jobKey) return fail(*exists);
+      snap = std::move(read->snapshot);
+    }
     auto decided = plan(*snap);
     if (!decided && fromCache) continue;  // maybe only the cache is behind: read etcd
     if (!decided) return fail(std::move(decided).error());
-    auto committed = commit(jobName, *decided);
-    if (!committed) return fail(std::move(committed).error());
-    if (*committed) {
-      if (cache_) cache_->applyCommit(*decided, **committed);
+    auto outcome = commitPlan(store_, options_.maxTxnOps, jobName, *decided, exists != nullptr);
+    if (!outcome) return fail(std::move(outcome).error());
+    if (outcome->revision) {
+      if (cache_) cache_->applyCommit(*decided, *outcome->revision);
       return ChangeResult{std::move(decided->job), std::move(decided->placed),
-                          std::move(decided->removed), **committed};
+                          std::move(decided->removed), *outcome->revision};
     }
-    // Lost a race: something the plan read changed. Re-read and re-plan.
+    // Lost a race: something the plan read changed. Re-plan on what etcd
+    // holds now.
+    current = std::move(outcome->current);
   }
   return fail(contention(jobName));
-}
-
-Result<ClusterSnapshot, Problem> ControlPlane::planningSnapshot(int attempt, bool& fromCache) {
-  fromCache = false;
-  if (attempt == 0 && cache_) {
-    if (auto cached = cache_->current()) {
-      fromCache = true;
-      return std::move(*cached);
-    }
-  }
-  return snapshot();
 }
 
 Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
   if (!isDnsLabel(job.name)) return fail(invalidName(job.name));
   const auto nowMs = options_.nowMs ? options_.nowMs() : 0;
-  const Problem conflict = makeProblem(
+  const Problem exists = makeProblem(
       problems::kJobExists,
       fmt::format("A job named \"{}\" already exists; stop it first, or scale it with `ozy job "
                   "scale`.",
                   job.name),
       {{"job", job.name}});
-  std::unique_lock planning(planMutex_);
-  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
-    if (attempt > 0) {
-      // Others may plan while this one waits out its back-off.
-      planning.unlock();
-      backOff(attempt);
-      planning.lock();
-    }
-    // From the cache, the plan rests on the commit's compare for the job's
-    // absence; from etcd, the job key is read with the snapshot in one Txn.
-    bool fromCache = false;
-    std::optional<ClusterSnapshot> cached;
-    if (attempt == 0 && cache_) cached = cache_->current();
-    if (!cached) {
-      auto read = readState(store_, &job.name);
-      if (!read) return fail(std::move(read).error());
-      if (read->jobKey) return fail(conflict);
-      cached = std::move(read->snapshot);
-    } else {
-      fromCache = true;
-    }
-    auto plan = planSubmit(*cached, job, nowMs);
-    if (!plan && fromCache) continue;  // maybe only the cache is behind: read etcd
-    if (!plan) return fail(std::move(plan).error());
-    auto committed = commit(job.name, *plan);
-    if (!committed) return fail(std::move(committed).error());
-    if (*committed) {
-      if (cache_) cache_->applyCommit(*plan, **committed);
-      return ChangeResult{std::move(plan->job), std::move(plan->placed), {}, **committed};
-    }
-  }
-  return fail(contention(job.name));
+  return commitWithRetry(job.name, &exists, [&](const ClusterSnapshot& snap) {
+    return planSubmit(snap, job, nowMs);
+  });
 }
 
 Result<ChangeResult, Problem> ControlPlane::planOnly(const Job& job) {
@@ -317,7 +325,7 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
                                         kMaxInstances),
                             {{"job", name}}));
   }
-  return commitWithRetry(name, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));
@@ -343,7 +351,7 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
 
 Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
   if (!isDnsLabel(name)) return fail(invalidName(name));
-  return commitWithRetry(name, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));

@@ -86,19 +86,14 @@ class ControlPlane {
   Result<std::optional<JobEntry>, Problem> readJob(const std::string& name);
   // The instances' reports by id (unreadable ones skipped; none if etcd fails).
   std::map<std::uint32_t, InstanceStatus> readStatuses(const std::string& name);
-  // Runs plan() against fresh state until its commit lands or attempts run out.
-  Result<ChangeResult, Problem> commitWithRetry(
-      const std::string& jobName,
-      const std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>& plan);
-  // Runs one guarded Txn: the revision when it landed, nothing when a
-  // compare failed (a lost race), or the problem.
-  Result<std::optional<std::int64_t>, Problem> commit(const std::string& jobName,
-                                                      const CommitPlan& plan);
+  using PlanFunction = std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>;
+  // Runs plan() against fresh state until its commit lands or attempts run
+  // out. For a submission, `exists` is the answer when the job's key turns
+  // out to exist (the commit also requires its absence); else null.
+  Result<ChangeResult, Problem> commitWithRetry(const std::string& jobName, const Problem* exists,
+                                                const PlanFunction& plan);
   Problem contention(const std::string& jobName) const;
   void backOff(int attempt);
-
-  // The snapshot to plan from: the cache's on a first attempt, else etcd's.
-  Result<ClusterSnapshot, Problem> planningSnapshot(int attempt, bool& fromCache);
 
   Store& store_;
   ControlPlaneOptions options_;

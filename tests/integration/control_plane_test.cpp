@@ -1,0 +1,177 @@
+// The control plane's commit loop against a real etcd: what happens when a
+// commit loses its race. The loss itself is injected (a store decorator
+// writes what a competing agent would, just before the commit), because a
+// real race cannot be lost on cue.
+#include "control/control_plane.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "job/job_parser.h"
+#include "scheduler/keys.h"
+#include "support/etcd_with_store.h"
+
+namespace ozy {
+namespace {
+
+using testing_support::EtcdProcess;
+
+// Forwards everything to a real store. Before each of the first commits
+// (guarded Txns that write), runs the next of `competitors`.
+class RacingStore : public Store {
+ public:
+  explicit RacingStore(Store& inner) : inner_(inner) {}
+
+  std::vector<std::function<void(Store&)>> competitors;
+  int commits = 0;
+  int reads = 0;  // state reads: unguarded Txns
+
+  Result<RangeResult, StoreError> get(const std::string& key) override { return inner_.get(key); }
+  Result<RangeResult, StoreError> getPrefix(const std::string& prefix, bool keysOnly) override {
+    return inner_.getPrefix(prefix, keysOnly);
+  }
+  Result<int64_t, StoreError> put(const std::string& key, const std::string& value,
+                                  int64_t lease) override {
+    return inner_.put(key, value, lease);
+  }
+  Result<DeleteResult, StoreError> remove(const std::string& key) override {
+    return inner_.remove(key);
+  }
+  Result<DeleteResult, StoreError> removePrefix(const std::string& prefix) override {
+    return inner_.removePrefix(prefix);
+  }
+  Result<TxnResult, StoreError> txn(const Txn& txn) override {
+    if (txn.compares.empty()) {
+      ++reads;
+    } else if (std::any_of(txn.success.begin(), txn.success.end(), [](const TxnOp& op) {
+                 return op.kind != TxnOp::kGet && op.kind != TxnOp::kGetPrefix;
+               })) {
+      if (commits < static_cast<int>(competitors.size())) competitors[commits](inner_);
+      ++commits;
+    }
+    return inner_.txn(txn);
+  }
+  Result<Lease, StoreError> grantLease(int64_t ttl) override { return inner_.grantLease(ttl); }
+  Result<int64_t, StoreError> keepAliveOnce(int64_t id) override { return inner_.keepAliveOnce(id); }
+  Result<Done, StoreError> revokeLease(int64_t id) override { return inner_.revokeLease(id); }
+  Result<int64_t, StoreError> leaseTimeToLive(int64_t id) override {
+    return inner_.leaseTimeToLive(id);
+  }
+  std::unique_ptr<Watch> watch(const std::string& prefix, int64_t start, WatchEventsFn onEvents,
+                               WatchErrorFn onError) override {
+    return inner_.watch(prefix, start, std::move(onEvents), std::move(onError));
+  }
+
+ private:
+  Store& inner_;
+};
+
+class ControlPlaneRetry : public testing_support::EtcdStoreTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(EtcdStoreTest::SetUp());
+    racing_ = std::make_unique<RacingStore>(*store_);
+    ASSERT_TRUE(store_->put(keys::node("n1"),
+                            encode(NodeRecord{"n1", "10.0.0.1", "http://10.0.0.1:7700",
+                                              {4 * kGiB, 10 * kGiB}, 0}))
+                    .ok());
+    ControlPlaneOptions options;
+    options.sleep = [this](std::chrono::milliseconds) { ++sleeps_; };
+    options.random = [] { return std::uint64_t{0}; };
+    control_ = std::make_unique<ControlPlane>(*racing_, options);
+  }
+
+  // Another agent placing `memory` worth of instances on n1 meanwhile.
+  static std::function<void(Store&)> competitorUsing(Bytes memory) {
+    return [memory](Store& store) {
+      UsageRecord usage;
+      usage.used = {memory, 0};
+      usage.instances = 1;
+      ASSERT_TRUE(store.put(keys::usage("n1"), encode(usage), 0).ok());
+    };
+  }
+
+  UsageRecord usageOfN1() {
+    auto got = store_->get(keys::usage("n1"));
+    EXPECT_TRUE(got && got->kvs.size() == 1);
+    if (!got || got->kvs.empty()) return {};
+    auto usage = decodeUsage(got->kvs.front().value);
+    EXPECT_TRUE(usage) << usage.error();
+    return usage ? *usage : UsageRecord{};
+  }
+
+  static Job jobOf(const std::string& name, const std::string& memory) {
+    auto job = parseJob("name: " + name + "\ncontainers:\n  app:\n    image: busybox\n    memory: " +
+                        memory + "\n");
+    EXPECT_TRUE(job);
+    return *job;
+  }
+
+  std::unique_ptr<RacingStore> racing_;
+  std::unique_ptr<ControlPlane> control_;
+  int sleeps_ = 0;
+};
+
+TEST_F(ControlPlaneRetry, ALostCommitReplansOnWhatItsTxnReadBackWithoutWaiting) {
+  racing_->competitors = {competitorUsing(1 * kGiB)};
+  auto done = control_->submit(jobOf("web", "512M"));
+  ASSERT_TRUE(done) << done.error().detail;
+  EXPECT_EQ(racing_->commits, 2);
+  EXPECT_EQ(racing_->reads, 1) << "the retry must plan from the failed Txn's reads";
+  EXPECT_EQ(sleeps_, 0) << "one lost race is no reason to back off";
+  // The retry saw the competitor's gigabyte: both are counted.
+  const UsageRecord usage = usageOfN1();
+  EXPECT_EQ(usage.used.memory, 1 * kGiB + 512 * kMiB);
+  EXPECT_EQ(usage.instances, 2u);
+}
+
+TEST_F(ControlPlaneRetry, TheRetryRefusesWhatNoLongerFitsAfterTheRace) {
+  racing_->competitors = {competitorUsing(3 * kGiB + 768 * kMiB)};
+  auto done = control_->submit(jobOf("web", "512M"));
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().type.slug, problems::kInsufficientMemory.slug);
+  EXPECT_EQ(racing_->commits, 1);
+  EXPECT_EQ(usageOfN1().used.memory, 3 * kGiB + 768 * kMiB) << "nothing of ours was written";
+}
+
+TEST_F(ControlPlaneRetry, LosingToASubmissionOfTheSameNameAnswersJobExists) {
+  racing_->competitors = {[](Store& store) {
+    JobRecord other;
+    other.spec = jobOf("web", "64M");
+    other.version = 1;
+    ASSERT_TRUE(store.put(keys::job("web"), encode(other), 0).ok());
+  }};
+  auto done = control_->submit(jobOf("web", "512M"));
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().type.slug, problems::kJobExists.slug);
+  EXPECT_EQ(racing_->commits, 1);
+}
+
+TEST_F(ControlPlaneRetry, LosingTwiceBacksOffAndReadsAfresh) {
+  racing_->competitors = {competitorUsing(1 * kGiB), competitorUsing(2 * kGiB)};
+  auto done = control_->submit(jobOf("web", "512M"));
+  ASSERT_TRUE(done) << done.error().detail;
+  EXPECT_EQ(racing_->commits, 3);
+  EXPECT_EQ(sleeps_, 1);
+  EXPECT_EQ(racing_->reads, 2) << "after a wait, what the lost Txn read is stale";
+  EXPECT_EQ(usageOfN1().used.memory, 2 * kGiB + 512 * kMiB);
+}
+
+TEST_F(ControlPlaneRetry, ScalingAlsoReplansOnWhatTheLostTxnReadBack) {
+  ASSERT_TRUE(control_->submit(jobOf("web", "512M")));
+  racing_->commits = 0;
+  racing_->reads = 0;
+  // The competitor keeps our 512M and adds its own gigabyte.
+  racing_->competitors = {competitorUsing(1 * kGiB + 512 * kMiB)};
+  auto done = control_->scale("web", 2);
+  ASSERT_TRUE(done) << done.error().detail;
+  EXPECT_EQ(racing_->commits, 2);
+  EXPECT_EQ(racing_->reads, 1);
+  EXPECT_EQ(sleeps_, 0);
+  EXPECT_EQ(usageOfN1().used.memory, 2 * kGiB);
+}
+
+}  // namespace
+}  // namespace ozy
