@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -34,6 +35,7 @@ std::string errnoText(const std::string& what) {
 struct ChildPlan {
   std::vector<std::string> argv;
   std::vector<std::string> env;
+  std::string workingDir;
   int logFd = -1;
   int nullFd = -1;
 };
@@ -65,6 +67,10 @@ Result<pid_t, std::string> spawn(ChildPlan& plan) {
     // set close-on-exec) would keep the agent's API port taken, and answer
     // nobody, after the agent dies.
     ::close_range(3, ~0U, 0);
+    // conmon leaves files in its working directory (an empty "oom" when a
+    // container hits its memory limit): keep them beside the socket, not
+    // wherever the agent was started.
+    if (::chdir(plan.workingDir.c_str()) != 0) ::_exit(127);
     ::execve(argv[0], argv.data(), env.data());
     ::_exit(127);
   }
@@ -109,6 +115,8 @@ Result<std::monostate, std::string> PodmanService::launch() {
   plan.argv.insert(plan.argv.end(), options_.extraArgs.begin(), options_.extraArgs.end());
   for (const char* arg : {"system", "service", "--time=0"}) plan.argv.emplace_back(arg);
   plan.argv.push_back("unix://" + options_.socketPath);
+  plan.workingDir = std::filesystem::path(options_.socketPath).parent_path().string();
+  if (plan.workingDir.empty()) plan.workingDir = ".";
   plan.env = environmentWith(options_.containersConf);
   const std::string log = options_.logPath.empty() ? "/dev/null" : options_.logPath;
   plan.logFd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -21,7 +21,8 @@
 namespace ozy::runtime {
 
 struct PodmanServiceOptions {
-  std::string socketPath;      // the socket to create; its directory must exist
+  std::string socketPath;      // the socket to create; its directory must exist and
+                               // is the working directory of the service and conmon
   std::string containersConf;  // CONTAINERS_CONF for the service; empty: inherit
   std::string logPath;         // the service's stdout and stderr; empty: /dev/null
   std::string binary = "/usr/bin/podman";
