@@ -125,7 +125,6 @@ WatchEvent fromProto(const mvccpb::Event& event) {
   WatchEvent out;
   out.type = event.type() == mvccpb::Event::DELETE ? WatchEvent::kDelete : WatchEvent::kPut;
   out.kv = fromProto(event.kv());
-  if (event.has_prev_kv()) out.prevKv = fromProto(event.prev_kv());
   return out;
 }
 

@@ -121,7 +121,6 @@ struct WatchEvent {
   enum Type { kPut, kDelete };
   Type type = kPut;
   KeyValue kv;  // for a delete: the key, with modRevision the deletion's revision
-  std::optional<KeyValue> prevKv;  // the key before the event, if etcd still had it
 };
 
 // A running watch. stop() ends it and waits until no callback is running any

@@ -58,13 +58,9 @@ TEST_F(EtcdWatchTest, SeesPutsAndDeletesUnderThePrefixInOrder) {
   EXPECT_EQ(events[0].kv.modRevision, *put1);
   EXPECT_EQ(events[1].type, WatchEvent::kPut);
   EXPECT_EQ(events[1].kv.value, "2");
-  ASSERT_TRUE(events[1].prevKv.has_value());
-  EXPECT_EQ(events[1].prevKv->value, "1");
   EXPECT_EQ(events[2].type, WatchEvent::kDelete);
   EXPECT_EQ(events[2].kv.key, "/w/a");
   EXPECT_EQ(events[2].kv.modRevision, removed->revision);
-  ASSERT_TRUE(events[2].prevKv.has_value());
-  EXPECT_EQ(events[2].prevKv->value, "2");
   EXPECT_EQ(log.revisions().back(), removed->revision);
   EXPECT_EQ(log.errorCount(), 0u);
 }
