@@ -19,6 +19,8 @@ std::string joinPorts(const std::vector<HostPort>& ports) {
 
 Placer::Placer(ClusterState cluster) : cluster_(std::move(cluster)) {
   use_.resize(cluster_.nodes.size());
+  indexed_.resize(cluster_.nodes.size());
+  stale_.assign(cluster_.nodes.size(), false);
   marks_.assign(cluster_.nodes.size(), 0);
   jobCount_.assign(cluster_.nodes.size(), 0);
   for (std::uint32_t i = 0; i < cluster_.nodes.size(); ++i) {
@@ -28,6 +30,7 @@ Placer::Placer(ClusterState cluster) : cluster_(std::move(cluster)) {
     for (const auto& p : n.portsInUse) use_[i].ports.push_back(p.key());
     std::sort(use_[i].ports.begin(), use_[i].ports.end());
     byFreeMemory_.emplace(use_[i].free.memory, i);
+    indexed_[i] = use_[i].free.memory;
   }
 }
 
@@ -65,13 +68,13 @@ std::optional<std::uint32_t> Placer::nextLeastLoaded(const JobDemand& demand) {
   // One pass over the feasible nodes collects those holding the fewest
   // instances of the job, tightest first. Each takes one instance before the
   // next pass, so a 10,000-instance job on 100 nodes costs 100 passes, not a
-  // scan per instance, and ends up evenly spread.
+  // scan per instance, and ends up evenly spread. The pass scans the nodes
+  // themselves, not the free-memory index, which is left stale meanwhile:
+  // keeping it current cost more than the whole placement.
   candidates_.clear();
   nextCandidate_ = 0;
   std::uint32_t fewest = UINT32_MAX;
-  for (auto it = byFreeMemory_.lower_bound({demand.perInstance.memory, 0});
-       it != byFreeMemory_.end(); ++it) {
-    const std::uint32_t node = it->second;
+  for (std::uint32_t node = 0; node < use_.size(); ++node) {
     if (!fits(node, demand)) continue;
     const std::uint32_t count = marks_[node] == stamp_ ? jobCount_[node] : 0;
     if (count < fewest) {
@@ -81,19 +84,32 @@ std::optional<std::uint32_t> Placer::nextLeastLoaded(const JobDemand& demand) {
     if (count == fewest) candidates_.push_back(node);
   }
   if (candidates_.empty()) return std::nullopt;
+  std::sort(candidates_.begin(), candidates_.end(), [this](std::uint32_t a, std::uint32_t b) {
+    return IndexEntry{use_[a].free.memory, a} < IndexEntry{use_[b].free.memory, b};
+  });
   return candidates_[nextCandidate_++];
 }
 
-void Placer::reindex(std::uint32_t node, Bytes oldFreeMemory) {
-  // Reuse the set's node instead of allocating a new one.
-  auto handle = byFreeMemory_.extract({oldFreeMemory, node});
-  handle.value().first = use_[node].free.memory;
-  byFreeMemory_.insert(std::move(handle));
+void Placer::reindex(std::uint32_t node) {
+  if (!stale_[node]) {
+    stale_[node] = true;
+    staleNodes_.push_back(node);
+  }
+}
+
+void Placer::refreshIndex() {
+  for (const std::uint32_t node : staleNodes_) {
+    // Reuse the set's node instead of allocating a new one.
+    auto handle = byFreeMemory_.extract({indexed_[node], node});
+    handle.value().first = indexed_[node] = use_[node].free.memory;
+    byFreeMemory_.insert(std::move(handle));
+    stale_[node] = false;
+  }
+  staleNodes_.clear();
 }
 
 void Placer::take(std::uint32_t node, const JobDemand& demand) {
   NodeUse& u = use_[node];
-  const Bytes oldFree = u.free.memory;
   u.free.memory -= demand.perInstance.memory;
   u.free.disk -= demand.perInstance.disk;
   for (const auto& p : demand.hostPorts) {
@@ -103,13 +119,12 @@ void Placer::take(std::uint32_t node, const JobDemand& demand) {
   n.used.memory += demand.perInstance.memory;
   n.used.disk += demand.perInstance.disk;
   n.portsInUse.insert(n.portsInUse.end(), demand.hostPorts.begin(), demand.hostPorts.end());
-  reindex(node, oldFree);
+  reindex(node);
 }
 
 void Placer::release(std::uint32_t node, const JobDemand& demand) {
   NodeUse& u = use_[node];
   NodeState& n = cluster_.nodes[node];
-  const Bytes oldFree = u.free.memory;
   n.used.memory = saturatingSub(n.used.memory, demand.perInstance.memory);
   n.used.disk = saturatingSub(n.used.disk, demand.perInstance.disk);
   u.free.memory = saturatingSub(n.capacity.memory, n.used.memory);
@@ -123,7 +138,8 @@ void Placer::release(std::uint32_t node, const JobDemand& demand) {
       n.portsInUse.erase(it);
     }
   }
-  reindex(node, oldFree);
+  reindex(node);
+  refreshIndex();
 }
 
 Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request) {
@@ -166,6 +182,7 @@ Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request)
   for (std::uint32_t i = 0; i < request.count; ++i) {
     std::optional<std::uint32_t> node;
     if (!byCount) {
+      refreshIndex();
       const Pick p = pick(demand);
       if (!p.node) break;
       if (p.holdsJob) {
@@ -180,6 +197,7 @@ Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request)
     mark(*node);
     outcome.nodes.push_back(*node);
   }
+  refreshIndex();
   const auto placed = static_cast<std::uint32_t>(outcome.nodes.size());
   if (placed < request.count) {
     Problem problem = explain(request, placed);

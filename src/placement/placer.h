@@ -79,13 +79,20 @@ class Placer {
   // the fewest of its instances, in best-fit order (see place()).
   std::optional<std::uint32_t> nextLeastLoaded(const JobDemand& demand);
   void take(std::uint32_t node, const JobDemand& demand);
-  void reindex(std::uint32_t node, Bytes oldFreeMemory);
+  // Marks the node's free-memory index entry stale; refreshIndex() brings
+  // every stale entry up to date (before the index is read).
+  void reindex(std::uint32_t node);
+  void refreshIndex();
   Problem explain(const PlacementRequest& request, std::uint32_t placed) const;
 
   ClusterState cluster_;
   std::vector<NodeUse> use_;
-  // Nodes ordered by free memory: best fit is a lower_bound away.
+  // Nodes ordered by free memory: best fit is a lower_bound away. A node's
+  // entry holds indexed_[node], which lags its free memory while stale.
   std::set<IndexEntry> byFreeMemory_;
+  std::vector<Bytes> indexed_;
+  std::vector<bool> stale_;
+  std::vector<std::uint32_t> staleNodes_;
   // Nodes holding an instance of the job being placed: marks_[n] == stamp_,
   // with jobCount_[n] instances. A new stamp per request clears every mark
   // in O(1).
