@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/docs.h"
+#include "common/append_numbers.h"
 #include "job/job_format.h"
 #include "job/job_parser.h"
 #include "http/http_problems.h"
@@ -75,9 +76,11 @@ json portsJson(const std::vector<HostPort>& ports) {
   return out;
 }
 
-// Instances grouped by node ([{"node": "a", "ids": [0, 3]}], node null for
-// pending ones), so a 10,000-instance answer stays a few hundred entries.
-json placementsJson(const std::vector<InstancePlacement>& list) {
+// Appends instances grouped by node ([{"node":"a","ids":[0,3]}], node null
+// for pending ones), so a 10,000-instance answer stays a few hundred
+// entries. Written as text: a JSON value per id cost more than the etcd
+// write of the change.
+void appendPlacements(std::string& out, const std::vector<InstancePlacement>& list) {
   // Plans list a node's instances together: group runs first, so the map
   // sees one lookup per run rather than one per instance.
   std::map<std::string, std::vector<std::uint32_t>> byNode;
@@ -87,12 +90,17 @@ json placementsJson(const std::vector<InstancePlacement>& list) {
     for (; j < list.size() && list[j].node == list[i].node; ++j) ids.push_back(list[j].id);
     i = j;
   }
-  json out = json::array();
+  out += '[';
   for (auto& [node, ids] : byNode) {
     std::sort(ids.begin(), ids.end());
-    out.push_back({{"node", node.empty() ? json(nullptr) : json(node)}, {"ids", ids}});
+    if (out.back() != '[') out += ',';
+    out += R"({"node":)";
+    out += node.empty() ? "null" : json(node).dump(-1, ' ', false, json::error_handler_t::replace);
+    out += R"(,"ids":[)";
+    appendNumbers(out, ids);
+    out += "]}";
   }
-  return out;
+  out += ']';
 }
 
 json jobSummaryJson(const JobRecord& r) {
@@ -106,12 +114,18 @@ json jobSummaryJson(const JobRecord& r) {
               {"createdAtMs", r.createdAtMs}};
 }
 
-json changeJson(const ChangeResult& change) {
-  json out = jobSummaryJson(change.job);
-  out["placedInstances"] = placementsJson(change.placed);
-  out["removedInstances"] = placementsJson(change.removed);
-  if (change.revision != 0) out["revision"] = change.revision;
-  return out;
+// The answer to a submit, scale or stop: the job's summary and what changed.
+http::Response changeResponse(int status, const ChangeResult& change) {
+  json summary = jobSummaryJson(change.job);
+  if (change.revision != 0) summary["revision"] = change.revision;
+  http::Response r = jsonResponse(status, summary);
+  // The placements go in before the summary's closing brace.
+  std::string tail = R"(,"placedInstances":)";
+  appendPlacements(tail, change.placed);
+  tail += R"(,"removedInstances":)";
+  appendPlacements(tail, change.removed);
+  r.body.insert(r.body.rfind('}'), tail);
+  return r;
 }
 
 class Api {
@@ -235,11 +249,11 @@ class Api {
     if (dryRun) {
       auto planned = control_.planOnly(*job);
       if (!planned) return problem(planned.error());
-      return jsonResponse(200, changeJson(*planned));
+      return changeResponse(200, *planned);
     }
     auto done = control_.submit(*job);
     if (!done) return problem(done.error());
-    http::Response r = jsonResponse(201, changeJson(*done));
+    http::Response r = changeResponse(201, *done);
     r.headers.set("Location", "/v1/jobs/" + job->name);
     return r;
   }
@@ -262,13 +276,13 @@ class Api {
     }
     auto done = control_.scale(name, static_cast<std::uint32_t>(it->get<std::int64_t>()));
     if (!done) return problem(done.error());
-    return jsonResponse(200, changeJson(*done));
+    return changeResponse(200, *done);
   }
 
   http::Response stop(const std::string& name) {
     auto done = control_.stop(name);
     if (!done) return problem(done.error());
-    return jsonResponse(200, changeJson(*done));
+    return changeResponse(200, *done);
   }
 
   ControlPlane& control_;

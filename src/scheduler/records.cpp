@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/append_numbers.h"
 #include "job/job_format.h"
 #include "job/job_parser.h"
 
@@ -63,9 +64,12 @@ std::string encode(const Assignment& r) {
   // Written by hand: a large job's assignments hold thousands of ids, and
   // building a JSON value per id cost more than the etcd write itself.
   // decodeAssignment() reads it back as ordinary JSON.
-  return fmt::format(R"({{"job":{},"jobVersion":{},"instances":[{}],"perInstance":{},"hostPorts":{}}})",
-                     json(r.job).dump(), r.jobVersion, fmt::join(r.instances, ","),
-                     toJson(r.perInstance).dump(), portsToJson(r.hostPorts).dump());
+  std::string out = fmt::format(R"({{"job":{},"jobVersion":{},"instances":[)", json(r.job).dump(),
+                                r.jobVersion);
+  appendNumbers(out, r.instances);
+  out += fmt::format(R"(],"perInstance":{},"hostPorts":{}}})", toJson(r.perInstance).dump(),
+                     portsToJson(r.hostPorts).dump());
+  return out;
 }
 
 std::string encode(const JobRecord& r) {
