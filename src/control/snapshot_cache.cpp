@@ -25,6 +25,21 @@ void prune(ClusterSnapshot& view) {
   std::erase_if(view.nodes, [](const NodeEntry& e) { return !e.live && e.usageModRevision == 0; });
 }
 
+// A node's usage as of `modRevision`; `usage` null when the key is gone.
+// Older news than what the view holds is ignored.
+void applyUsage(ClusterSnapshot& view, std::string_view node, const UsageRecord* usage,
+                std::int64_t modRevision) {
+  NodeEntry& e = entryFor(view, node);
+  if (modRevision != 0 && modRevision <= e.usageModRevision) return;
+  if (!usage) {
+    e.usage = UsageRecord{};
+    e.usageModRevision = 0;
+  } else {
+    e.usage = *usage;
+    e.usageModRevision = modRevision;
+  }
+}
+
 // One key's new state, from a watch event or our own commit. Older news than
 // what the view holds is ignored, so the two sources can arrive in any order.
 void applyKey(ClusterSnapshot& view, const std::string& key, const std::string* value,
@@ -46,14 +61,14 @@ void applyKey(ClusterSnapshot& view, const std::string& key, const std::string* 
       e.modRevision = 0;
     }
   } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
-    NodeEntry& e = entryFor(view, node);
-    if (modRevision != 0 && modRevision <= e.usageModRevision) return;
+    // Our own commit's events come back through the watch: skip them before
+    // decoding anything.
+    const NodeEntry* known = view.find(node);
+    if (known && modRevision != 0 && modRevision <= known->usageModRevision) return;
     if (!value) {
-      e.usage = UsageRecord{};
-      e.usageModRevision = 0;
+      applyUsage(view, node, nullptr, modRevision);
     } else if (auto usage = decodeUsage(*value)) {
-      e.usage = std::move(usage).value();
-      e.usageModRevision = modRevision;
+      applyUsage(view, node, &*usage, modRevision);
     }
   } else if (key == keys::kSharedPool) {
     if (modRevision != 0 && modRevision <= view.sharedPoolModRevision) return;
@@ -132,9 +147,17 @@ void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
 void SnapshotCache::applyCommit(const CommitPlan& plan, std::int64_t revision) {
   std::lock_guard lock(mutex_);
   for (const auto& put : plan.puts) {
-    // Plans never write node keys; usage and pool keys take the commit's revision.
-    applyKey(view_, put.key, &put.value, revision);
+    // Plans never write node keys; usage and pool keys take the commit's
+    // revision. Usage comes decoded with the plan.
+    const auto node = keys::nameUnder(put.key, keys::kUsage);
+    const auto decoded = node.empty() ? plan.usage.end() : plan.usage.find(std::string(node));
+    if (decoded != plan.usage.end()) {
+      applyUsage(view_, node, &decoded->second, revision);
+    } else {
+      applyKey(view_, put.key, &put.value, revision);
+    }
   }
+  view_.revision = std::max(view_.revision, revision);
   for (const auto& key : plan.deletes) applyKey(view_, key, nullptr, revision);
   prune(view_);
 }

@@ -98,6 +98,7 @@ class PlanBuilder {
         plan.deletes.push_back(keys::usage(node));  // a gone node's last instance left
       } else {
         plan.puts.push_back({keys::usage(node), encode(usage)});
+        plan.usage.emplace(node, usage);
       }
     }
     for (auto& [node, a] : assignments_) {

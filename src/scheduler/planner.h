@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -73,6 +74,9 @@ struct CommitPlan {
   std::vector<InstancePlacement> placed;   // new instances and their nodes
   std::vector<InstancePlacement> removed;  // instances stopped (node empty if pending)
   JobRecord job;                           // the job record after the plan
+  // What each usage put encodes, by node, so the agent's cache can take its
+  // own commit without decoding what it has just encoded.
+  std::map<std::string, UsageRecord> usage;
 
   std::size_t operationCount() const { return puts.size() + deletes.size(); }
 };

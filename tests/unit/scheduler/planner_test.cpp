@@ -211,6 +211,39 @@ TEST(Planner, ScaleDownFencesOnlyTheNodesItChanges) {
   EXPECT_EQ(usageWrites, 1u);
 }
 
+// The agent's cache takes its own commits from plan.usage instead of
+// decoding the puts, so the two must say the same.
+void expectUsageMatchesPuts(const CommitPlan& plan) {
+  std::size_t usagePuts = 0;
+  for (const auto& p : plan.puts) {
+    const auto node = keys::nameUnder(p.key, keys::kUsage);
+    if (node.empty()) continue;
+    ++usagePuts;
+    auto decoded = decodeUsage(p.value);
+    ASSERT_TRUE(decoded) << decoded.error();
+    ASSERT_TRUE(plan.usage.contains(std::string(node))) << p.key;
+    EXPECT_EQ(plan.usage.at(std::string(node)), *decoded) << p.key;
+  }
+  EXPECT_EQ(plan.usage.size(), usagePuts);
+}
+
+TEST(Planner, EveryUsagePutComesDecodedWithThePlan) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "b", 8 * kGiB);
+  auto submitted = planSubmit(etcd.snapshot(), webJob(2), 0);
+  ASSERT_TRUE(submitted.ok());
+  expectUsageMatchesPuts(*submitted);
+  ASSERT_TRUE(etcd.commit(*submitted));
+  auto scaled = planScale(etcd.snapshot(), etcd.job("web"), 1);
+  ASSERT_TRUE(scaled.ok());
+  expectUsageMatchesPuts(*scaled);
+  ASSERT_TRUE(etcd.commit(*scaled));
+  const CommitPlan stopped = planStop(etcd.snapshot(), etcd.job("web"));
+  expectUsageMatchesPuts(stopped);
+  EXPECT_EQ(stopped.usage.size(), 1u);
+}
+
 TEST(Planner, StoppingTheLastInstanceOfAGoneNodeRemovesItsUsageKey) {
   MiniEtcd etcd;
   addNode(etcd, "a", 8 * kGiB);
