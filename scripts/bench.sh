@@ -2,6 +2,7 @@
 # Builds and runs the benchmarks; figures go to stdout (see docs/scheduling.md
 # and docs/operations.md). As root: the last one runs podman.
 #   placement_bench      the placement engine, against the lower bound
+#   plan_bench           planning a 10,000-instance submission, no I/O
 #   submit_bench         API-to-etcd submission, against raw etcd transactions
 #   submit_to_healthy    job run to every instance healthy, against raw podman
 set -euo pipefail
@@ -9,5 +10,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 build/bench/placement_bench
+build/bench/plan_bench
 build/bench/submit_bench build/ozy
 bench/submit_to_healthy.py build/ozy
