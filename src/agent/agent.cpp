@@ -179,6 +179,11 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.lease = [&registration] { return registration.lease(); };
   sc.cutOff = [&registration] { return registration.cutOff(); };
   sc.nowMs = wallClockMs;
+  sc.steadyMs = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
   auto supervisor = NodeSupervisor::start(store, *out.podman, sc, registration.resumed());
   if (!supervisor) return fail("node supervisor: " + supervisor.error());
   out.supervisor = std::move(supervisor).value();

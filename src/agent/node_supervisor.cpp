@@ -657,7 +657,7 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
     const auto pod = podByName.find(podNameOnNode(d.job, d.id));
     InstanceStatus status = statusOf(d, pod == podByName.end() ? nullptr : pod->second, actions);
     auto& since = stateSince_[{d.job, d.id}];
-    if (since.second == 0 || since.first != status.state) since = {status.state, now()};
+    if (since.second == 0 || since.first != status.state) since = {status.state, config_.nowMs()};
     status.sinceMs = since.second;
     putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));
     if (config_.domain.empty()) continue;

@@ -50,7 +50,8 @@ struct SupervisorConfig {
   // True while the node may have lost its lease without hearing of it
   // (NodeRegistration::cutOff): its instances are stopped until it clears.
   std::function<bool()> cutOff;
-  std::function<std::int64_t()> nowMs;
+  std::function<std::int64_t()> nowMs;     // wall clock: when a status's state began
+  std::function<std::int64_t()> steadyMs;  // monotonic: restart back-off, pass timing
 };
 
 // The labels that mark a pod as this agent's.
@@ -131,7 +132,8 @@ class NodeSupervisor {
                     const std::string& value);
   void removeOwned(std::map<std::string, Published>& cache, const std::string& key);
   void seedFromStatus(const std::vector<DesiredInstance>& desired);
-  std::int64_t now() const { return config_.nowMs(); }
+  // For back-off and scheduling: immune to the wall clock being set.
+  std::int64_t now() const { return config_.steadyMs(); }
 
   Store& store_;
   runtime::ContainerRuntime& runtime_;
