@@ -143,14 +143,18 @@ void guardSharedPool(CommitPlan& plan, const ClusterSnapshot& snapshot, Bytes ne
   plan.puts.push_back({std::string(keys::kSharedPool), encode(pool)});
 }
 
-// Places `ids` (all or nothing) and records them in `builder` and `plan`.
-Result<bool, Problem> placeInstances(const ClusterSnapshot& snapshot, const JobRecord& job,
-                                     const JobDemand& demand, const std::vector<std::uint32_t>& ids,
-                                     const std::vector<std::string>& nodesWithJob,
-                                     bool chargeShared, PlanBuilder& builder, CommitPlan& plan) {
+// Places `ids` and records them in `builder` and `plan`: all or nothing (the
+// problem if they do not fit), or as many as fit, in order. Returns how many
+// were placed: the first ones of `ids`.
+Result<std::size_t, Problem> placeInstances(const ClusterSnapshot& snapshot, const JobRecord& job,
+                                            const JobDemand& demand,
+                                            const std::vector<std::uint32_t>& ids,
+                                            const std::vector<std::string>& nodesWithJob,
+                                            bool chargeShared, PlanBuilder& builder,
+                                            CommitPlan& plan,
+                                            PlacementMode mode = PlacementMode::kAllOrNothing) {
   EngineInput in = engineInput(snapshot);
-  PlacementRequest request{demand, static_cast<std::uint32_t>(ids.size()), {}, chargeShared,
-                           PlacementMode::kAllOrNothing};
+  PlacementRequest request{demand, static_cast<std::uint32_t>(ids.size()), {}, chargeShared, mode};
   for (std::uint32_t i = 0; i < in.entries.size(); ++i) {
     if (std::binary_search(nodesWithJob.begin(), nodesWithJob.end(), in.entries[i]->name)) {
       request.nodesWithJob.push_back(i);
@@ -162,9 +166,10 @@ Result<bool, Problem> placeInstances(const ClusterSnapshot& snapshot, const JobR
   // Group by node first: per-node bookkeeping then costs one lookup per node,
   // not one per instance (a 10,000-instance job lands on a few hundred nodes).
   std::vector<std::vector<std::uint32_t>> idsByNode(in.entries.size());
-  for (std::size_t i = 0; i < ids.size(); ++i) idsByNode[outcome->nodes[i]].push_back(ids[i]);
+  const std::size_t placed = outcome->nodes.size();
+  for (std::size_t i = 0; i < placed; ++i) idsByNode[outcome->nodes[i]].push_back(ids[i]);
   const Assignment initial = emptyAssignment(job, demand);
-  plan.placed.reserve(plan.placed.size() + ids.size());
+  plan.placed.reserve(plan.placed.size() + placed);
   for (std::size_t n = 0; n < idsByNode.size(); ++n) {
     if (idsByNode[n].empty()) continue;
     const std::string& node = in.entries[n]->name;
@@ -173,7 +178,7 @@ Result<bool, Problem> placeInstances(const ClusterSnapshot& snapshot, const JobR
     addTo(builder.usage(node), initial, static_cast<std::uint32_t>(idsByNode[n].size()));
     for (auto id : idsByNode[n]) plan.placed.push_back({id, node});
   }
-  return true;
+  return placed;
 }
 
 }  // namespace
@@ -286,6 +291,54 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
       --toRemove;
     }
   }
+  builder.finish(plan, true);
+  plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
+  plan.puts.push_back({keys::job(name), encode(plan.job)});
+  return plan;
+}
+
+CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
+  CommitPlan plan;
+  plan.job = entry.record;
+  const std::string& name = entry.record.spec.name;
+  auto live = [&](const std::string& node) {
+    const NodeEntry* e = snapshot.find(node);
+    return e && e->live;
+  };
+
+  // Instances on gone nodes leave them, with what they held; they and the
+  // pending ones are placed again, lowest ids first.
+  PlanBuilder builder(snapshot);
+  std::vector<std::uint32_t> ids(entry.record.pending.begin(), entry.record.pending.end());
+  std::vector<std::string> nodesWithJob;
+  bool lost = false;
+  for (const auto& [node, a] : entry.assignments) {
+    Assignment& target = builder.assignment(node, a);
+    if (live(node)) {
+      nodesWithJob.push_back(node);
+      continue;
+    }
+    takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(a.instances.size()));
+    for (auto id : a.instances) plan.removed.push_back({id, node});
+    ids.insert(ids.end(), a.instances.begin(), a.instances.end());
+    target.instances.clear();
+    lost = true;
+  }
+  std::sort(ids.begin(), ids.end());
+  std::sort(nodesWithJob.begin(), nodesWithJob.end());
+
+  const JobDemand demand = demandOf(entry.record.spec);
+  const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
+  auto placed = placeInstances(snapshot, plan.job, demand, ids, nodesWithJob, chargeShared,
+                               builder, plan, PlacementMode::kAsManyAsFit);
+  const std::size_t count = placed ? *placed : 0;  // as many as fit: no problem to report
+  if (!lost && count == 0) return CommitPlan{};   // nothing moved, nothing to write
+  if (chargeShared && count > 0) {
+    plan.job.sharedSpace = demand.sharedSpace;
+    guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
+  }
+  plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
+  plan.job.pending.assign(ids.begin() + static_cast<std::ptrdiff_t>(count), ids.end());
   builder.finish(plan, true);
   plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
   plan.puts.push_back({keys::job(name), encode(plan.job)});

@@ -96,4 +96,11 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
 // Remove a job, its assignments, and what they held.
 CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& job);
 
+// Re-place a job's instances on nodes that are gone (not live in the
+// snapshot) and its pending ones: as many as fit go to live nodes, spread
+// away from those already running the job; the rest stay pending. The gone
+// nodes' assignments and usage give back what those instances held. An
+// empty plan (no writes) when nothing would move.
+CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& job);
+
 }  // namespace ozy

@@ -373,3 +373,101 @@ TEST(Planner, StopAfterAConcurrentScaleFailsItsCompare) {
 
 }  // namespace
 }  // namespace ozy
+
+namespace ozy {
+namespace {
+
+Job plainJob(std::uint32_t instances, const std::string& memory) {
+  return job("name: web\nnumInstances: " + std::to_string(instances) +
+             "\ncontainers:\n  app:\n    image: x\n    memory: " + memory + "\n");
+}
+
+std::size_t instancesOn(const JobEntry& entry, const std::string& node) {
+  for (const auto& [n, a] : entry.assignments) {
+    if (n == node) return a.instances.size();
+  }
+  return 0;
+}
+
+TEST(PlannerReplace, MovesAGoneNodesInstancesToLiveNodes) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1G"), 0)));
+  ASSERT_EQ(instancesOn(etcd.job("web"), "c"), 2u);
+  etcd.remove(keys::node("c"));  // its lease expired
+
+  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"));
+  EXPECT_EQ(plan.removed.size(), 2u);
+  EXPECT_EQ(plan.placed.size(), 2u);
+  ASSERT_TRUE(etcd.commit(plan));
+  const JobEntry after = etcd.job("web");
+  EXPECT_EQ(after.record.nodes, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(instancesOn(after, "a") + instancesOn(after, "b"), 6u);
+  EXPECT_TRUE(after.record.pending.empty());
+  EXPECT_FALSE(etcd.has(keys::assignment("c", "web")));
+  EXPECT_FALSE(etcd.has(keys::usage("c"))) << "the gone node held nothing else";
+  EXPECT_EQ(etcd.usage("a").used.memory + etcd.usage("b").used.memory, 6 * kGiB);
+  EXPECT_EQ(after.record.version, 1u) << "neither the spec nor the scale changed";
+}
+
+TEST(PlannerReplace, WhatDoesNotFitWaitsPendingUntilRoomAppears) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 3 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1536M"), 0)));
+  const JobEntry before = etcd.job("web");
+  std::vector<std::uint32_t> onC;
+  for (const auto& [n, a] : before.assignments) {
+    if (n == "c") onC = a.instances;
+  }
+  etcd.remove(keys::node("c"));
+
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  EXPECT_EQ(etcd.job("web").record.pending, onC) << "a and b are full";
+  EXPECT_FALSE(etcd.has(keys::usage("c")));
+  // Still no room: nothing to write.
+  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web")).puts.empty());
+
+  addNode(etcd, "d", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  const JobEntry after = etcd.job("web");
+  EXPECT_TRUE(after.record.pending.empty());
+  EXPECT_EQ(instancesOn(after, "d"), 2u);
+  EXPECT_EQ(etcd.usage("d").used.memory, 3 * kGiB);
+}
+
+TEST(PlannerReplace, KeepsWhatAGoneNodeHoldsForOtherJobs) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  ASSERT_TRUE(etcd.commit(*planSubmit(
+      etcd.snapshot(),
+      job("name: db\nnumInstances: 2\ncontainers:\n  app:\n    image: x\n    memory: 2G\n"), 0)));
+  etcd.remove(keys::node("c"));
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  EXPECT_EQ(etcd.usage("c").used.memory, 2 * kGiB) << "db's instance is still recorded there";
+  EXPECT_EQ(etcd.usage("c").instances, 1u);
+}
+
+TEST(PlannerReplace, NothingToMoveWritesNothing) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"));
+  EXPECT_TRUE(plan.puts.empty());
+  EXPECT_TRUE(plan.deletes.empty());
+}
+
+TEST(PlannerReplace, LosesToAConcurrentChangeOfTheJob) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  etcd.remove(keys::node("c"));
+  const CommitPlan replace = planReplace(etcd.snapshot(), etcd.job("web"));
+  ASSERT_TRUE(etcd.commit(*planScale(etcd.snapshot(), etcd.job("web"), 3)));
+  EXPECT_FALSE(etcd.commit(replace));
+}
+
+}  // namespace
+}  // namespace ozy
