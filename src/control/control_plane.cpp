@@ -270,6 +270,9 @@ Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& j
     auto decided = plan(*snap);
     if (!decided && fromCache) continue;  // maybe only the cache is behind: read etcd
     if (!decided) return fail(std::move(decided).error());
+    if (decided->operationCount() == 0) {
+      return ChangeResult{std::move(decided->job), {}, {}, 0};  // nothing to change
+    }
     auto outcome = commitPlan(store_, options_.maxTxnOps, jobName, *decided, exists != nullptr);
     if (!outcome) return fail(std::move(outcome).error());
     if (outcome->revision) {
@@ -357,6 +360,37 @@ Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
     if (!*entry) return fail(notFound(name));
     return planStop(snap, **entry);
   });
+}
+
+Result<ChangeResult, Problem> ControlPlane::replace(const std::string& name) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    auto entry = readJob(name);
+    if (!entry) return fail(std::move(entry).error());
+    if (!*entry) return CommitPlan{};  // stopped meanwhile: nothing to move
+    return planReplace(snap, **entry);
+  });
+}
+
+Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace() {
+  std::optional<ClusterSnapshot> snap = cache_ ? cache_->current() : std::nullopt;
+  if (!snap) {
+    auto read = snapshot();
+    if (!read) return fail(std::move(read).error());
+    snap = std::move(read).value();
+  }
+  auto jobs = listJobs();
+  if (!jobs) return fail(std::move(jobs).error());
+  std::vector<std::string> names;
+  for (const auto& info : *jobs) {
+    const JobRecord& r = info.record;
+    const bool onGoneNode = std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
+      const NodeEntry* e = snap->find(n);
+      return !e || !e->live;
+    });
+    if (onGoneNode || !r.pending.empty()) names.push_back(r.spec.name);
+  }
+  return names;
 }
 
 Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {

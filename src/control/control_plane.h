@@ -78,6 +78,13 @@ class ControlPlane {
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
   Result<ChangeResult, Problem> stop(const std::string& name);
+  // Moves `name`'s instances off nodes that are gone and places its pending
+  // ones, as many as fit (planReplace). Revision 0 when nothing moved,
+  // including when the job no longer exists.
+  Result<ChangeResult, Problem> replace(const std::string& name);
+  // The jobs replace() would act on: with instances on nodes that are not
+  // live, or with pending instances.
+  Result<std::vector<std::string>, Problem> jobsToReplace();
 
   // The consistent read every decision starts from (public for tests).
   Result<ClusterSnapshot, Problem> snapshot();

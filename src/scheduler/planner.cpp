@@ -322,6 +322,9 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
     for (auto id : a.instances) plan.removed.push_back({id, node});
     ids.insert(ids.end(), a.instances.begin(), a.instances.end());
     target.instances.clear();
+    // Gone for real: a view that missed the node coming back must not take
+    // its instances away.
+    plan.compares.push_back({keys::node(node), Target::kVersion, 0});
     lost = true;
   }
   std::sort(ids.begin(), ids.end());

@@ -449,6 +449,22 @@ TEST(PlannerReplace, KeepsWhatAGoneNodeHoldsForOtherJobs) {
   EXPECT_EQ(etcd.usage("c").instances, 1u);
 }
 
+// Nodes a and c with one instance each; c dies; the plan to re-place its one.
+CommitPlan replanAfterCDies(MiniEtcd& etcd) {
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  etcd.remove(keys::node("c"));
+  return planReplace(etcd.snapshot(), etcd.job("web"));
+}
+
+TEST(PlannerReplace, ANodeBackBeforeTheCommitKeepsItsInstances) {
+  MiniEtcd etcd;
+  const CommitPlan replace = replanAfterCDies(etcd);
+  addNode(etcd, "c", 8 * kGiB);  // re-registered; its usage key never changed
+  EXPECT_FALSE(etcd.commit(replace));
+}
+
 TEST(PlannerReplace, NothingToMoveWritesNothing) {
   MiniEtcd etcd;
   addNode(etcd, "a", 8 * kGiB);
@@ -460,11 +476,7 @@ TEST(PlannerReplace, NothingToMoveWritesNothing) {
 
 TEST(PlannerReplace, LosesToAConcurrentChangeOfTheJob) {
   MiniEtcd etcd;
-  addNode(etcd, "a", 8 * kGiB);
-  addNode(etcd, "c", 8 * kGiB);
-  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
-  etcd.remove(keys::node("c"));
-  const CommitPlan replace = planReplace(etcd.snapshot(), etcd.job("web"));
+  const CommitPlan replace = replanAfterCDies(etcd);
   ASSERT_TRUE(etcd.commit(*planScale(etcd.snapshot(), etcd.job("web"), 3)));
   EXPECT_FALSE(etcd.commit(replace));
 }
