@@ -14,6 +14,7 @@
 
 #include "agent/node_registration.h"
 #include "agent/node_supervisor.h"
+#include "agent/replacer.h"
 #include "dns/dns_server.h"
 #include "dns/skydns.h"
 #include "runtime/podman_runtime.h"
@@ -264,6 +265,10 @@ int runAgent(const AgentConfig& config) {
                  cache.error().message);
   }
   ControlPlane control(**store, controlOptions, cache ? cache->get() : nullptr);
+  auto replaceInterval = durationFlag("replace-interval", config.replaceInterval);
+  if (!replaceInterval) return fatal(replaceInterval.error());
+  auto pendingInterval = durationFlag("pending-interval", config.pendingInterval);
+  if (!pendingInterval) return fatal(pendingInterval.error());
 
   http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
   if (!token.empty()) handler = http::requireBearerToken(token, std::move(handler));
@@ -300,6 +305,20 @@ int runAgent(const AgentConfig& config) {
     (*registration)->stop(true);
     return fatal(started.error());
   }
+  // Joins the race to re-place dead nodes' instances once this node counts
+  // as live itself.
+  ReplacerConfig replacerConfig;
+  replacerConfig.node = node;
+  replacerConfig.interval = *replaceInterval;
+  replacerConfig.fallbackDelay = 5 * *replaceInterval;
+  replacerConfig.pendingInterval = *pendingInterval;
+  replacerConfig.view = [&cache, &control]() -> std::optional<ClusterSnapshot> {
+    if (cache) return (*cache)->current();
+    auto read = control.snapshot();
+    return read ? std::optional<ClusterSnapshot>(std::move(read).value()) : std::nullopt;
+  };
+  Replacer replacer(control, replacerConfig);
+  replacer.start();
   spdlog::info("node {} joined (lease {}{}), API on {}, memory {}, disk {}", node,
                (*registration)->lease(), (*registration)->resumed() ? ", resumed" : "",
                record.api, formatSize(*memory), formatSize(*disk));
@@ -310,6 +329,7 @@ int runAgent(const AgentConfig& config) {
   int signal = 0;
   sigwait(&stopSignals, &signal);
   spdlog::info("node {}: {} received, leaving the cluster", node, strsignal(signal));
+  replacer.stop();
   (*server)->stop();
   nodeRuntime.stop();
   (*registration)->stop(true);

@@ -28,6 +28,8 @@ struct AgentConfig {
   std::size_t maxTxnOps = 128;       // etcd's --max-txn-ops
   int apiThreads = 8;
   int etcdTimeoutMs = 5000;
+  std::string replaceInterval = "1s";   // looks for dead nodes' instances to re-place
+  std::string pendingInterval = "10s";  // looks for pending instances that now fit
 
   // Running instances (issue 4).
   std::string runtime = "podman";  // or "none": schedule only, run nothing

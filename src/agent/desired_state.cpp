@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fnv.h"
 #include "job/job_format.h"
 #include "scheduler/keys.h"
 #include "scheduler/records.h"
@@ -13,13 +14,8 @@ namespace ozy {
 std::uint64_t specHash(const Job& job) {
   Job shape = job;
   shape.numInstances = 0;
-  // FNV-1a over the canonical JSON: stable across runs and builds.
-  std::uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : toJson(shape).dump()) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
-  return hash;
+  // Over the canonical JSON: stable across runs and builds.
+  return fnv1a(toJson(shape).dump());
 }
 
 Result<std::vector<DesiredInstance>, StoreError> DesiredState::read() {

@@ -342,6 +342,12 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--restart-backoff", config->restartBackoff, "First restart delay (doubles to 5m)")
       ->capture_default_str();
   agent->add_option("--resync", config->resync, "Full reconcile period")->capture_default_str();
+  agent->add_option("--replace-interval", config->replaceInterval,
+                    "How often to look for dead nodes' instances to re-place")
+      ->capture_default_str();
+  agent->add_option("--pending-interval", config->pendingInterval,
+                    "How often to look for pending instances that now fit")
+      ->capture_default_str();
   agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
   agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
   agent->add_option("--pod-dns", config->podDns,

@@ -241,3 +241,94 @@ TEST_F(Cluster, AnswersAProblemNotAHangWhenEtcdIsDown) {
 
 }  // namespace
 }  // namespace ozy
+
+namespace ozy {
+namespace {
+
+class Replacement : public Cluster {
+ protected:
+  // Short lease and quick looks, so a death is noticed and acted on in seconds.
+  AgentProcess& startNode(const std::string& node, const std::string& memory) {
+    return startAgent(node, memory, 2,
+                      {"--replace-interval", "200ms", "--pending-interval", "500ms"});
+  }
+
+  // Instance id -> node ("" while pending), as the API shows it.
+  std::map<int, std::string> placement(const std::string& url) {
+    const auto r = send(url, "GET", "/v1/jobs/web");
+    std::map<int, std::string> out;
+    if (r.status != 200) return out;
+    const json body = json::parse(r.body);
+    for (const auto& i : body["instances"]) {
+      out[i["id"].get<int>()] = i["node"].is_null() ? "" : i["node"].get<std::string>();
+    }
+    return out;
+  }
+
+  static std::size_t countOn(const std::map<int, std::string>& placed, const std::string& node) {
+    return static_cast<std::size_t>(
+        std::count_if(placed.begin(), placed.end(), [&](const auto& p) { return p.second == node; }));
+  }
+
+  template <typename F>
+  static bool within(std::chrono::seconds limit, F done) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return done();
+  }
+};
+
+TEST_F(Replacement, ADeadNodesInstancesMoveToTheSurvivors) {
+  const std::string url = startNode("node-a", "4G").url();
+  startNode("node-b", "4G");
+  AgentProcess& c = startNode("node-c", "4G");
+  // Through the newest node: its state cache was read after the others
+  // registered, so the plan spreads over all three.
+  ASSERT_EQ(send(c.url(), "POST", "/v1/jobs", jobFile("web", 6, "1G", false)).status, 201);
+  ASSERT_EQ(countOn(placement(url), "node-c"), 2u);
+
+  c.kill();
+  ASSERT_TRUE(within(std::chrono::seconds(20), [&] {
+    const auto placed = placement(url);
+    return placed.size() == 6 && countOn(placed, "node-a") + countOn(placed, "node-b") == 6;
+  })) << send(url, "GET", "/v1/jobs/web").body;
+  // What node-c held is given back; nothing is counted twice.
+  auto usageC = store_->get(keys::usage("node-c"));
+  ASSERT_TRUE(usageC);
+  EXPECT_TRUE(usageC->kvs.empty());
+  for (const char* n : {"node-a", "node-b"}) {
+    auto u = store_->get(keys::usage(n));
+    ASSERT_TRUE(u && u->kvs.size() == 1);
+    EXPECT_EQ(decodeUsage(u->kvs[0].value)->used.memory, 3 * kGiB) << n;
+  }
+  const auto record = decodeJob(store_->get(keys::job("web"))->kvs.at(0).value);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->nodes, (std::vector<std::string>{"node-a", "node-b"}));
+}
+
+TEST_F(Replacement, WhatDoesNotFitWaitsPendingUntilANodeJoins) {
+  const std::string url = startNode("node-a", "3G").url();
+  startNode("node-b", "3G");
+  AgentProcess& c = startNode("node-c", "3G");
+  ASSERT_EQ(send(c.url(), "POST", "/v1/jobs", jobFile("web", 6, "1536M", false)).status, 201);
+
+  c.kill();
+  ASSERT_TRUE(within(std::chrono::seconds(20), [&] { return countOn(placement(url), "") == 2; }))
+      << send(url, "GET", "/v1/jobs/web").body;
+  const auto status = json::parse(send(url, "GET", "/v1/jobs/web").body);
+  EXPECT_EQ(status["pending"], 2);
+  auto usageC = store_->get(keys::usage("node-c"));
+  ASSERT_TRUE(usageC);
+  EXPECT_TRUE(usageC->kvs.empty());
+
+  startNode("node-d", "4G");
+  ASSERT_TRUE(within(std::chrono::seconds(20), [&] { return countOn(placement(url), "node-d") == 2; }))
+      << send(url, "GET", "/v1/jobs/web").body;
+  EXPECT_EQ(countOn(placement(url), ""), 0u);
+}
+
+}  // namespace
+}  // namespace ozy

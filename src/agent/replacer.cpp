@@ -1,0 +1,109 @@
+#include "agent/replacer.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fnv.h"
+
+namespace ozy {
+
+std::size_t rankFor(std::string_view work, std::string_view node,
+                    const std::vector<std::string>& liveNodes) {
+  const std::uint64_t seed = fnv1a("/", fnv1a(work));
+  auto score = [&](std::string_view n) { return fnv1a(n, seed); };
+  if (std::find(liveNodes.begin(), liveNodes.end(), node) == liveNodes.end()) {
+    return liveNodes.size();
+  }
+  const std::uint64_t mine = score(node);
+  std::size_t ahead = 0;
+  for (const auto& other : liveNodes) {
+    const std::uint64_t theirs = score(other);
+    // Highest score first; ties (all but impossible) go by name.
+    if (theirs > mine || (theirs == mine && other < node)) ++ahead;
+  }
+  return ahead;
+}
+
+namespace {
+
+constexpr std::string_view kPendingWork = "pending instances";
+
+}  // namespace
+
+Replacer::Replacer(ControlPlane& control, ReplacerConfig config)
+    : control_(control), config_(std::move(config)) {}
+
+Replacer::~Replacer() { stop(); }
+
+void Replacer::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Replacer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Replacer::loop() {
+  std::unique_lock lock(mutex_);
+  while (!wake_.wait_for(lock, config_.interval, [this] { return stopping_; })) {
+    lock.unlock();
+    if (auto view = config_.view ? config_.view() : std::nullopt; view && dueNow(*view, Clock::now())) {
+      act();
+    }
+    lock.lock();
+  }
+}
+
+bool Replacer::dueNow(const ClusterSnapshot& view, Clock::time_point now) {
+  std::vector<std::string> live;
+  for (const auto& e : view.nodes) {
+    if (e.live) live.push_back(e.name);
+  }
+  bool due = false;
+  std::map<std::string, Clock::time_point> stillGone;
+  for (const auto& e : view.nodes) {
+    if (e.live || e.usage.instances == 0) continue;
+    const auto seen = goneSince_.find(e.name);
+    const Clock::time_point since = seen == goneSince_.end() ? now : seen->second;
+    stillGone.emplace(e.name, since);
+    const std::size_t rank = rankFor(e.name, config_.node, live);
+    if (rank == 0 || (rank <= 2 && now - since >= rank * config_.fallbackDelay)) due = true;
+  }
+  goneSince_ = std::move(stillGone);
+  if (rankFor(kPendingWork, config_.node, live) == 0 &&
+      now - lastPendingLook_ >= config_.pendingInterval) {
+    lastPendingLook_ = now;
+    due = true;
+  }
+  return due;
+}
+
+void Replacer::act() {
+  auto jobs = control_.jobsToReplace();
+  if (!jobs) {
+    spdlog::warn("re-placement: cannot list jobs: {}", jobs.error().detail);
+    return;
+  }
+  for (const auto& name : *jobs) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+    }
+    auto done = control_.replace(name);
+    if (!done) {
+      spdlog::warn("re-placement of job {}: {}", name, done.error().detail);
+      continue;
+    }
+    if (done->revision == 0) continue;  // another agent did it, or nothing fits yet
+    spdlog::info("re-placed job {}: {} instances moved off gone nodes, {} placed, {} pending",
+                 name, done->removed.size(), done->placed.size(), done->job.pending.size());
+  }
+}
+
+}  // namespace ozy
