@@ -152,7 +152,8 @@ Result<std::size_t, Problem> placeInstances(const ClusterSnapshot& snapshot, con
                                             const std::vector<std::string>& nodesWithJob,
                                             bool chargeShared, PlanBuilder& builder,
                                             CommitPlan& plan,
-                                            PlacementMode mode = PlacementMode::kAllOrNothing) {
+                                            PlacementMode mode = PlacementMode::kAllOrNothing,
+                                            std::size_t maxNodes = SIZE_MAX) {
   EngineInput in = engineInput(snapshot);
   PlacementRequest request{demand, static_cast<std::uint32_t>(ids.size()), {}, chargeShared, mode};
   for (std::uint32_t i = 0; i < in.entries.size(); ++i) {
@@ -166,8 +167,17 @@ Result<std::size_t, Problem> placeInstances(const ClusterSnapshot& snapshot, con
   // Group by node first: per-node bookkeeping then costs one lookup per node,
   // not one per instance (a 10,000-instance job lands on a few hundred nodes).
   std::vector<std::vector<std::uint32_t>> idsByNode(in.entries.size());
-  const std::size_t placed = outcome->nodes.size();
-  for (std::size_t i = 0; i < placed; ++i) idsByNode[outcome->nodes[i]].push_back(ids[i]);
+  // As many as fit may stop early, to touch at most `maxNodes` nodes.
+  std::size_t placed = 0;
+  std::size_t touched = 0;
+  for (; placed < outcome->nodes.size(); ++placed) {
+    auto& onNode = idsByNode[outcome->nodes[placed]];
+    if (onNode.empty()) {
+      if (touched == maxNodes) break;
+      ++touched;
+    }
+    onNode.push_back(ids[placed]);
+  }
   const Assignment initial = emptyAssignment(job, demand);
   plan.placed.reserve(plan.placed.size() + placed);
   for (std::size_t n = 0; n < idsByNode.size(); ++n) {
@@ -297,7 +307,8 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
   return plan;
 }
 
-CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
+CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry,
+                       std::size_t maxOperations) {
   CommitPlan plan;
   plan.job = entry.record;
   const std::string& name = entry.record.spec.name;
@@ -305,19 +316,26 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
     const NodeEntry* e = snapshot.find(node);
     return e && e->live;
   };
+  // Every node touched costs two writes (assignment, usage) and two compares;
+  // the job key and the shared pool take the rest.
+  const std::size_t nodeBudget = maxOperations > 2 ? (maxOperations - 2) / 2 : 0;
 
   // Instances on gone nodes leave them, with what they held; they and the
-  // pending ones are placed again, lowest ids first.
+  // pending ones are placed again, lowest ids first. A transaction too small
+  // for every gone node takes some now and the rest on a later round.
   PlanBuilder builder(snapshot);
   std::vector<std::uint32_t> ids(entry.record.pending.begin(), entry.record.pending.end());
   std::vector<std::string> nodesWithJob;
-  bool lost = false;
+  std::size_t goneTaken = 0;
   for (const auto& [node, a] : entry.assignments) {
-    Assignment& target = builder.assignment(node, a);
     if (live(node)) {
+      builder.assignment(node, a);  // new instances join what it has
       nodesWithJob.push_back(node);
       continue;
     }
+    if (goneTaken == nodeBudget) continue;
+    ++goneTaken;
+    Assignment& target = builder.assignment(node, a);
     takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(a.instances.size()));
     for (auto id : a.instances) plan.removed.push_back({id, node});
     ids.insert(ids.end(), a.instances.begin(), a.instances.end());
@@ -325,7 +343,19 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
     // Gone for real: a view that missed the node coming back must not take
     // its instances away.
     plan.compares.push_back({keys::node(node), Target::kVersion, 0});
-    lost = true;
+  }
+  // A gone node the record still names without an assignment (tolerated by
+  // reads) is dropped from the record, or the job would look lost forever.
+  std::vector<std::string> nodes;
+  bool staleNames = false;
+  for (const auto& node : entry.record.nodes) {
+    const bool assigned = std::any_of(entry.assignments.begin(), entry.assignments.end(),
+                                      [&](const auto& na) { return na.first == node; });
+    if (!assigned && !live(node)) {
+      staleNames = true;
+    } else {
+      nodes.push_back(node);
+    }
   }
   std::sort(ids.begin(), ids.end());
   std::sort(nodesWithJob.begin(), nodesWithJob.end());
@@ -333,9 +363,9 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
   const JobDemand demand = demandOf(entry.record.spec);
   const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
   auto placed = placeInstances(snapshot, plan.job, demand, ids, nodesWithJob, chargeShared,
-                               builder, plan, PlacementMode::kAsManyAsFit);
+                               builder, plan, PlacementMode::kAsManyAsFit, nodeBudget - goneTaken);
   const std::size_t count = placed ? *placed : 0;  // as many as fit: no problem to report
-  if (!lost && count == 0) return CommitPlan{};   // nothing moved, nothing to write
+  if (goneTaken == 0 && !staleNames && count == 0) return CommitPlan{};  // nothing to write
   if (chargeShared && count > 0) {
     plan.job.sharedSpace = demand.sharedSpace;
     guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
@@ -343,7 +373,7 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry) {
   plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
   plan.job.pending.assign(ids.begin() + static_cast<std::ptrdiff_t>(count), ids.end());
   builder.finish(plan, true);
-  plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
+  plan.job.nodes = builder.nodesWithInstances(nodes);
   plan.puts.push_back({keys::job(name), encode(plan.job)});
   return plan;
 }

@@ -99,8 +99,11 @@ CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& job);
 // Re-place a job's instances on nodes that are gone (not live in the
 // snapshot) and its pending ones: as many as fit go to live nodes, spread
 // away from those already running the job; the rest stay pending. The gone
-// nodes' assignments and usage give back what those instances held. An
+// nodes' assignments and usage give back what those instances held. The
+// plan stays within `maxOperations` (etcd's --max-txn-ops): gone nodes and
+// placements beyond it wait for a later round, the latter as pending. An
 // empty plan (no writes) when nothing would move.
-CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& job);
+CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& job,
+                       std::size_t maxOperations);
 
 }  // namespace ozy

@@ -8,6 +8,8 @@
 
 #include <map>
 
+#include <fmt/format.h>
+
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
 
@@ -396,7 +398,7 @@ TEST(PlannerReplace, MovesAGoneNodesInstancesToLiveNodes) {
   ASSERT_EQ(instancesOn(etcd.job("web"), "c"), 2u);
   etcd.remove(keys::node("c"));  // its lease expired
 
-  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"));
+  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), 128);
   EXPECT_EQ(plan.removed.size(), 2u);
   EXPECT_EQ(plan.placed.size(), 2u);
   ASSERT_TRUE(etcd.commit(plan));
@@ -421,14 +423,14 @@ TEST(PlannerReplace, WhatDoesNotFitWaitsPendingUntilRoomAppears) {
   }
   etcd.remove(keys::node("c"));
 
-  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
   EXPECT_EQ(etcd.job("web").record.pending, onC) << "a and b are full";
   EXPECT_FALSE(etcd.has(keys::usage("c")));
   // Still no room: nothing to write.
-  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web")).puts.empty());
+  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web"), 128).puts.empty());
 
   addNode(etcd, "d", 8 * kGiB);
-  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
   const JobEntry after = etcd.job("web");
   EXPECT_TRUE(after.record.pending.empty());
   EXPECT_EQ(instancesOn(after, "d"), 2u);
@@ -444,7 +446,7 @@ TEST(PlannerReplace, KeepsWhatAGoneNodeHoldsForOtherJobs) {
       etcd.snapshot(),
       job("name: db\nnumInstances: 2\ncontainers:\n  app:\n    image: x\n    memory: 2G\n"), 0)));
   etcd.remove(keys::node("c"));
-  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"))));
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
   EXPECT_EQ(etcd.usage("c").used.memory, 2 * kGiB) << "db's instance is still recorded there";
   EXPECT_EQ(etcd.usage("c").instances, 1u);
 }
@@ -455,7 +457,7 @@ CommitPlan replanAfterCDies(MiniEtcd& etcd) {
   addNode(etcd, "c", 8 * kGiB);
   EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
   etcd.remove(keys::node("c"));
-  return planReplace(etcd.snapshot(), etcd.job("web"));
+  return planReplace(etcd.snapshot(), etcd.job("web"), 128);
 }
 
 TEST(PlannerReplace, ANodeBackBeforeTheCommitKeepsItsInstances) {
@@ -465,11 +467,49 @@ TEST(PlannerReplace, ANodeBackBeforeTheCommitKeepsItsInstances) {
   EXPECT_FALSE(etcd.commit(replace));
 }
 
+TEST(PlannerReplace, StaysWithinTheTransactionLimitAndFinishesOnLaterRounds) {
+  MiniEtcd etcd;
+  for (int i = 0; i < 12; ++i) addNode(etcd, fmt::format("n{:02}", i), 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(24, "1G"), 0)));
+  for (const char* dead : {"n00", "n01", "n02"}) etcd.remove(keys::node(dead));
+  // 14 operations: six nodes a round, each costing two writes and two compares.
+  constexpr std::size_t kLimit = 14;
+  int rounds = 0;
+  for (; rounds < 10; ++rounds) {
+    const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), kLimit);
+    if (plan.puts.empty()) break;
+    EXPECT_LE(plan.operationCount(), kLimit);
+    EXPECT_LE(plan.compares.size(), kLimit);
+    ASSERT_TRUE(etcd.commit(plan));
+  }
+  EXPECT_GT(rounds, 1) << "one round cannot have done it within the limit";
+  const JobEntry after = etcd.job("web");
+  EXPECT_TRUE(after.record.pending.empty());
+  std::size_t total = 0;
+  for (const auto& [node, a] : after.assignments) {
+    EXPECT_TRUE(node != "n00" && node != "n01" && node != "n02") << node;
+    total += a.instances.size();
+  }
+  EXPECT_EQ(total, 24u);
+  for (const char* dead : {"n00", "n01", "n02"}) EXPECT_FALSE(etcd.has(keys::usage(dead))) << dead;
+}
+
+TEST(PlannerReplace, DropsAGoneNodeTheRecordNamesWithoutAnAssignment) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(1, "1G"), 0)));
+  JobEntry entry = etcd.job("web");
+  entry.record.nodes.push_back("ghost");  // named, but no assignment and not live
+  const CommitPlan plan = planReplace(etcd.snapshot(), entry, 128);
+  ASSERT_FALSE(plan.puts.empty());
+  EXPECT_EQ(plan.job.nodes, (std::vector<std::string>{"a"}));
+}
+
 TEST(PlannerReplace, NothingToMoveWritesNothing) {
   MiniEtcd etcd;
   addNode(etcd, "a", 8 * kGiB);
   ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
-  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"));
+  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), 128);
   EXPECT_TRUE(plan.puts.empty());
   EXPECT_TRUE(plan.deletes.empty());
 }
