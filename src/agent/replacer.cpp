@@ -53,39 +53,44 @@ void Replacer::loop() {
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, config_.interval, [this] { return stopping_; })) {
     lock.unlock();
-    if (auto view = config_.view ? config_.view() : std::nullopt; view && dueNow(*view, Clock::now())) {
-      act();
+    if (auto view = config_.view ? config_.view() : std::nullopt) {
+      const ReplacementWork work = dueWork(*view, config_, memory_, ReplacementMemory::Clock::now());
+      if (work.any()) act(work);
     }
     lock.lock();
   }
 }
 
-bool Replacer::dueNow(const ClusterSnapshot& view, Clock::time_point now) {
+ReplacementWork dueWork(const ClusterSnapshot& view, const ReplacerConfig& config,
+                        ReplacementMemory& memory, ReplacementMemory::Clock::time_point now) {
   std::vector<std::string> live;
   for (const auto& e : view.nodes) {
     if (e.live) live.push_back(e.name);
   }
-  bool due = false;
-  std::map<std::string, Clock::time_point> stillGone;
+  ReplacementWork work;
+  std::map<std::string, ReplacementMemory::Clock::time_point> stillGone;
   for (const auto& e : view.nodes) {
     if (e.live || e.usage.instances == 0) continue;
-    const auto seen = goneSince_.find(e.name);
-    const Clock::time_point since = seen == goneSince_.end() ? now : seen->second;
+    const auto seen = memory.goneSince.find(e.name);
+    const auto since = seen == memory.goneSince.end() ? now : seen->second;
     stillGone.emplace(e.name, since);
-    const std::size_t rank = rankFor(e.name, config_.node, live);
-    if (rank == 0 || (rank <= 2 && now - since >= rank * config_.fallbackDelay)) due = true;
+    const std::size_t rank = rankFor(e.name, config.node, live);
+    if (rank <= 2 && now - since >= static_cast<int>(rank) * config.fallbackDelay) {
+      work.goneNodes.insert(e.name);
+    }
   }
-  goneSince_ = std::move(stillGone);
-  if (rankFor(kPendingWork, config_.node, live) == 0 &&
-      now - lastPendingLook_ >= config_.pendingInterval) {
-    lastPendingLook_ = now;
-    due = true;
+  memory.goneSince = std::move(stillGone);
+  const std::size_t rank = rankFor(kPendingWork, config.node, live);
+  if (rank <= 2 &&
+      now - memory.lastPendingLook >= static_cast<int>(1 + 5 * rank) * config.pendingInterval) {
+    memory.lastPendingLook = now;
+    work.pending = true;
   }
-  return due;
+  return work;
 }
 
-void Replacer::act() {
-  auto jobs = control_.jobsToReplace();
+void Replacer::act(const ReplacementWork& work) {
+  auto jobs = control_.jobsToReplace(work.goneNodes, work.pending);
   if (!jobs) {
     spdlog::warn("re-placement: cannot list jobs: {}", jobs.error().detail);
     return;

@@ -9,9 +9,10 @@
 // still there `fallbackDelay` (twice that for the third) after they first
 // saw it, so a dead or slow first does not strand it; the others never act.
 // Pending instances are one piece of work too, looked at every
-// `pendingInterval` by its first-ranked node.
+// `pendingInterval` by its first-ranked node (see dueWork for the others).
 //
-// Acting is ControlPlane::jobsToReplace() then replace() for each job; the
+// Acting is ControlPlane::jobsToReplace() for the work due, then replace()
+// for each job found; the
 // commits are guarded, so two agents acting at once cannot both move an
 // instance, and the loser's re-plan finds nothing left to do.
 #pragma once
@@ -22,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -36,6 +38,30 @@ namespace ozy {
 // sees the same live nodes.
 std::size_t rankFor(std::string_view work, std::string_view node,
                     const std::vector<std::string>& liveNodes);
+
+// What an agent should re-place now.
+struct ReplacementWork {
+  std::set<std::string> goneNodes;  // gone nodes whose instances it should move
+  bool pending = false;             // whether to try pending instances
+  bool any() const { return pending || !goneNodes.empty(); }
+};
+
+// What an agent remembers between looks.
+struct ReplacementMemory {
+  using Clock = std::chrono::steady_clock;
+  std::map<std::string, Clock::time_point> goneSince;  // gone nodes with instances
+  Clock::time_point lastPendingLook{};
+};
+
+struct ReplacerConfig;
+
+// The work `config.node` is due for, given the cluster as `view` shows it
+// at `now` (pure apart from updating `memory`). Ranks 1 and 2 take a gone
+// node's work after 1 and 2 times fallbackDelay, and pending instances
+// after 6 and 11 times pendingInterval, in case those ranked before them
+// cannot (dead, stuck, or an older agent without a Replacer).
+ReplacementWork dueWork(const ClusterSnapshot& view, const ReplacerConfig& config,
+                        ReplacementMemory& memory, ReplacementMemory::Clock::time_point now);
 
 struct ReplacerConfig {
   std::string node;  // this agent's node
@@ -59,16 +85,12 @@ class Replacer {
   void stop();
 
  private:
-  using Clock = std::chrono::steady_clock;
   void loop();
-  // Whether this node should act now on what `view` shows.
-  bool dueNow(const ClusterSnapshot& view, Clock::time_point now);
-  void act();
+  void act(const ReplacementWork& work);
 
   ControlPlane& control_;
   ReplacerConfig config_;
-  std::map<std::string, Clock::time_point> goneSince_;  // gone nodes with instances
-  Clock::time_point lastPendingLook_{};
+  ReplacementMemory memory_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

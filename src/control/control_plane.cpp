@@ -368,11 +368,12 @@ Result<ChangeResult, Problem> ControlPlane::replace(const std::string& name) {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return CommitPlan{};  // stopped meanwhile: nothing to move
-    return planReplace(snap, **entry);
+    return planReplace(snap, **entry, options_.maxTxnOps);
   });
 }
 
-Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace() {
+Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
+    const std::set<std::string>& goneNodes, bool pending) {
   std::optional<ClusterSnapshot> snap = cache_ ? cache_->current() : std::nullopt;
   if (!snap) {
     auto read = snapshot();
@@ -386,9 +387,9 @@ Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace() {
     const JobRecord& r = info.record;
     const bool onGoneNode = std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
       const NodeEntry* e = snap->find(n);
-      return !e || !e->live;
+      return goneNodes.contains(n) && (!e || !e->live);
     });
-    if (onGoneNode || !r.pending.empty()) names.push_back(r.spec.name);
+    if (onGoneNode || (pending && !r.pending.empty())) names.push_back(r.spec.name);
   }
   return names;
 }

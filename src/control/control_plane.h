@@ -82,9 +82,10 @@ class ControlPlane {
   // ones, as many as fit (planReplace). Revision 0 when nothing moved,
   // including when the job no longer exists.
   Result<ChangeResult, Problem> replace(const std::string& name);
-  // The jobs replace() would act on: with instances on nodes that are not
-  // live, or with pending instances.
-  Result<std::vector<std::string>, Problem> jobsToReplace();
+  // The jobs replace() would act on: those naming one of `goneNodes` that
+  // is not live, and, with `pending`, those with pending instances.
+  Result<std::vector<std::string>, Problem> jobsToReplace(const std::set<std::string>& goneNodes,
+                                                          bool pending);
 
   // The consistent read every decision starts from (public for tests).
   Result<ClusterSnapshot, Problem> snapshot();

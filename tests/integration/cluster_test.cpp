@@ -283,37 +283,44 @@ class Replacement : public Cluster {
 
 TEST_F(Replacement, ADeadNodesInstancesMoveToTheSurvivors) {
   const std::string url = startNode("node-a", "4G").url();
-  startNode("node-b", "4G");
+  AgentProcess& b = startNode("node-b", "4G");
   AgentProcess& c = startNode("node-c", "4G");
-  // Through the newest node: its state cache was read after the others
-  // registered, so the plan spreads over all three.
-  ASSERT_EQ(send(c.url(), "POST", "/v1/jobs", jobFile("web", 6, "1G", false)).status, 201);
-  ASSERT_EQ(countOn(placement(url), "node-c"), 2u);
+  ASSERT_EQ(send(url, "POST", "/v1/jobs", jobFile("web", 6, "1G", false)).status, 201);
+  // Spread over all three, or (if node-a's cache had not seen node-c yet)
+  // three each on a and b: either way the victim holds some.
+  const bool onC = countOn(placement(url), "node-c") > 0;
+  const std::string victim = onC ? "node-c" : "node-b";
+  const std::string other = onC ? "node-b" : "node-c";
+  ASSERT_GT(countOn(placement(url), victim), 0u);
 
-  c.kill();
+  (onC ? c : b).kill();
   ASSERT_TRUE(within(std::chrono::seconds(20), [&] {
     const auto placed = placement(url);
-    return placed.size() == 6 && countOn(placed, "node-a") + countOn(placed, "node-b") == 6;
+    return placed.size() == 6 && countOn(placed, "node-a") + countOn(placed, other) == 6;
   })) << send(url, "GET", "/v1/jobs/web").body;
-  // What node-c held is given back; nothing is counted twice.
-  auto usageC = store_->get(keys::usage("node-c"));
-  ASSERT_TRUE(usageC);
-  EXPECT_TRUE(usageC->kvs.empty());
-  for (const char* n : {"node-a", "node-b"}) {
+  // What the victim held is given back; nothing is counted twice.
+  auto gone = store_->get(keys::usage(victim));
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(gone->kvs.empty());
+  Bytes used = 0;
+  for (const std::string& n : {std::string("node-a"), other}) {
     auto u = store_->get(keys::usage(n));
-    ASSERT_TRUE(u && u->kvs.size() == 1);
-    EXPECT_EQ(decodeUsage(u->kvs[0].value)->used.memory, 3 * kGiB) << n;
+    ASSERT_TRUE(u && u->kvs.size() == 1) << n;
+    used += decodeUsage(u->kvs[0].value)->used.memory;
   }
+  EXPECT_EQ(used, 6 * kGiB);
   const auto record = decodeJob(store_->get(keys::job("web"))->kvs.at(0).value);
   ASSERT_TRUE(record);
-  EXPECT_EQ(record->nodes, (std::vector<std::string>{"node-a", "node-b"}));
+  EXPECT_THAT(record->nodes, ::testing::UnorderedElementsAre("node-a", other));
 }
 
 TEST_F(Replacement, WhatDoesNotFitWaitsPendingUntilANodeJoins) {
   const std::string url = startNode("node-a", "3G").url();
   startNode("node-b", "3G");
   AgentProcess& c = startNode("node-c", "3G");
-  ASSERT_EQ(send(c.url(), "POST", "/v1/jobs", jobFile("web", 6, "1536M", false)).status, 201);
+  // Six of 1.5G need all three nodes: a cache that has not seen node-c yet
+  // finds no room and the agent plans again from etcd.
+  ASSERT_EQ(send(url, "POST", "/v1/jobs", jobFile("web", 6, "1536M", false)).status, 201);
 
   c.kill();
   ASSERT_TRUE(within(std::chrono::seconds(20), [&] { return countOn(placement(url), "") == 2; }))

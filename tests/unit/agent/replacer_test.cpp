@@ -6,12 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
 
 namespace ozy {
 namespace {
+
+using namespace std::chrono_literals;
 
 std::vector<std::string> nodes(int n) {
   std::vector<std::string> out;
@@ -62,6 +65,92 @@ TEST(RankFor, LosingAnotherNodeKeepsTheFirst) {
     std::erase(fewer, leaving);
     EXPECT_EQ(rankFor("dead-1", first, fewer), 0u) << "after " << leaving << " left";
   }
+}
+
+// A view with `live` nodes, and `gone` ones that still hold instances.
+ClusterSnapshot viewOf(const std::vector<std::string>& live, const std::vector<std::string>& gone) {
+  ClusterSnapshot view;
+  for (const auto& n : live) {
+    NodeEntry e;
+    e.name = n;
+    e.live = true;
+    view.nodes.push_back(e);
+  }
+  for (const auto& n : gone) {
+    NodeEntry e;
+    e.name = n;
+    e.usage.instances = 2;
+    e.usageModRevision = 5;
+    view.nodes.push_back(e);
+  }
+  std::sort(view.nodes.begin(), view.nodes.end(),
+            [](const NodeEntry& a, const NodeEntry& b) { return a.name < b.name; });
+  return view;
+}
+
+// The live node ranked `rank` for `work`.
+std::string ranked(const std::string& work, std::size_t rank, const std::vector<std::string>& live) {
+  for (const auto& n : live) {
+    if (rankFor(work, n, live) == rank) return n;
+  }
+  return "";
+}
+
+class DueWork : public ::testing::Test {
+ protected:
+  using Clock = ReplacementMemory::Clock;
+  DueWork() {
+    config.fallbackDelay = std::chrono::seconds(5);
+    config.pendingInterval = std::chrono::seconds(10);
+  }
+  ReplacementWork at(const std::string& node, const ClusterSnapshot& view, std::chrono::seconds t) {
+    config.node = node;
+    return dueWork(view, config, memoryOf[node], start + t);
+  }
+  ReplacerConfig config;
+  std::map<std::string, ReplacementMemory> memoryOf;
+  const Clock::time_point start = Clock::now();
+  const std::vector<std::string> live = nodes(6);
+};
+
+TEST_F(DueWork, TheFirstActsAtOnceTheNextTwoOnlyAfterTheirDelay) {
+  const ClusterSnapshot view = viewOf(live, {"dead"});
+  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).goneNodes.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 0s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 4s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 5s).goneNodes.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 0s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 9s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 10s).goneNodes.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 3, live), view, 0s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 3, live), view, 600s).goneNodes.empty()) << "the rest never act";
+}
+
+TEST_F(DueWork, AGoneNodeWithoutInstancesIsNoWork) {
+  ClusterSnapshot view = viewOf(live, {"dead"});
+  for (auto& e : view.nodes) e.usage.instances = 0;
+  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).goneNodes.empty());
+}
+
+TEST_F(DueWork, TheDelayStartsAgainWhenTheWorkComesBack) {
+  const std::string second = ranked("dead", 1, live);
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 0s).goneNodes.empty());
+  EXPECT_TRUE(at(second, viewOf(live, {}), 3s).goneNodes.empty());  // someone did it
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 6s).goneNodes.empty()) << "seen again at 6 s";
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 11s).goneNodes.contains("dead"));
+}
+
+TEST_F(DueWork, PendingInstancesAreLookedAtEveryIntervalWithFallbacks) {
+  const ClusterSnapshot view = viewOf(live, {});
+  const std::string first = ranked("pending instances", 0, live);
+  EXPECT_TRUE(at(first, view, 0s).pending);
+  EXPECT_FALSE(at(first, view, 9s).pending);
+  EXPECT_TRUE(at(first, view, 10s).pending);
+  const std::string second = ranked("pending instances", 1, live);
+  EXPECT_TRUE(at(second, view, 0s).pending) << "nothing looked yet";
+  EXPECT_FALSE(at(second, view, 59s).pending);
+  EXPECT_TRUE(at(second, view, 60s).pending);
+  EXPECT_FALSE(at(ranked("pending instances", 3, live), view, 0s).pending);
 }
 
 }  // namespace
