@@ -505,6 +505,22 @@ TEST(PlannerReplace, DropsAGoneNodeTheRecordNamesWithoutAnAssignment) {
   EXPECT_EQ(plan.job.nodes, (std::vector<std::string>{"a"}));
 }
 
+TEST(PlannerReplace, NeverPutsTwoInstancesOnOneHostPort) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), webJob(3), 0)));  // host port 80 each
+  etcd.remove(keys::node("c"));
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
+  EXPECT_EQ(etcd.job("web").record.pending.size(), 1u) << "port 80 is taken on a and b";
+  for (const char* n : {"a", "b"}) {
+    EXPECT_EQ(etcd.usage(n).ports, (std::vector<HostPort>{{80, Protocol::kTcp}})) << n;
+  }
+  addNode(etcd, "d", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
+  EXPECT_TRUE(etcd.job("web").record.pending.empty());
+  EXPECT_EQ(etcd.usage("d").ports, (std::vector<HostPort>{{80, Protocol::kTcp}}));
+}
+
 TEST(PlannerReplace, NothingToMoveWritesNothing) {
   MiniEtcd etcd;
   addNode(etcd, "a", 8 * kGiB);
