@@ -5,82 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include "scheduler/keys.h"
+#include "scheduler/snapshot_update.h"
 
 namespace ozy {
 namespace {
 
-NodeEntry& entryFor(ClusterSnapshot& view, std::string_view name) {
-  auto it = std::lower_bound(view.nodes.begin(), view.nodes.end(), name,
-                             [](const NodeEntry& e, std::string_view n) { return e.name < n; });
-  if (it == view.nodes.end() || it->name != name) {
-    NodeEntry fresh;
-    fresh.name = std::string(name);
-    it = view.nodes.insert(it, std::move(fresh));
-  }
-  return *it;
-}
-
-// Drops entries that are neither live nodes nor hold usage.
-void prune(ClusterSnapshot& view) {
-  std::erase_if(view.nodes, [](const NodeEntry& e) { return !e.live && e.usageModRevision == 0; });
-}
-
-// A node's usage as of `modRevision`; `usage` null when the key is gone.
-// Older news than what the view holds is ignored.
-void applyUsage(ClusterSnapshot& view, std::string_view node, const UsageRecord* usage,
-                std::int64_t modRevision) {
-  NodeEntry& e = entryFor(view, node);
-  if (modRevision != 0 && modRevision <= e.usageModRevision) return;
-  if (!usage) {
-    e.usage = UsageRecord{};
-    e.usageModRevision = 0;
-  } else {
-    e.usage = *usage;
-    e.usageModRevision = modRevision;
-  }
-}
-
-// One key's new state, from a watch event or our own commit. Older news than
-// what the view holds is ignored, so the two sources can arrive in any order.
-void applyKey(ClusterSnapshot& view, const std::string& key, const std::string* value,
-              std::int64_t modRevision) {
-  if (auto name = keys::nameUnder(key, keys::kNodes); !name.empty()) {
-    NodeEntry& e = entryFor(view, name);
-    if (!value) {
-      e.live = false;
-      e.modRevision = 0;
-    } else if (auto record = decodeNode(*value)) {
-      e.live = true;
-      e.record = std::move(record).value();
-      e.modRevision = modRevision;
-    } else {
-      // Unreadable: not a place to put anything.
-      spdlog::warn("state cache: {} is unreadable ({}); treating the node as gone", key,
-                   record.error());
-      e.live = false;
-      e.modRevision = 0;
-    }
-  } else if (auto node = keys::nameUnder(key, keys::kUsage); !node.empty()) {
-    // Our own commit's events come back through the watch: skip them before
-    // decoding anything.
-    const NodeEntry* known = view.find(node);
-    if (known && modRevision != 0 && modRevision <= known->usageModRevision) return;
-    if (!value) {
-      applyUsage(view, node, nullptr, modRevision);
-    } else if (auto usage = decodeUsage(*value)) {
-      applyUsage(view, node, &*usage, modRevision);
-    }
-  } else if (key == keys::kSharedPool) {
-    if (modRevision != 0 && modRevision <= view.sharedPoolModRevision) return;
-    if (!value) {
-      view.sharedPool = SharedPoolRecord{};
-      view.sharedPoolModRevision = 0;
-    } else if (auto pool = decodeSharedPool(*value)) {
-      view.sharedPool = *pool;
-      view.sharedPoolModRevision = modRevision;
-    }
-  }
-  view.revision = std::max(view.revision, modRevision);
+void warnUnreadable(const std::string& key) {
+  spdlog::warn("state cache: {} is unreadable; a node is taken as gone, anything else ignored",
+               key);
 }
 
 }  // namespace
@@ -109,7 +41,9 @@ Result<bool, StoreError> SnapshotCache::resync() {
   if (!read) return fail(std::move(read).error());
   ClusterSnapshot fresh;
   for (const auto& list : read->gets) {
-    for (const auto& kv : list) applyKey(fresh, kv.key, &kv.value, kv.modRevision);
+    for (const auto& kv : list) {
+      if (!applyKey(fresh, kv.key, &kv.value, kv.modRevision)) warnUnreadable(kv.key);
+    }
   }
   fresh.revision = read->revision;
   prune(fresh);
@@ -138,8 +72,10 @@ Result<bool, StoreError> SnapshotCache::resync() {
 void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
   std::lock_guard lock(mutex_);
   for (const auto& ev : events) {
-    applyKey(view_, ev.kv.key, ev.type == WatchEvent::kPut ? &ev.kv.value : nullptr,
-             ev.kv.modRevision);
+    if (!applyKey(view_, ev.kv.key, ev.type == WatchEvent::kPut ? &ev.kv.value : nullptr,
+                  ev.kv.modRevision)) {
+      warnUnreadable(ev.kv.key);
+    }
   }
   prune(view_);
 }
