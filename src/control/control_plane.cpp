@@ -11,6 +11,7 @@
 #include "control/snapshot_cache.h"
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
+#include "scheduler/snapshot_update.h"
 
 namespace ozy {
 namespace {
@@ -137,18 +138,21 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
 }
 
 // How one guarded Txn ended: landed at `revision`, or lost a race, in which
-// case `current` is the state as etcd held it then, read in the same Txn.
+// case `guarded` holds what etcd held then for every key the compares
+// guarded (absent keys missing), read in the same Txn at `readRevision`.
 struct CommitOutcome {
   std::optional<std::int64_t> revision;
-  std::optional<StateRead> current;
+  std::vector<std::string> guardedKeys;
+  std::vector<KeyValue> guarded;
+  std::int64_t readRevision = 0;
 };
 
-// Runs `plan` in one Txn. Its failure branch re-reads the state (and
-// `jobName`'s key, if given), so a lost race costs no extra round trip
-// before the re-plan.
+// Runs `plan` in one Txn. Its failure branch reads back the keys the
+// compares guard, so a lost race costs no extra round trip before the
+// re-plan, and only as many reads as the plan touched keys (reading the
+// whole cluster there would hold etcd's write path for it).
 Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
-                                          const std::string& jobName, const CommitPlan& plan,
-                                          bool readJobOnFailure) {
+                                          const std::string& jobName, const CommitPlan& plan) {
   const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
   if (ops > maxTxnOps) {
     return fail(makeProblem(
@@ -160,13 +164,47 @@ Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
         {{"job", jobName}, {"operations", ops}, {"limit", maxTxnOps}}));
   }
   Txn txn = toTxn(plan);
-  txn.failure = stateReadOps(readJobOnFailure ? &jobName : nullptr);
+  CommitOutcome outcome;
+  for (const auto& c : plan.compares) {
+    if (std::find(outcome.guardedKeys.begin(), outcome.guardedKeys.end(), c.key) !=
+        outcome.guardedKeys.end()) {
+      continue;
+    }
+    outcome.guardedKeys.push_back(c.key);
+    txn.failure.push_back(TxnOp::get(c.key));
+  }
   auto committed = store.txn(txn);
   if (!committed) return fail(toProblem(committed.error()));
-  if (committed->succeeded) return CommitOutcome{committed->revision, std::nullopt};
-  auto current = parseState(*committed, readJobOnFailure);
-  if (!current) return fail(std::move(current).error());
-  return CommitOutcome{std::nullopt, std::move(current).value()};
+  if (committed->succeeded) {
+    outcome.revision = committed->revision;
+    return outcome;
+  }
+  for (auto& found : committed->gets) {
+    for (auto& kv : found) outcome.guarded.push_back(std::move(kv));
+  }
+  outcome.readRevision = committed->revision;
+  return outcome;
+}
+
+// `snapshot` brought up to date with what a lost commit read back.
+StateRead refreshed(ClusterSnapshot snapshot, const CommitOutcome& lost, const std::string& jobKey) {
+  StateRead read{std::move(snapshot), std::nullopt};
+  for (const auto& key : lost.guardedKeys) {
+    const auto kv = std::find_if(lost.guarded.begin(), lost.guarded.end(),
+                                 [&](const KeyValue& k) { return k.key == key; });
+    if (kv == lost.guarded.end()) {
+      applyKey(read.snapshot, key, nullptr, lost.readRevision);
+    } else {
+      // An unreadable node key counts as gone; other unreadable values stay
+      // as they were, so the next commit loses and the read after it
+      // reports them.
+      applyKey(read.snapshot, key, &kv->value, kv->modRevision);
+      if (key == jobKey) read.jobKey = *kv;
+    }
+  }
+  prune(read.snapshot);
+  read.snapshot.revision = std::max(read.snapshot.revision, lost.readRevision);
+  return read;
 }
 
 }  // namespace
@@ -273,7 +311,7 @@ Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& j
     if (decided->operationCount() == 0) {
       return ChangeResult{std::move(decided->job), {}, {}, 0};  // nothing to change
     }
-    auto outcome = commitPlan(store_, options_.maxTxnOps, jobName, *decided, exists != nullptr);
+    auto outcome = commitPlan(store_, options_.maxTxnOps, jobName, *decided);
     if (!outcome) return fail(std::move(outcome).error());
     if (outcome->revision) {
       if (cache_) cache_->applyCommit(*decided, *outcome->revision);
@@ -281,8 +319,8 @@ Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& j
                           std::move(decided->removed), *outcome->revision};
     }
     // Lost a race: something the plan read changed. Re-plan on what etcd
-    // holds now.
-    current = std::move(outcome->current);
+    // holds now for the keys that mattered.
+    current = refreshed(std::move(*snap), *outcome, keys::job(jobName));
   }
   return fail(contention(jobName));
 }

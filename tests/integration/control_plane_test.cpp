@@ -27,6 +27,7 @@ class RacingStore : public Store {
   std::vector<std::function<void(Store&)>> competitors;
   int commits = 0;
   int reads = 0;  // state reads: unguarded Txns
+  std::vector<TxnOp> lastFailureBranch;  // of the last commit
 
   Result<RangeResult, StoreError> get(const std::string& key) override { return inner_.get(key); }
   Result<RangeResult, StoreError> getPrefix(const std::string& prefix, bool keysOnly) override {
@@ -50,6 +51,7 @@ class RacingStore : public Store {
                })) {
       if (commits < static_cast<int>(competitors.size())) competitors[commits](inner_);
       ++commits;
+      lastFailureBranch = txn.failure;
     }
     return inner_.txn(txn);
   }
@@ -121,6 +123,10 @@ TEST_F(ControlPlaneRetry, ALostCommitReplansOnWhatItsTxnReadBackWithoutWaiting) 
   EXPECT_EQ(racing_->commits, 2);
   EXPECT_EQ(racing_->reads, 1) << "the retry must plan from the failed Txn's reads";
   EXPECT_EQ(sleeps_, 0) << "one lost race is no reason to back off";
+  // What it read back: the keys its compares guard (job, node, usage), not
+  // the whole cluster, which etcd would read inside its write path.
+  EXPECT_EQ(racing_->lastFailureBranch.size(), 3u);
+  for (const auto& op : racing_->lastFailureBranch) EXPECT_EQ(op.kind, TxnOp::kGet) << op.key;
   // The retry saw the competitor's gigabyte: both are counted.
   const UsageRecord usage = usageOfN1();
   EXPECT_EQ(usage.used.memory, 1 * kGiB + 512 * kMiB);
