@@ -84,18 +84,18 @@ ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCa
 
 namespace {
 
-// The reads every decision starts from: nodes, usage, the shared pool and,
-// for a submission, the job's key (its absence is part of the decision).
-std::vector<TxnOp> stateReadOps(const std::string* jobName) {
-  std::vector<TxnOp> ops = {TxnOp::getPrefix(std::string(keys::kNodes)),
-                            TxnOp::getPrefix(std::string(keys::kUsage)),
-                            TxnOp::get(std::string(keys::kSharedPool))};
-  if (jobName) ops.push_back(TxnOp::get(keys::job(*jobName)));
-  return ops;
-}
-
-// Decodes what stateReadOps() read.
-Result<StateRead, Problem> parseState(const TxnResult& result, bool withJob) {
+// The read every decision starts from, at one revision: nodes, usage, the
+// shared pool and, for a submission, the job's key (its absence is part of
+// the decision).
+Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
+  Txn txn;
+  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
+                 TxnOp::getPrefix(std::string(keys::kUsage)),
+                 TxnOp::get(std::string(keys::kSharedPool))};
+  if (jobName) txn.success.push_back(TxnOp::get(keys::job(*jobName)));
+  auto got = store.txn(txn);
+  if (!got) return fail(toProblem(got.error()));
+  const TxnResult& result = *got;
   StateRead read;
   read.snapshot.revision = result.revision;
   std::map<std::string, NodeEntry> nodes;
@@ -125,16 +125,8 @@ Result<StateRead, Problem> parseState(const TxnResult& result, bool withJob) {
     read.snapshot.sharedPool = *pool;
     read.snapshot.sharedPoolModRevision = kv.modRevision;
   }
-  if (withJob && !result.gets.at(3).empty()) read.jobKey = result.gets.at(3).front();
+  if (jobName && !result.gets.at(3).empty()) read.jobKey = result.gets.at(3).front();
   return read;
-}
-
-Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
-  Txn txn;
-  txn.success = stateReadOps(jobName);
-  auto result = store.txn(txn);
-  if (!result) return fail(toProblem(result.error()));
-  return parseState(*result, jobName != nullptr);
 }
 
 // How one guarded Txn ended: landed at `revision`, or lost a race, in which
