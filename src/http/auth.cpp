@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -99,23 +102,23 @@ std::string permissionWarning(const std::filesystem::path& path) {
 
 }  // namespace
 
-Handler requireBearerToken(const std::string& token, Handler next) {
-  const bool admitNobody = token.empty();
-  const Digest expected = sha256(token);
-  return [admitNobody, expected, next = std::move(next)](const Request& request) -> Response {
-    const auto credential = bearerCredential(request.headers);
-    if (!credential) {
-      return unauthorized(
-          "This API needs a bearer token: send the header \"Authorization: Bearer <token>\".",
-          "Bearer realm=\"ozy\"");
-    }
-    const Digest given = sha256(*credential);
-    if (CRYPTO_memcmp(given.data(), expected.data(), given.size()) != 0 || admitNobody) {
-      return unauthorized("The bearer token was not accepted.",
-                          "Bearer realm=\"ozy\", error=\"invalid_token\"");
-    }
-    return next(request);
-  };
+BearerToken::BearerToken(const std::string& token)
+    : admitNobody_(token.empty()), expected_(sha256(token)) {}
+
+std::optional<Response> BearerToken::check(const Request& request) const {
+  const auto credential = bearerCredential(request.headers);
+  if (!credential) {
+    return unauthorized(
+        "This API needs a bearer token: send the header \"Authorization: Bearer <token>\" (the "
+        "ozy command reads it from $OZY_TOKEN, $OZY_TOKEN_FILE or /var/lib/ozy/token).",
+        "Bearer realm=\"ozy\"");
+  }
+  const Digest given = sha256(*credential);
+  if (CRYPTO_memcmp(given.data(), expected_.data(), given.size()) != 0 || admitNobody_) {
+    return unauthorized("The bearer token was not accepted.",
+                        "Bearer realm=\"ozy\", error=\"invalid_token\"");
+  }
+  return std::nullopt;
 }
 
 Result<TokenFile, std::string> readTokenFile(const std::filesystem::path& path) {
@@ -132,6 +135,37 @@ Result<TokenFile, std::string> readTokenFile(const std::filesystem::path& path) 
                     path.string()));
   }
   return TokenFile{std::string(token), permissionWarning(path)};
+}
+
+Result<GeneratedToken, std::string> loadOrCreateTokenFile(const std::filesystem::path& path) {
+  std::array<unsigned char, 32> random{};
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return fail(std::string("cannot make an API token: the system has no random numbers to give"));
+  }
+  std::string token;
+  for (const unsigned char byte : random) token += fmt::format("{:02x}", byte);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 && errno == EEXIST) {
+    auto existing = readTokenFile(path);
+    if (!existing) return fail(std::move(existing).error());
+    if (!existing->warning.empty()) return fail(existing->warning);
+    return GeneratedToken{std::move(existing->token), false};
+  }
+  if (fd < 0) {
+    return fail(fmt::format("cannot create the API token file {}: {}", path.string(),
+                            std::error_code(errno, std::generic_category()).message()));
+  }
+  const std::string text = token + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int writeError = errno;
+  ::close(fd);
+  if (!written) {
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);
+    return fail(fmt::format("cannot write the API token file {}: {}", path.string(),
+                            std::error_code(writeError, std::generic_category()).message()));
+  }
+  return GeneratedToken{std::move(token), true};
 }
 
 }  // namespace ozy::http

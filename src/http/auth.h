@@ -1,8 +1,11 @@
-// Bearer-token authentication for the agent's API: a Handler wrapper that
-// admits only requests carrying the configured token, and the token file.
+// Bearer-token authentication for the agent's API: the check that admits
+// only requests carrying the configured token, and the token file (read, or
+// made on an agent's first start).
 #pragma once
 
+#include <array>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -10,12 +13,21 @@
 
 namespace ozy::http {
 
-// Wraps `next` so that every request must carry "Authorization: Bearer
-// <token>"; others get a 401 problem with WWW-Authenticate: Bearer. Tokens are
-// compared as SHA-256 digests in constant time, so neither the content nor
-// the length of the token leaks through timing. Wrap only when a token is
-// configured: an empty token admits nobody (it fails closed).
-Handler requireBearerToken(const std::string& token, Handler next);
+// Every request must carry "Authorization: Bearer <token>"; check() answers
+// others with a 401 problem and WWW-Authenticate: Bearer. Tokens are compared
+// as SHA-256 digests in constant time, so neither the content nor the length
+// of the token leaks through timing. An empty token admits nobody (it fails
+// closed).
+class BearerToken {
+ public:
+  explicit BearerToken(const std::string& token);
+  // Nullopt when the request carries the token; the 401 response otherwise.
+  std::optional<Response> check(const Request& request) const;
+
+ private:
+  bool admitNobody_;
+  std::array<unsigned char, 32> expected_;
+};
 
 struct TokenFile {
   std::string token;
@@ -28,5 +40,15 @@ struct TokenFile {
 // add) is trimmed; an empty file, a missing one, or text that is not a single
 // token is an error naming the file and the fix.
 Result<TokenFile, std::string> readTokenFile(const std::filesystem::path& path);
+
+// The agent's own token when the operator gives none: read from `path` if it
+// exists, else made there (256 random bits, hex, mode 0600, created
+// exclusively so two agents sharing a data dir cannot race to different
+// tokens). `created` says which.
+struct GeneratedToken {
+  std::string token;
+  bool created = false;
+};
+Result<GeneratedToken, std::string> loadOrCreateTokenFile(const std::filesystem::path& path);
 
 }  // namespace ozy::http

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -54,8 +55,15 @@ std::string invalidConfig(const HttpServerConfig& config, const Handler& handler
   if (!handler) return "the HTTP server needs a handler";
   if (config.threads < 1)
     return fmt::format("HTTP server threads must be at least 1, not {}", config.threads);
-  if (config.maxConnections < 1) return "the HTTP server's connection limit must be at least 1";
-  if (config.requestTimeout.count() <= 0) return "the HTTP request timeout must be positive";
+  if (config.handlerThreads < 1) {
+    return fmt::format("HTTP handler threads must be at least 1, not {}", config.handlerThreads);
+  }
+  if (config.maxConnections < 1 || config.maxConnectionsPerAddress < 1) {
+    return "the HTTP server's connection limits must be at least 1";
+  }
+  if (config.requestTimeout.count() <= 0 || config.headerTimeout.count() <= 0) {
+    return "the HTTP header and request timeouts must be positive";
+  }
   return {};
 }
 
@@ -67,9 +75,12 @@ class HttpServer::Impl {
       : config_(std::move(config)),
         handler_(std::move(handler)),
         tls_(std::move(tls)),
-        registry_(config_.maxConnections),
-        sessionContext_{config_, handler_, registry_, std::min(config_.requestTimeout, kMaxLinger)},
+        registry_(config_.maxConnections, config_.maxConnectionsPerAddress),
+        handlers_(config_.handlerThreads, config_.handlerQueue),
+        sessionContext_{config_, handler_, registry_, handlers_,
+                        std::min(config_.requestTimeout, kMaxLinger)},
         ioc_(config_.threads),
+        keepRunning_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)),
         retryTimer_(acceptor_.get_executor()) {}
 
@@ -85,15 +96,20 @@ class HttpServer::Impl {
   void onAccept(error_code ec, tcp::socket socket);
   void runThread();
 
-  // Destruction runs bottom-up: the io_context goes before the registry and
-  // the TLS context, because destroying it destroys the sessions still queued
-  // in it, and they use both.
+  // Destruction runs bottom-up: the io_context and the handler pool go
+  // before the registry and the TLS context, because destroying them
+  // destroys the sessions still queued in them, and those use both.
   HttpServerConfig config_;
   Handler handler_;
   TlsContextPtr tls_;
   ConnectionRegistry registry_;
+  WorkerPool handlers_;
   SessionContext sessionContext_;
   net::io_context ioc_;
+  // Without it the I/O threads would return whenever no I/O is pending (a
+  // paused accept loop, every request in the handler pool), and never come
+  // back for the work posted afterwards. Released by stop().
+  net::executor_work_guard<net::io_context::executor_type> keepRunning_;
   tcp::acceptor acceptor_;
   net::steady_timer retryTimer_;
   std::vector<std::thread> threads_;
@@ -174,7 +190,11 @@ void HttpServer::Impl::stop() {
     retryTimer_.cancel();
   });
   registry_.closeAll(config_.stopTimeout);
-  // The pool's run() returns once the last session and the acceptor are gone.
+  // Requests still queued are dropped (their connections were closed); one
+  // still running is waited for.
+  handlers_.stop();
+  keepRunning_.reset();
+  // The I/O threads return once the last session and the acceptor are gone.
   for (auto& thread : threads_) thread.join();
   threads_.clear();
   error_code ignored;

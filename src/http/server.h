@@ -27,22 +27,43 @@ struct TlsFiles {
   std::filesystem::path privateKey;   // PEM
 };
 
+// Decides on a request from its request line and header alone, before any
+// of its body is read: a refusal (nullopt admits it) is answered at once and
+// the connection closed, so an unauthenticated client cannot make the server
+// buffer a body. The Request has everything but the body. Runs on the I/O
+// threads: it must not block.
+using Admission = std::function<std::optional<Response>(const Request& head)>;
+
 struct HttpServerConfig {
   std::string address = "127.0.0.1";  // an IP address; "0.0.0.0" or "::" for all
   std::uint16_t port = 0;             // 0: the kernel picks; see HttpServer::port()
   std::optional<TlsFiles> tls;        // absent: plain HTTP
-  int threads = 4;
-  // Time a client has to deliver a whole request (headers and body), counted
-  // from the connection's start or the previous response; an idle keep-alive
-  // connection is closed when it runs out. Also bounds each response write.
+  // Threads doing socket I/O only; handlers run in their own pool.
+  int threads = 2;
+  // Threads running handlers, and how many requests may wait for one; a
+  // request beyond that is answered 503 with Retry-After at once.
+  int handlerThreads = 4;
+  std::size_t handlerQueue = 64;
+  // Time a client has to deliver a request's line and header, counted from
+  // the connection's start or the previous response; an idle keep-alive
+  // connection is closed when it runs out.
+  std::chrono::milliseconds headerTimeout{std::chrono::seconds(10)};
+  // Time a client has to deliver the whole request (header and body) from
+  // the same start. Also bounds each response write.
   std::chrono::milliseconds requestTimeout{std::chrono::seconds(30)};
   std::size_t bodyLimit = std::size_t{1} << 20;
+  // The request line and header fields. The read buffer is bounded by this
+  // plus a little, so a chunk-size line, chunk extensions or trailers can
+  // never make the server hold more.
   std::size_t headerLimit = std::size_t{16} << 10;
-  // Beyond this many open connections the server stops accepting until one
-  // closes; new clients wait in the kernel's listen queue.
+  // Open connections in all, and from one client address. At either bound
+  // the connection that has waited longest for a request is closed for the
+  // newcomer (http/connection_registry.h).
   std::size_t maxConnections = 512;
+  std::size_t maxConnectionsPerAddress = 64;
   // How long stop() lets requests in flight finish before closing them.
   std::chrono::milliseconds stopTimeout{std::chrono::seconds(10)};
+  Admission admit;  // empty: every well-formed request is admitted
   // Errors nobody else sees (a handler threw, accept failed). Called from pool
   // threads, so it must be thread-safe. Default: dropped.
   std::function<void(std::string_view message)> logError;

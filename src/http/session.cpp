@@ -1,14 +1,18 @@
 // A server-side HTTP/1.1 session in Beast's asynchronous style.
 //
 // Life of a connection: [TLS handshake] -> read header -> check framing ->
-// [100 Continue] -> read body -> run the handler -> write the response ->
-// read the next request (keep-alive) or close. The phase tells stop() whether
-// a request is in flight. Every read and write runs under the request timeout
-// of the stream; all handlers of one session run on its strand.
+// admit (authentication and the like, before any body is read) ->
+// [100 Continue] -> read body -> run the handler in the handler pool ->
+// write the response -> read the next request (keep-alive) or close. The
+// phase tells stop() whether a request is in flight, and the registry which
+// connections it may close for room. The header must arrive within the
+// header timeout, the whole request within the request timeout; all
+// completion handlers of one session run on its strand.
 #include "http/session.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -71,7 +75,9 @@ bool isServerOwned(std::string_view name) {
   return false;
 }
 
-Result<Request, std::string> toRequest(BeastRequest&& message, const tcp::endpoint& peer) {
+// Everything of the request but its body.
+Result<Request, std::string> headOf(const BeastRequest::header_type& message,
+                                    const tcp::endpoint& peer) {
   auto target = parseRequestTarget(toStd(message.target()));
   if (!target) return fail(std::move(target).error());
   Request request;
@@ -81,7 +87,6 @@ Result<Request, std::string> toRequest(BeastRequest&& message, const tcp::endpoi
   for (const auto& field : message) {
     request.headers.add(std::string(toStd(field.name_string())), std::string(toStd(field.value())));
   }
-  request.body = std::move(message.body());
   request.remoteAddress = peer.address().to_string();
   request.remotePort = peer.port();
   return request;
@@ -90,6 +95,18 @@ Result<Request, std::string> toRequest(BeastRequest&& message, const tcp::endpoi
 // Only final statuses the handler can mean; anything else is its bug.
 bool isValidStatus(int status) {
   return status >= 200 && status <= 599;
+}
+
+// A read buffer this much larger than the header limit holds the largest
+// header plus the start of what follows; a chunk-size line or trailer longer
+// than that fails the read instead of growing the buffer.
+constexpr std::size_t kBufferSlack = 4096;
+
+Response busy() {
+  Response response = problemResponse(makeProblem(
+      problems::kServerBusy, "The server is handling as many requests as it can; try again shortly."));
+  response.headers.set("Retry-After", "1");
+  return response;
 }
 
 Response internalError() {
@@ -104,7 +121,10 @@ template <class Stream>
 class Session final : public Connection, public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Stream stream, const SessionContext& context, tcp::endpoint peer)
-      : stream_(std::move(stream)), context_(context), peer_(std::move(peer)) {}
+      : stream_(std::move(stream)),
+        context_(context),
+        peer_(std::move(peer)),
+        buffer_(context.config.headerLimit + kBufferSlack) {}
   ~Session() override { context_.registry.remove(this); }
 
   void start() { net::dispatch(stream_.get_executor(), bind(&Session::begin)); }
@@ -153,10 +173,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     // stop() may have asked before this read existed; it sets stopping first.
     if (context_.registry.stopping()) return shutdown();
     phase_ = Phase::Reading;
+    context_.registry.setIdle(this, true);
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(config().headerLimit));
     parser_->body_limit(config().bodyLimit);
-    tcp().expires_after(config().requestTimeout);
+    requestStart_ = std::chrono::steady_clock::now();
+    tcp().expires_after(config().headerTimeout);
     // The header alone first: Beast 1.74's eager parsing (async_read) drops
     // errors found at the end of the header, such as body_limit.
     bhttp::async_read_header(stream_, buffer_, *parser_, bind(&Session::onHeader));
@@ -164,11 +186,26 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void onHeader(error_code ec, std::size_t) {
     if (ec) return onReadError(ec);
+    context_.registry.setIdle(this, false);
     const auto& header = parser_->get();
     if (std::string why = framingProblem(header); !why.empty()) {
       return reject(
           makeProblem(problems::kBadRequest, fmt::format("Bad request framing: {}.", why)));
     }
+    auto head = headOf(header, peer_);
+    if (!head) {
+      return reject(
+          makeProblem(problems::kBadRequest, fmt::format("Bad request target: {}.", head.error())));
+    }
+    if (config().admit) {
+      if (auto refusal = config().admit(*head)) return refuse(std::move(*refusal));
+    }
+    request_ = std::move(head).value();
+    // The rest of the request shares the header's start: a body trickled in
+    // a byte at a time cannot hold the connection past the request timeout.
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - requestStart_);
+    tcp().expires_after(std::max(config().requestTimeout - spent, std::chrono::milliseconds(1)));
     const bool bodyFollows = !parser_->is_done();
     if (bodyFollows && header.version() >= 11 &&
         beast::iequals(header[bhttp::field::expect], "100-continue")) {
@@ -195,6 +232,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void onReadError(error_code ec) {
+    if (ec == bhttp::error::buffer_overflow) {
+      return reject(makeProblem(
+          problems::kRequestHeadersTooLarge,
+          fmt::format("A header, chunk-size line, chunk extension or trailer is longer than "
+                      "the limit of {} bytes.",
+                      config().headerLimit)));
+    }
     if (ec == bhttp::error::body_limit) {
       return reject(
           makeProblem(problems::kRequestTooLarge,
@@ -228,12 +272,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     const unsigned version = message.version();
     const bool keepAlive = message.keep_alive();
     const bool head = message.method() == bhttp::verb::head;
-    auto request = toRequest(std::move(message), peer_);
-    if (!request) {
-      return reject(makeProblem(problems::kBadRequest,
-                                fmt::format("Bad request target: {}.", request.error())));
-    }
-    send(callHandler(*request), version, keepAlive, head, false);
+    request_.body = std::move(message.body());
+    auto self = this->shared_from_this();
+    // The server keeps its I/O threads running until stop() is done with the
+    // pool, so the response posted back is always written.
+    const bool queued = context_.handlers.trySubmit([self, version, keepAlive, head] {
+      Response response = self->callHandler(self->request_);
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response), version, keepAlive, head]() mutable {
+                  self->send(std::move(response), version, keepAlive, head, false);
+                });
+    });
+    if (!queued) send(busy(), version, false, head, false);
   }
 
   Response callHandler(const Request& request) {
@@ -254,9 +304,14 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   // Error responses are the last on their connection: after a framing error
   // nobody knows where the next request would start.
-  void reject(const Problem& problem) {
+  void reject(const Problem& problem) { refuse(problemResponse(problem)); }
+
+  // Likewise for a request refused before its body was read: the body would
+  // be taken for the next request.
+  void refuse(Response response) {
     phase_ = Phase::Busy;
-    send(problemResponse(problem), 11, false, false, true);
+    context_.registry.setIdle(this, false);
+    send(std::move(response), 11, false, false, true);
   }
 
   void send(Response response, unsigned version, bool keepAlive, bool head, bool linger) {
@@ -340,7 +395,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   const SessionContext& context_;
   tcp::endpoint peer_;
   Phase phase_ = Phase::Reading;
+  std::chrono::steady_clock::time_point requestStart_;
   beast::flat_buffer buffer_;
+  Request request_;  // the head once admitted; the body joins it when read
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::empty_body> continue_;
   BeastResponse response_;
@@ -350,9 +407,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 namespace {
 
 template <class Stream>
-void launch(std::shared_ptr<Session<Stream>> session, ConnectionRegistry& registry) {
-  // Refused while stopping: dropping the session closes the socket.
-  if (registry.add(session)) session->start();
+void launch(std::shared_ptr<Session<Stream>> session, ConnectionRegistry& registry,
+            const std::string& address) {
+  // Refused while stopping, or when the client's address has as many busy
+  // connections as it may: dropping the session closes the socket.
+  if (registry.add(session, address)) session->start();
 }
 
 }  // namespace
@@ -361,14 +420,15 @@ void startSession(tcp::socket socket, const SessionContext& context, net::ssl::c
   error_code ec;
   tcp::endpoint peer = socket.remote_endpoint(ec);
   if (ec) return;  // the client already left
+  const std::string address = peer.address().to_string();
   if (tls != nullptr) {
     using TlsStream = beast::ssl_stream<beast::tcp_stream>;
     launch(std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls), context, peer),
-           context.registry);
+           context.registry, address);
   } else {
     launch(std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)),
                                                         context, peer),
-           context.registry);
+           context.registry, address);
   }
 }
 

@@ -11,6 +11,7 @@
 #include "http/connection_registry.h"
 #include "http/message.h"
 #include "http/server.h"
+#include "http/worker_pool.h"
 
 namespace ozy::http {
 
@@ -20,6 +21,7 @@ struct SessionContext {
   const HttpServerConfig& config;
   const Handler& handler;
   ConnectionRegistry& registry;
+  WorkerPool& handlers;
   // After an error response the session reads and discards what the client
   // still sends, for at most this long, so that closing does not reset the
   // connection before the client has read the response.

@@ -1,5 +1,5 @@
-// Bearer-token authentication: the wrapper handler's verdicts, the same over
-// real HTTP, and reading the token file.
+// Bearer-token authentication: the check's verdicts, the same over real HTTP
+// as the server's admission, and reading or making the token file.
 #include "http/auth.h"
 
 #include <gmock/gmock.h>
@@ -21,10 +21,16 @@ using testing::TempDir;
 
 constexpr const char* kToken = "correct-horse-battery-staple";
 
-Handler guarded() {
-  return requireBearerToken(kToken,
-                            [](const Request&) { return testing::textResponse(200, "in"); });
+// The check in front of a handler that lets everyone in.
+Handler guardedBy(const std::string& token) {
+  auto check = std::make_shared<BearerToken>(token);
+  return [check](const Request& request) {
+    if (auto denied = check->check(request)) return *denied;
+    return testing::textResponse(200, "in");
+  };
 }
+
+Handler guarded() { return guardedBy(kToken); }
 
 Request withAuthorization(std::string value) {
   Request request;
@@ -66,14 +72,18 @@ TEST(HttpBearerAuth, PassesTheRightTokenInAnySchemeCaseToTheWrappedHandler) {
 }
 
 TEST(HttpBearerAuth, AnEmptyConfiguredTokenAdmitsNobody) {
-  const Handler handler =
-      requireBearerToken("", [](const Request&) { return testing::textResponse(200, "in"); });
+  const Handler handler = guardedBy("");
   EXPECT_EQ(handler(withAuthorization("Bearer ")).status, 401);
   EXPECT_EQ(handler(withAuthorization("Bearer x")).status, 401);
 }
 
 TEST(HttpBearerAuth, GuardsARealServer) {
-  auto server = testing::startServer(testing::testServerConfig(), guarded());
+  auto serverConfig = testing::testServerConfig();
+  auto check = std::make_shared<BearerToken>(kToken);
+  serverConfig.admit = [check](const Request& head) { return check->check(head); };
+  auto server = testing::startServer(serverConfig, [](const Request&) {
+    return testing::textResponse(200, "in");
+  });
   ASSERT_TRUE(server);
   auto config = testing::testClientConfig(*server);
   const auto anonymous = testing::clientFor(config);
@@ -144,6 +154,36 @@ TEST(HttpTokenFile, WarnsWhenOtherUsersCanReadIt) {
   EXPECT_THAT(token->warning, HasSubstr("mode 644"));
   EXPECT_THAT(token->warning, HasSubstr("chmod 600"));
   EXPECT_THAT(token->warning, Not(HasSubstr("s3cret-token")));
+}
+
+TEST(HttpTokenFile, MakesAPrivateRandomTokenOnceAndKeepsIt) {
+  TempDir dir;
+  const auto first = loadOrCreateTokenFile(dir / "token");
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_TRUE(first->created);
+  EXPECT_EQ(first->token.size(), 64u);
+  EXPECT_EQ(first->token.find_first_not_of("0123456789abcdef"), std::string::npos);
+  struct stat info {};
+  ASSERT_EQ(::stat((dir / "token").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+
+  const auto again = loadOrCreateTokenFile(dir / "token");
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(again->token, first->token);
+
+  TempDir other;
+  const auto elsewhere = loadOrCreateTokenFile(other / "token");
+  ASSERT_TRUE(elsewhere);
+  EXPECT_NE(elsewhere->token, first->token);
+}
+
+TEST(HttpTokenFile, RefusesItsOwnTokenFileOnceOthersCanReadIt) {
+  TempDir dir;
+  writeFile(dir / "token", "s3cret-token\n", 0644);
+  const auto token = loadOrCreateTokenFile(dir / "token");
+  ASSERT_FALSE(token);
+  EXPECT_THAT(token.error(), HasSubstr("chmod 600"));
 }
 
 }  // namespace

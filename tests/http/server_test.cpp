@@ -212,7 +212,7 @@ TEST(HttpServer, AnswersOversizedHeadersWith431Problem) {
 
 TEST(HttpServer, CutsOffAClientThatNeverFinishesItsHeaders) {
   auto config = testServerConfig();
-  config.requestTimeout = 300ms;
+  config.headerTimeout = 300ms;
   auto server = startServer(config, okHandler());
   ASSERT_TRUE(server);
   auto connection = connectTo(*server);
@@ -226,7 +226,7 @@ TEST(HttpServer, CutsOffAClientThatNeverFinishesItsHeaders) {
 
 TEST(HttpServer, ClosesAnIdleKeepAliveConnectionAfterTheTimeout) {
   auto config = testServerConfig();
-  config.requestTimeout = 300ms;
+  config.headerTimeout = 300ms;
   auto server = startServer(config, okHandler());
   ASSERT_TRUE(server);
   auto connection = connectTo(*server);
@@ -365,23 +365,170 @@ TEST(HttpServer, Sends100ContinueBeforeReadingTheBody) {
   EXPECT_EQ(response->body, "hello");
 }
 
-TEST(HttpServer, HoldsConnectionsBeyondTheLimitUntilOneCloses) {
+TEST(HttpServer, ClosesTheLongestIdleConnectionToMakeRoomAtTheLimit) {
   auto config = testServerConfig();
-  config.maxConnections = 1;
+  config.maxConnections = 2;
   auto server = startServer(config, okHandler());
   ASSERT_TRUE(server);
-  auto first = connectTo(*server);
-  first.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-  ASSERT_TRUE(first.readResponse(5s));  // and it stays open (keep-alive)
+  auto oldest = connectTo(*server);
+  oldest.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+  ASSERT_TRUE(oldest.readResponse(5s));  // and it stays open, idle (keep-alive)
+  auto younger = connectTo(*server);
+  younger.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+  ASSERT_TRUE(younger.readResponse(5s));
 
-  auto second = connectTo(*server);  // completes in the kernel's listen queue
-  second.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
-  EXPECT_FALSE(second.readResponse(300ms)) << "served beyond maxConnections";
-  first.close();
+  auto newcomer = connectTo(*server);
+  newcomer.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
 
-  const auto response = second.readResponse(5s);
+  const auto response = newcomer.readResponse(5s);
+  ASSERT_TRUE(response) << "a newcomer is served at the limit";
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(oldest.closedWithin(5s)) << "the longest idle connection made room";
+  younger.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+  EXPECT_TRUE(younger.readResponse(5s)) << "the other one was left alone";
+}
+
+TEST(HttpServer, ServesNoNewcomerBeyondTheLimitWhileEveryConnectionIsBusy) {
+  auto gate = std::make_shared<testing::Gate>();
+  auto config = testServerConfig();
+  config.maxConnections = 1;
+  auto server = startServer(config, [gate](const Request& request) {
+    if (request.path == "/slow") {
+      gate->markEntered();
+      gate->waitOpen();
+    }
+    return textResponse(200, "ok");
+  });
+  ASSERT_TRUE(server);
+  auto busy = connectTo(*server);
+  busy.send("GET /slow HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(gate->waitEntered(5s));
+
+  // Held in the kernel's listen queue, or turned away if the server had
+  // already begun to accept it: never served beside the busy one.
+  auto newcomer = connectTo(*server);
+  newcomer.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+  EXPECT_FALSE(newcomer.readResponse(300ms)) << "served beyond maxConnections";
+  gate->open();
+
+  EXPECT_TRUE(busy.readResponse(5s)) << "a busy connection was closed for a newcomer";
+  auto later = connectTo(*server);
+  later.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+  const auto response = later.readResponse(5s);
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
+}
+
+TEST(HttpServer, KeepsAnsweringWhileOneAddressHoldsHundredsOfIdleConnections) {
+  // The report: 600 idle connections locked every client out.
+  auto config = testServerConfig();
+  config.maxConnections = 512;
+  config.maxConnectionsPerAddress = 64;
+  auto server = startServer(config, okHandler());
+  ASSERT_TRUE(server);
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 600; ++i) {
+    auto connection = RawConnection::open(server->port());
+    ASSERT_TRUE(connection) << "connection " << i;
+    idle.push_back(std::move(*connection));
+  }
+
+  auto client = connectTo(*server);
+  client.send("GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\n");
+
+  const auto response = client.readResponse(5s);
+  ASSERT_TRUE(response) << "no answer while 600 idle connections are open";
+  EXPECT_EQ(response->status, 200);
+  std::vector<bool> closed(idle.size(), false);
+  std::size_t count = 0;
+  for (const auto deadline = Clock::now() + 5s; count < 600 - 64 && Clock::now() < deadline;) {
+    for (std::size_t i = 0; i < idle.size(); ++i) {
+      if (!closed[i] && idle[i].closedWithin(0ms)) closed[i] = true, ++count;
+    }
+  }
+  EXPECT_GE(count, 600u - 64u) << "one address keeps at most its share";
+}
+
+TEST(HttpServer, AnswersAChunkExtensionThatNeverEndsWith431BeforeBufferingIt) {
+  // The report: "1;" and then 300 MiB without a line end grew the agent by 300 MB.
+  auto server = startServer(testServerConfig(), okHandler());
+  ASSERT_TRUE(server);
+  auto connection = connectTo(*server);
+  connection.send(
+      "POST /v1/jobs HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+  const std::string piece(64 * 1024, 'x');
+  std::size_t sent = 0;
+  while (sent < (std::size_t{300} << 20) && connection.send(piece)) {
+    sent += piece.size();
+    if (sent > (std::size_t{4} << 20)) break;  // far past any buffer the server may keep
+  }
+
+  const auto response = connection.readResponse(5s);
+  ASSERT_TRUE(response) << "the server should answer before the client is done";
+  expectProblem(*response, 431, "request-headers-too-large");
+}
+
+TEST(HttpServer, RefusesARequestAtItsHeaderWithoutReadingTheBody) {
+  std::atomic<int> handled{0};
+  auto config = testServerConfig();
+  config.admit = [](const Request& head) -> std::optional<Response> {
+    if (head.headers.get("Authorization") == std::optional<std::string_view>("Bearer yes")) {
+      return std::nullopt;
+    }
+    return textResponse(401, "no");
+  };
+  auto server = startServer(config, [&](const Request&) {
+    ++handled;
+    return textResponse(200, "in");
+  });
+  ASSERT_TRUE(server);
+  auto connection = connectTo(*server);
+
+  // Announces a body and sends none of it: the answer must not wait for it.
+  connection.send("POST /v1/jobs HTTP/1.1\r\nHost: test\r\nContent-Length: 500000\r\n\r\n");
+
+  const auto response = connection.readResponse(5s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 401);
+  EXPECT_TRUE(connection.closedWithin(5s)) << "the unread body must not be taken for a request";
+  EXPECT_EQ(handled, 0);
+  auto admitted = connectTo(*server);
+  admitted.send("POST / HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer yes\r\nContent-Length: 2\r\n\r\nhi");
+  const auto in = admitted.readResponse(5s);
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->status, 200);
+}
+
+TEST(HttpServer, AnswersBusyWith503AndRetryAfterWhenEveryHandlerIsTaken) {
+  auto gate = std::make_shared<testing::Gate>();
+  auto config = testServerConfig();
+  config.handlerThreads = 1;
+  config.handlerQueue = 1;
+  auto server = startServer(config, [gate](const Request& request) {
+    if (request.path == "/slow") {
+      gate->markEntered();
+      gate->waitOpen();
+    }
+    return textResponse(200, "ok");
+  });
+  ASSERT_TRUE(server);
+  auto running = connectTo(*server);
+  running.send("GET /slow HTTP/1.1\r\nHost: test\r\n\r\n");
+  ASSERT_TRUE(gate->waitEntered(5s));
+  auto queued = connectTo(*server);
+  queued.send("GET /queued HTTP/1.1\r\nHost: test\r\n\r\n");
+  EXPECT_FALSE(queued.readResponse(200ms)) << "the queue has room for one";
+
+  auto refused = connectTo(*server);
+  refused.send("GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\n");
+  const auto busy = refused.readResponse(5s);
+  gate->open();
+
+  ASSERT_TRUE(busy);
+  expectProblem(*busy, 503, "server-busy");
+  EXPECT_EQ(busy->header("retry-after"), "1");
+  EXPECT_TRUE(running.readResponse(5s));
+  EXPECT_TRUE(queued.readResponse(5s));
 }
 
 TEST(HttpServer, ReportsAPortInUseAsAnActionableError) {

@@ -22,6 +22,7 @@ inline HttpServerConfig testServerConfig() {
   config.address = "127.0.0.1";
   config.port = 0;
   config.threads = 2;
+  config.headerTimeout = 5s;
   config.requestTimeout = 5s;
   config.stopTimeout = 5s;
   return config;
