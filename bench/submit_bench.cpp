@@ -78,7 +78,8 @@ Clock::duration rawSubmit(Store& store, ControlPlane& reader, const Job& job) {
 }
 
 int post(const http::HttpClient& client, const std::string& body) {
-  auto r = client.send(http::ClientRequest{"POST", "/v1/jobs", {}, body});
+  auto r = client.send(
+      http::ClientRequest{"POST", "/v1/jobs", {{"Content-Type", "application/yaml"}}, body});
   return r ? r->status : -1;
 }
 
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
   }
   http::HttpClientConfig clientConfig;
   clientConfig.baseUrl = (*agent)->url();
+  clientConfig.bearerToken = (*agent)->token();
   clientConfig.deadline = std::chrono::seconds(60);
   auto client = http::HttpClient::create(clientConfig);
 

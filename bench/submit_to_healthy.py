@@ -99,7 +99,7 @@ def main():
                                        "--initial-cluster", f"default=http://127.0.0.1:{pp}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         node = f"bench{os.getpid()}"
-        os.makedirs(work + "/agent")
+        os.makedirs(work + "/agent", mode=0o700)
         out = open(work + "/agent/out", "w")
         procs.append(subprocess.Popen([ozy, "agent", "--node", node, "--etcd", url, "--memory", "8G", "--disk", "50G",
                                        "--listen", "127.0.0.1:0", "--data-dir", work + "/agent",
@@ -115,9 +115,14 @@ def main():
 
         host, port = api_url.split("//")[1].split(":")
 
+        token = open(work + "/agent/token").read().strip()  # made by the agent
+
         def ozy_api(method, path, body=None):
             c = http.client.HTTPConnection(host, int(port), timeout=30)
-            c.request(method, path, body)
+            headers = {"Authorization": "Bearer " + token}
+            if body is not None:
+                headers["Content-Type"] = "application/yaml"
+            c.request(method, path, body, headers)
             r = c.getresponse(); data = r.read(); c.close()
             return r.status, data
 

@@ -51,15 +51,20 @@ etcd --data-dir "$work/etcd" --listen-client-urls "$etcd_url" --advertise-client
 pids+=($!)
 for _ in $(seq 100); do curl -sf "$etcd_url/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
+# One token for the whole cluster, as on real machines; the CLI finds it
+# through OZY_TOKEN_FILE.
+(umask 077 && openssl rand -hex 32 >"$work/token")
+export OZY_TOKEN_FILE=$work/token
+
 urls=()
 n=0
 for node in node-a node-b node-c; do
   n=$((n + 1))
-  mkdir -p "$work/$node"
+  mkdir -m 700 "$work/$node"
   dns=()
   [[ $node == node-a ]] && dns=(--dns "127.0.0.1:$dns_port")
   "$ozy" agent --node "$node" --address "127.0.0.$n" --etcd "$etcd_url" --memory 16G --disk 200G \
-    --shared-space 50G --listen 127.0.0.1:0 --data-dir "$work/$node" --shared-dir "$work/shared" \
+    --shared-space 50G --listen 127.0.0.1:0 --data-dir "$work/$node" --shared-dir "$work/shared" --token-file "$work/token" \
     --containers-conf "$CONTAINERS_CONF" --stop-grace 2 "${dns[@]}" \
     >"$work/$node/out" 2>"$work/$node/log" &
   pids+=($!)
@@ -90,7 +95,7 @@ healthy || { echo "demo: the example job did not become healthy; agent logs are 
 
 if ((wait_for_ctrl_c)); then
   echo
-  echo "The cluster is up: OZY_ADDR=${urls[0]} build/ozy job status simple-webapp. Ctrl-C stops it."
+  echo "The cluster is up: OZY_ADDR=${urls[0]} OZY_TOKEN_FILE=$work/token build/ozy job status simple-webapp. Ctrl-C stops it."
   wait "${pids[0]}" || true
 fi
 healthy

@@ -22,7 +22,9 @@
 #include "api/api.h"
 #include "control/control_plane.h"
 #include "control/snapshot_cache.h"
+#include "agent/data_dir.h"
 #include "http/auth.h"
+#include "http/request_policy.h"
 #include "http/server.h"
 #include "job/job_parser.h"
 #include "job/units.h"
@@ -59,6 +61,50 @@ Result<ListenAddress, std::string> parseListen(const std::string& text) {
 
 bool isLoopback(const std::string& host) {
   return host.starts_with("127.") || host == "::1" || host == "localhost";
+}
+
+// The API always authenticates: with the operator's token file, or with a
+// token the agent makes in its data dir on first start.
+Result<std::string, std::string> apiToken(const AgentConfig& config) {
+  if (!config.tokenFile.empty()) {
+    auto file = http::readTokenFile(config.tokenFile);
+    if (!file) return fail(std::move(file).error());
+    if (!file->warning.empty()) spdlog::warn("{}", file->warning);
+    return std::move(file->token);
+  }
+  const auto path = std::filesystem::path(config.dataDir) / "token";
+  auto made = http::loadOrCreateTokenFile(path);
+  if (!made) return fail(std::move(made).error());
+  if (made->created) {
+    spdlog::info("made the API token {}; give every agent of a cluster the same one with --token-file",
+                 path.string());
+  }
+  return std::move(made->token);
+}
+
+bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+// Who may call the API (http/request_policy.h): the Host names it answers
+// for are its own addresses and names, never a name a web page chose.
+http::RequestPolicyConfig apiPolicy(const AgentConfig& config, const std::string& token,
+                                    const std::string& node, const std::string& address,
+                                    const std::string& listenHost) {
+  http::RequestPolicyConfig policy;
+  policy.token = token;
+  policy.hosts = config.apiHosts;
+  policy.hosts.push_back(node);
+  policy.hosts.push_back(address);
+  if (isWildcard(listenHost)) {
+    policy.anyAddress = true;
+  } else {
+    policy.hosts.push_back(listenHost);
+  }
+  if (isLoopback(listenHost) || isWildcard(listenHost)) {
+    policy.hosts.insert(policy.hosts.end(), {"localhost", "127.0.0.1", "::1"});
+  }
+  policy.origins = config.allowOrigins;
+  policy.publicPaths = {"/docs/errors.md"};
+  return policy;
 }
 
 std::string hostName() {
@@ -214,6 +260,10 @@ int runAgent(const AgentConfig& config) {
   }
   auto listen = parseListen(config.listen);
   if (!listen) return fatal(listen.error());
+  if (auto dir = ensurePrivateDir(config.dataDir, "data dir"); !dir) return fatal(dir.error());
+  if (!config.sharedDir.empty()) {
+    if (auto dir = ensurePrivateDir(config.sharedDir, "shared volume dir"); !dir) return fatal(dir.error());
+  }
   auto memory = sizeFlag("memory", config.memory, machineMemory());
   auto disk = sizeFlag("disk", config.disk, fileSystemSize(config.dataDir));
   auto shared = sizeFlag("shared-space", config.sharedSpace, 0);
@@ -222,21 +272,17 @@ int runAgent(const AgentConfig& config) {
   if (!shared) return fatal(shared.error());
   if (config.leaseTtl < 1) return fatal("--lease-ttl must be at least 1 second");
 
-  std::string token;
-  if (!config.tokenFile.empty()) {
-    auto file = http::readTokenFile(config.tokenFile);
-    if (!file) return fatal(file.error());
-    if (!file->warning.empty()) spdlog::warn("{}", file->warning);
-    token = file->token;
-  } else if (!isLoopback(listen->host)) {
-    return fatal(fmt::format(
-        "the API would listen on {} without authentication; give --token-file, or listen on "
-        "127.0.0.1",
-        config.listen));
-  }
   if (config.tlsCert.empty() != config.tlsKey.empty()) {
     return fatal("--tls-cert and --tls-key go together");
   }
+  if (!isLoopback(listen->host) && config.tlsCert.empty() && !config.insecureHttp) {
+    return fatal(fmt::format(
+        "the API would listen on {} in plain HTTP, where the token and every job travel in the "
+        "clear; give --tls-cert and --tls-key, or say --insecure-http on a network you trust",
+        config.listen));
+  }
+  auto token = apiToken(config);
+  if (!token) return fatal(token.error());
 
   EtcdConfig etcdConfig;
   etcdConfig.endpoints = config.etcd;
@@ -270,18 +316,20 @@ int runAgent(const AgentConfig& config) {
   auto pendingInterval = durationFlag("pending-interval", config.pendingInterval);
   if (!pendingInterval) return fatal(pendingInterval.error());
 
-  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
-  if (!token.empty()) handler = http::requireBearerToken(token, std::move(handler));
+  const std::string address = config.address.empty() ? "127.0.0.1" : config.address;
   http::HttpServerConfig serverConfig;
   serverConfig.address = listen->host == "localhost" ? "127.0.0.1" : listen->host;
   serverConfig.port = listen->port;
-  serverConfig.threads = config.apiThreads;
+  serverConfig.handlerThreads = config.apiThreads;
   if (!config.tlsCert.empty()) serverConfig.tls = http::TlsFiles{config.tlsCert, config.tlsKey};
   serverConfig.logError = [](std::string_view message) { spdlog::error("api: {}", message); };
+  auto policy = std::make_shared<http::RequestPolicy>(
+      apiPolicy(config, *token, node, address, serverConfig.address));
+  serverConfig.admit = [policy](const http::Request& head) { return policy->admit(head); };
+  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
   auto server = http::HttpServer::start(serverConfig, std::move(handler));
   if (!server) return fatal(server.error());
 
-  const std::string address = config.address.empty() ? "127.0.0.1" : config.address;
   const std::string apiHost = serverConfig.address == "0.0.0.0" || serverConfig.address == "::"
                                   ? address
                                   : serverConfig.address;

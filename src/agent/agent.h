@@ -19,9 +19,12 @@ struct AgentConfig {
   std::string memory;  // default: the machine's memory
   std::string disk;    // default: the size of the data dir's file system
   std::string listen = "127.0.0.1:7700";
-  std::string tokenFile;
+  std::string tokenFile;  // empty: <data dir>/token, made on first start
   std::string tlsCert;
   std::string tlsKey;
+  bool insecureHttp = false;             // plain HTTP beyond loopback
+  std::vector<std::string> apiHosts;     // names the API answers for, besides its addresses
+  std::vector<std::string> allowOrigins; // web origins allowed to call the API
   int leaseTtl = 10;  // seconds
   std::string dataDir = "/var/lib/ozy";
   std::string sharedSpace = "100G";  // the shared pool, set by the cluster's first agent

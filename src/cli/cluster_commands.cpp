@@ -1,6 +1,7 @@
 // The commands that talk to a running cluster through any agent's API:
 // `ozy node list`, `ozy job run|plan|status|scale|stop`, and `ozy agent`.
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/table.h"
+#include "http/auth.h"
 #include "http/client.h"
 #include "job/job_parser.h"
 #include "job/units.h"
@@ -39,6 +41,24 @@ void addApiOptions(CLI::App* cmd, ApiOptions& o) {
 std::string envOr(const char* name, std::string fallback) {
   const char* value = std::getenv(name);
   return value && *value ? std::string(value) : std::move(fallback);
+}
+
+// The API token: $OZY_TOKEN, else the file $OZY_TOKEN_FILE names, else the
+// local agent's own (<default data dir>/token), which root can read on a
+// node, so `ozy job status` just works there. None is not an error here: the
+// API's 401 then says what to send.
+Result<std::string, std::string> apiToken() {
+  if (std::string token = envOr("OZY_TOKEN", ""); !token.empty()) return token;
+  const std::string named = envOr("OZY_TOKEN_FILE", "");
+  const std::string path = named.empty() ? AgentConfig{}.dataDir + "/token" : named;
+  std::error_code ec;
+  if (named.empty() && !std::filesystem::exists(path, ec)) return std::string();
+  auto file = http::readTokenFile(path);
+  if (!file) {
+    if (named.empty()) return std::string();  // not this user's to read: the 401 explains
+    return fail(fmt::format("OZY_TOKEN_FILE: {}", file.error()));
+  }
+  return std::move(file->token);
 }
 
 // Text from the server is shown without control characters, so an answer
@@ -92,7 +112,12 @@ int call(const ApiOptions& o, std::string method, std::string path, std::string 
   http::HttpClientConfig config;
   config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
   config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
-  config.bearerToken = envOr("OZY_TOKEN", "");
+  auto token = apiToken();
+  if (!token) {
+    std::cerr << "error: " << token.error() << '\n';
+    return exit_code::kUsage;
+  }
+  config.bearerToken = std::move(token).value();
   config.deadline = std::chrono::seconds(60);
   auto client = http::HttpClient::create(config);
   if (!client) {
@@ -317,9 +342,16 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--memory", config->memory, "Memory to offer (default: the machine's)");
   agent->add_option("--disk", config->disk, "Disk to offer (default: the data dir's file system)");
   agent->add_option("--listen", config->listen, "API address HOST:PORT")->capture_default_str();
-  agent->add_option("--token-file", config->tokenFile, "Bearer token required by the API");
+  agent->add_option("--token-file", config->tokenFile,
+                    "Bearer token required by the API (default: <data dir>/token, made if missing)");
   agent->add_option("--tls-cert", config->tlsCert, "API TLS certificate (PEM)");
   agent->add_option("--tls-key", config->tlsKey, "API TLS private key (PEM)");
+  agent->add_flag("--insecure-http", config->insecureHttp,
+                  "Serve plain HTTP beyond loopback (the token travels in the clear)");
+  agent->add_option("--api-host", config->apiHosts,
+                    "A host name the API answers for besides its addresses (repeatable)");
+  agent->add_option("--allow-origin", config->allowOrigins,
+                    "A web origin (https://host:port) allowed to call the API (repeatable)");
   agent->add_option("--lease-ttl", config->leaseTtl, "Seconds before a silent node is gone")
       ->capture_default_str();
   agent->add_option("--data-dir", config->dataDir, "The agent's state directory")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
@@ -30,6 +31,9 @@ using testing_support::AgentProcess;
 using testing_support::EtcdProcess;
 using testing_support::TempDir;
 
+// Every agent of a cluster takes the same token, as in a real one.
+constexpr const char* kClusterToken = "cluster-test-token";
+
 class Cluster : public testing_support::EtcdStoreTest {
  protected:
 
@@ -37,6 +41,13 @@ class Cluster : public testing_support::EtcdStoreTest {
                            int leaseTtl = 10, std::vector<std::string> extra = {}) {
     const std::string dir = tmp_.path() + "/" + node;
     std::filesystem::create_directories(dir);
+    const std::string tokenFile = tmp_.path() + "/token";
+    if (!std::filesystem::exists(tokenFile)) {
+      std::ofstream(tokenFile) << kClusterToken << "\n";
+      std::filesystem::permissions(tokenFile, std::filesystem::perms::owner_read |
+                                                  std::filesystem::perms::owner_write);
+    }
+    extra.insert(extra.end(), {"--token-file", tokenFile});
     auto agent = AgentProcess::start(
         AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra), "none"});
     EXPECT_TRUE(agent.ok()) << agent.error();
@@ -49,10 +60,13 @@ class Cluster : public testing_support::EtcdStoreTest {
                                    const std::string& path, const std::string& body = "") {
     http::HttpClientConfig config;
     config.baseUrl = url;
+    config.bearerToken = kClusterToken;
     config.deadline = std::chrono::seconds(30);
     auto client = http::HttpClient::create(config);
     EXPECT_TRUE(client.ok());
-    http::ClientRequest request{method, path, {}, body};
+    http::Headers headers;
+    if (!body.empty()) headers.add("Content-Type", "application/yaml");
+    http::ClientRequest request{method, path, std::move(headers), body};
     auto response = client->send(request);
     EXPECT_TRUE(response.ok()) << (response.ok() ? "" : response.error());
     return response.ok() ? *response : http::ClientResponse{};

@@ -4,6 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -68,13 +72,84 @@ TEST_F(LiveAgent, RequiresTheBearerTokenWhenGivenATokenFile) {
   EXPECT_THAT(right.stdoutText, HasSubstr("node-1"));
 }
 
-TEST_F(LiveAgent, RefusesToListenBeyondLoopbackWithoutAToken) {
+TEST_F(LiveAgent, RefusesPlainHttpBeyondLoopbackUnlessTheOperatorSaysInsecureHttp) {
   const std::string dir = tmp_.path() + "/open";
-  std::filesystem::create_directories(dir);
   const auto r = runOzy(OZY_BINARY, {"agent", "--node", "open", "--etcd", etcd_->endpoint(),
                                      "--listen", "0.0.0.0:0", "--data-dir", dir});
   EXPECT_EQ(r.exitCode, 1);
-  EXPECT_THAT(r.stderrText, HasSubstr("--token-file"));
+  EXPECT_THAT(r.stderrText, HasSubstr("--tls-cert"));
+  EXPECT_THAT(r.stderrText, HasSubstr("--insecure-http"));
+  auto insecure = start("open", {"--listen", "0.0.0.0:0", "--insecure-http"});
+  ASSERT_TRUE(insecure);
+  EXPECT_EQ(runOzy(OZY_BINARY, {"node", "list", "--address", insecure->url()}, insecure->ozyEnv()).exitCode, 0);
+}
+
+TEST_F(LiveAgent, MakesItsOwnPrivateTokenWhenGivenNoneAndTheCliFindsIt) {
+  auto agent = start("node-1", {});
+  ASSERT_TRUE(agent);
+  const std::string tokenFile = tmp_.path() + "/node-1/token";
+  struct stat info {};
+  ASSERT_EQ(::stat(tokenFile.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  EXPECT_GE(agent->token().size(), 64u) << "256 random bits, in hex";
+
+  const auto without = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()},
+                              {"OZY_TOKEN_FILE=" + tmp_.path() + "/absent"});
+  EXPECT_EQ(without.exitCode, 2) << "a named token file that is missing is the user's mistake";
+  const auto anonymous = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()}, {"OZY_TOKEN=wrong"});
+  EXPECT_EQ(anonymous.exitCode, 6) << anonymous.stderrText;
+  const auto viaFile = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()},
+                              {"OZY_TOKEN_FILE=" + tokenFile});
+  EXPECT_EQ(viaFile.exitCode, 0) << viaFile.stderrText;
+
+  // A restart keeps the token: scripts and other users' token files stay valid.
+  const std::string before = agent->token();
+  agent.reset();
+  auto again = start("node-1", {});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->token(), before);
+}
+
+TEST_F(LiveAgent, RefusesADataDirThatOtherUsersMayEnter) {
+  const std::string dir = tmp_.path() + "/open-dir";
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms(0755), std::filesystem::perm_options::replace);
+  const auto r = runOzy(OZY_BINARY, {"agent", "--node", "n", "--etcd", etcd_->endpoint(),
+                                     "--listen", "127.0.0.1:0", "--data-dir", dir, "--runtime", "none"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.stderrText, HasSubstr("chmod 700 " + dir));
+}
+
+// The HTTP status curl gets for a POST of `file` with these extra headers.
+int curlPost(const std::string& url, const std::string& file, const std::vector<std::string>& headers) {
+  std::string command = "curl -s -o /dev/null -w '%{http_code}' --max-time 10";
+  for (const auto& header : headers) command += " -H '" + header + "'";
+  command += " --data-binary @'" + file + "' '" + url + "/v1/jobs'";
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char out[16] = {};
+  const std::size_t n = std::fread(out, 1, sizeof out - 1, pipe);
+  ::pclose(pipe);
+  return std::atoi(std::string(out, n).c_str());
+}
+
+TEST_F(LiveAgent, RefusesWhatAWebPageCanSendEvenWithTheToken) {
+  auto agent = start("node-1", {});
+  ASSERT_TRUE(agent);
+  const std::string job = writeFile(
+      "job.yaml", "name: web\nnumInstances: 1\ncontainers:\n  app:\n    image: x\n    memory: 1G\n");
+  const std::string auth = "Authorization: Bearer " + agent->token();
+  // The report's attack: a cross-origin "simple" request a page may send without a preflight.
+  EXPECT_EQ(curlPost(agent->url(), job, {auth, "Origin: http://evil.example", "Content-Type: text/plain"}), 403);
+  EXPECT_EQ(curlPost(agent->url(), job, {auth, "Content-Type: text/plain"}), 415);
+  EXPECT_EQ(curlPost(agent->url(), job, {auth}), 415) << "curl's default is a form encoding";
+  // DNS rebinding: the page's own name, now resolving to 127.0.0.1.
+  EXPECT_EQ(curlPost(agent->url(), job, {auth, "Host: rebound.evil.example:7700", "Content-Type: application/yaml"}), 421);
+  EXPECT_EQ(curlPost(agent->url(), job, {"Content-Type: application/yaml"}), 401);
+  const auto jobs = runOzy(OZY_BINARY, {"job", "status", "-o", "json", "--address", agent->url()}, agent->ozyEnv());
+  ASSERT_EQ(jobs.exitCode, 0) << jobs.stderrText;
+  EXPECT_EQ(json::parse(jobs.stdoutText).size(), 0u) << "nothing refused was submitted";
+  EXPECT_EQ(curlPost(agent->url(), job, {auth, "Content-Type: application/yaml"}), 201);
 }
 
 TEST_F(LiveAgent, ServesTheApiOverTlsToAClientThatTrustsItsCa) {
@@ -86,7 +161,7 @@ TEST_F(LiveAgent, ServesTheApiOverTlsToAClientThatTrustsItsCa) {
   ASSERT_TRUE(agent);
   ASSERT_THAT(agent->url(), ::testing::StartsWith("https://"));
   const auto trusted = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()},
-                              {"OZY_CACERT=" + certs->caCert});
+                              {"OZY_CACERT=" + certs->caCert, "OZY_TOKEN=" + agent->token()});
   EXPECT_EQ(trusted.exitCode, 0) << trusted.stderrText;
   const auto untrusted = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()});
   EXPECT_EQ(untrusted.exitCode, 5) << "the system store does not know the test CA";
@@ -95,7 +170,7 @@ TEST_F(LiveAgent, ServesTheApiOverTlsToAClientThatTrustsItsCa) {
 TEST_F(LiveAgent, CliExitCodesTellScriptsWhatHappened) {
   auto agent = start("node-1", {});
   ASSERT_TRUE(agent);
-  const std::vector<std::string> env = {"OZY_ADDR=" + agent->url()};
+  const std::vector<std::string> env = {"OZY_ADDR=" + agent->url(), "OZY_TOKEN=" + agent->token()};
   const std::string job = writeFile(
       "job.yaml", "name: web\nnumInstances: 1\ncontainers:\n  app:\n    image: x\n    memory: 1G\n");
   const std::string huge = writeFile(

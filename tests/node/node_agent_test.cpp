@@ -119,7 +119,7 @@ class NodeAgentTest : public testing_support::EtcdStoreTest {
 
   testing_support::CommandResult ozy(std::vector<std::string> args) {
     args.insert(args.end(), {"--address", agent_->url()});
-    return testing_support::runOzy(OZY_BINARY, args);
+    return testing_support::runOzy(OZY_BINARY, args, agent_->ozyEnv());
   }
 
   void submit(const std::string& name, const std::string& yaml) {

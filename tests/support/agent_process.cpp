@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -64,10 +66,21 @@ Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::start(AgentOpti
   const std::string outPath = o.dataDir + "/agent.out";
   std::vector<std::string> args = {o.binary,   "agent",      "--node",        o.node,
                                    "--etcd",     o.etcd,       "--memory",      o.memory,
-                                   "--disk",     o.disk,       "--listen",      "127.0.0.1:0",
+                                   "--disk",     o.disk,
                                    "--data-dir", o.dataDir,    "--lease-ttl",   std::to_string(o.leaseTtl),
                                    "--etcd-timeout-ms", "2000",  "--runtime",     o.runtime};
+  if (std::find(o.extraArgs.begin(), o.extraArgs.end(), "--listen") == o.extraArgs.end()) {
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  }
   args.insert(args.end(), o.extraArgs.begin(), o.extraArgs.end());
+  // The agent refuses a data dir that other users may enter.
+  std::error_code ignored;
+  std::filesystem::permissions(o.dataDir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ignored);
+  std::string tokenPath = o.dataDir + "/token";
+  for (std::size_t i = 0; i + 1 < o.extraArgs.size(); ++i) {
+    if (o.extraArgs[i] == "--token-file") tokenPath = o.extraArgs[i + 1];
+  }
   // Emptied here, not only in the child: an agent restarted on the same data
   // dir must not be taken for up by the last run's "listening on" line.
   std::ofstream(outPath, std::ios::trunc).flush();
@@ -81,6 +94,10 @@ Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::start(AgentOpti
       auto end = out.find('\n', at);
       if (end != std::string::npos) {
         agent->url_ = out.substr(at + marker.size(), end - at - marker.size());
+        agent->token_ = readFile(tokenPath);
+        while (!agent->token_.empty() && std::isspace(static_cast<unsigned char>(agent->token_.back()))) {
+          agent->token_.pop_back();
+        }
         return agent;
       }
     }

@@ -32,6 +32,11 @@ class AgentProcess {
   ~AgentProcess();  // kill()
 
   const std::string& url() const { return url_; }
+  // The API token: the --token-file's among the extra arguments, else the
+  // one the agent made in its data dir.
+  const std::string& token() const { return token_; }
+  // "OZY_TOKEN=<token>", for runOzy's environment.
+  std::vector<std::string> ozyEnv() const { return {"OZY_TOKEN=" + token_}; }
   pid_t pid() const { return pid_; }
   // SIGKILL: a crash, leaving its lease to expire.
   void kill();
@@ -43,6 +48,7 @@ class AgentProcess {
   AgentProcess() = default;
   pid_t pid_ = -1;
   std::string url_;
+  std::string token_;
   std::string logPath_;
 };
 
