@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -161,13 +162,23 @@ struct NodeRuntime {
   std::unique_ptr<NodeSupervisor> supervisor;
   std::unique_ptr<dns::DnsServer> dnsServer;
 
+  // Pods keep running (they are not the agent's children: conmon holds
+  // them), for the next agent to adopt.
   void stop() {
     if (dnsServer) dnsServer->stop();
-    // A node leaving the cluster takes its instances down with it.
-    if (supervisor) supervisor->stop(true);
+    if (supervisor) supervisor->stop();
     if (service) service->stop();
   }
 };
+
+// A cut-off node kills its containers at 3/4 of the TTL; they must be dead
+// before the lease can expire, so the grace from SIGTERM to SIGKILL fits in
+// the last quarter with half a second to spare, and never exceeds
+// --stop-grace.
+std::chrono::seconds cutOffGrace(const AgentConfig& config) {
+  const int room = (config.leaseTtl * 1000 / 4 - 500) / 1000;
+  return std::chrono::seconds(std::clamp(room, 0, config.stopGrace));
+}
 
 Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
                                            NodeRegistration& registration, const std::string& node,
@@ -213,6 +224,10 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.sharedVolumeRoot = config.sharedDir.empty() ? std::filesystem::path(config.dataDir) / "shared"
                                                  : std::filesystem::path(config.sharedDir);
   sc.stopGrace = std::chrono::seconds(config.stopGrace);
+  sc.cutOffGrace = cutOffGrace(config);
+  auto volumeGrace = durationFlag("volume-grace", config.volumeGrace);
+  if (!volumeGrace) return fail(volumeGrace.error());
+  sc.volumeGrace = *volumeGrace;
   sc.resyncInterval = *resync;
   sc.domain = config.domain;
   sc.podDns = config.podDns;
@@ -271,6 +286,12 @@ int runAgent(const AgentConfig& config) {
   if (!disk) return fatal(disk.error());
   if (!shared) return fatal(shared.error());
   if (config.leaseTtl < 1) return fatal("--lease-ttl must be at least 1 second");
+  if (config.runtime != "none" && config.leaseTtl < 4) {
+    spdlog::warn("--lease-ttl {} s leaves under a second between a cut-off node's stand-down (at "
+                 "3/4 of it) and the lease's end: its containers get SIGKILL at once; 10 s or more "
+                 "gives them time to exit",
+                 config.leaseTtl);
+  }
 
   if (config.tlsCert.empty() != config.tlsKey.empty()) {
     return fatal("--tls-cert and --tls-key go together");
@@ -376,11 +397,16 @@ int runAgent(const AgentConfig& config) {
 
   int signal = 0;
   sigwait(&stopSignals, &signal);
-  spdlog::info("node {}: {} received, leaving the cluster", node, strsignal(signal));
+  // An agent restart is not a node leaving (`ozy node drain` is): pods keep
+  // running and the lease is left to expire, so an agent back within the
+  // TTL adopts everything untouched.
+  spdlog::info("node {}: {} received; stopping the agent, leaving its pods running (an agent "
+               "started within {} s adopts them; `ozy node drain` moves them away)",
+               node, strsignal(signal), config.leaseTtl);
   replacer.stop();
   (*server)->stop();
   nodeRuntime.stop();
-  (*registration)->stop(true);
+  (*registration)->stop(false);
   if (cache) (*cache)->stop();
   return 0;
 }

@@ -1,6 +1,7 @@
 // `ozy agent`: one node's daemon. Wires the parts together: the etcd store,
 // the node's registration under a lease, the control plane and the HTTP API;
-// runs until SIGINT or SIGTERM, then leaves the cluster cleanly.
+// runs until SIGINT or SIGTERM, then stops, leaving its pods running for the
+// next agent to adopt.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +41,7 @@ struct AgentConfig {
   std::string containersConf;      // CONTAINERS_CONF for that service; empty: inherit
   std::string sharedDir;           // shared volumes' root; default <data dir>/shared
   int stopGrace = 10;              // seconds from SIGTERM to SIGKILL
+  std::string volumeGrace = "1h";  // an unused local volume is kept this long
   std::string restartBackoff = "10s";  // first restart delay; doubles to 5 min
   std::string resync = "5s";           // full reconcile period
   std::string dns;                     // ADDR:PORT to answer DNS on; empty: no responder

@@ -116,7 +116,8 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (!gone[i]) return fail(fmt::format("cannot remove pod {} (see the log above)", names[i]));
     }
-    if (auto removed = s->volumes_.removeAllLocal(); !removed) return fail(removed.error());
+    // Their local volumes stay: an instance that is still (or again)
+    // assigned here gets its data back; the others' are swept later.
   } else {
     auto desired = s->desired_.read();
     if (!desired) return fail(desired.error().message);
@@ -125,10 +126,11 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
   }
   s->startWatch();
   s->thread_ = std::thread([raw = s.get()] { raw->loop(); });
+  s->guardThread_ = std::thread([raw = s.get()] { raw->guardLoop(); });
   return s;
 }
 
-NodeSupervisor::~NodeSupervisor() { stop(false); }
+NodeSupervisor::~NodeSupervisor() { stop(); }
 
 std::string NodeSupervisor::podNameOnNode(const std::string& job, std::uint32_t id) const {
   return podName(job, id) + "." + config_.node;
@@ -225,11 +227,12 @@ std::int64_t NodeSupervisor::pass() {
     stoodDown_ = false;
   }
   auto desired = desired_.read();
-  if (desired) {
+  const bool fresh = desired.ok();
+  if (fresh) {
     lastDesired_ = std::move(desired).value();
   } else {
     // Keep running what was last assigned: an etcd outage is no reason to
-    // stop instances.
+    // stop instances. But tell the cluster nothing from a stale belief.
     spdlog::warn("cannot read this node's assignments: {}", desired.error().message);
   }
   auto pods = runtime_.listPods(managedLabels());
@@ -241,7 +244,7 @@ std::int64_t NodeSupervisor::pass() {
   std::vector<Action> actions = reconcile(lastDesired_, observed, start, config_.backoff);
   // First tell the cluster what is: an instance that turned unhealthy loses
   // its DNS record now, not after this pass's restarts and removals.
-  publish(lastDesired_, *pods, actions);
+  if (fresh) publish(lastDesired_, *pods, actions);
 
   bool acted = false;
   podIds_.clear();
@@ -264,6 +267,8 @@ std::int64_t NodeSupervisor::pass() {
       case ActionKind::kRemovePod:
         break;  // done above
       case ActionKind::kCreatePod: {
+        // The guard may have found the node cut off since the pass began.
+        if (config_.cutOff && config_.cutOff()) return start + kRetryMs;
         auto& failure = createFailures_[key];
         if (failure.notBeforeMs > start) {
           due = std::min(due, failure.notBeforeMs);
@@ -280,6 +285,7 @@ std::int64_t NodeSupervisor::pass() {
       }
       case ActionKind::kStartContainer:
       case ActionKind::kRestartContainer:
+        if (config_.cutOff && config_.cutOff()) return start + kRetryMs;
         spdlog::info("container {} of pod {}: {} ({})", action.container, action.pod,
                      action.kind == ActionKind::kStartContainer ? "starting" : "restarting",
                      action.reason);
@@ -298,7 +304,10 @@ std::int64_t NodeSupervisor::pass() {
   for (auto it = createFailures_.begin(); it != createFailures_.end();) {
     it = wanted.contains(it->first) ? std::next(it) : createFailures_.erase(it);
   }
-  forgetLeftovers();
+  if (fresh) {
+    forgetLeftovers();
+    sweepVolumes(*pods);
+  }
   // After acting, look again at once: created containers wait to be started,
   // started ones for their health checks.
   return acted ? start : due;
@@ -396,7 +405,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   spec.labels[kLabelJob] = want.job;
   spec.labels[kLabelInstance] = std::to_string(want.id);
   spec.labels[kLabelSpec] = fmt::format("{:x}", want.jobVersion);
-  spec.hostname = podName(want.job, want.id);  // without the node: hostnames are short
+  spec.hostname = podHostname(want.job, want.id);  // without the node: hostnames are short
   spec.dnsServers = config_.podDns;
   for (const auto& c : job.containers) {
     for (const auto& p : c.ports) {
@@ -513,12 +522,35 @@ void NodeSupervisor::putIfChanged(std::map<std::string, Published>& cache, const
   const std::int64_t lease = config_.lease();
   auto it = cache.find(key);
   if (it != cache.end() && it->second.value == value && it->second.lease == lease) return;
-  if (auto put = store_.put(key, value, lease); !put) {
-    spdlog::warn("cannot write {}: {}", key, put.error().message);
+  if (!putOwned(key, value, lease)) {
     cache.erase(key);
     return;
   }
   cache[key] = Published{value, lease};
+}
+
+bool NodeSupervisor::putOwned(const std::string& key, const std::string& value, std::int64_t lease) {
+  // The usual case, one round trip: the key is this node's already.
+  Txn mine;
+  mine.compares = {Compare::lease(key, Compare::kEqual, lease)};
+  mine.success = {TxnOp::put(key, value, lease)};
+  mine.failure = {TxnOp::get(key)};
+  auto done = store_.txn(mine);
+  if (done && done->succeeded) return true;
+  if (done && !done->gets.empty() && !done->gets.front().empty()) {
+    spdlog::debug("not writing {}: another node's lease holds it", key);
+    return false;
+  }
+  if (done) {
+    Txn absent;
+    absent.compares = {Compare::version(key, Compare::kEqual, 0)};
+    absent.success = {TxnOp::put(key, value, lease)};
+    done = store_.txn(absent);
+    if (done && done->succeeded) return true;
+    if (done) return false;  // someone wrote it in between: theirs wins
+  }
+  spdlog::warn("cannot write {}: {}", key, done.error().message);
+  return false;
 }
 
 void NodeSupervisor::removeOwned(std::map<std::string, Published>& cache, const std::string& key) {
@@ -689,7 +721,8 @@ void NodeSupervisor::standDown() {
   for (bool gone : stopAndRemove(runtime_, names, config_.stopGrace)) {
     if (!gone) stoodDown_ = false;  // tried again next pass
   }
-  if (auto removed = volumes_.removeAllLocal(); !removed) spdlog::error("{}", removed.error());
+  // Local volumes stay: the instances come back here if etcd still assigns
+  // them to this node when it answers again.
   health_->setTargets({});
   // Statuses are written again once etcd answers. The DNS records stay known,
   // so those etcd still holds (the lease may have survived) are withdrawn
@@ -702,31 +735,99 @@ void NodeSupervisor::standDown() {
   stateSince_.clear();
 }
 
-void NodeSupervisor::stop(bool removeAll) {
+void NodeSupervisor::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && !thread_.joinable()) return;
+    if (stopping_ && !thread_.joinable() && !guardThread_.joinable()) return;
     stopping_ = true;
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  if (guardThread_.joinable()) guardThread_.join();
   if (watch_) watch_->stop();
   if (health_) health_->stop();
-  if (!removeAll) return;
+}
+
+void NodeSupervisor::guardLoop() {
+  // Cut-off begins at 3/4 of the TTL after the last confirmed renewal; the
+  // containers get cutOffGrace to exit, then SIGKILL, all at once. Checking
+  // every 100 ms keeps the whole stand-down inside the last quarter.
+  constexpr auto kTick = std::chrono::milliseconds(100);
+  constexpr std::int64_t kRecheckMs = 500;  // a pass that raced the kill
+  std::int64_t lastKillMs = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (wake_.wait_for(lock, kTick, [this] { return stopping_; })) return;
+    }
+    if (!config_.cutOff || !config_.cutOff()) {
+      lastKillMs = 0;
+      continue;
+    }
+    if (lastKillMs != 0 && now() - lastKillMs < kRecheckMs) continue;
+    if (lastKillMs == 0) {
+      spdlog::warn("node {}: no lease renewal for 3/4 of its TTL; killing every container "
+                   "({} s grace) before the lease can expire",
+                   config_.node, config_.cutOffGrace.count());
+    }
+    killAll();
+    lastKillMs = now();
+    poke();  // the pass stands down (removes the pods) and waits for etcd
+  }
+}
+
+void NodeSupervisor::killAll() {
   auto pods = runtime_.listPods(managedLabels());
   if (!pods) {
-    spdlog::error("cannot list pods to remove them: {}", pods.error().message);
+    spdlog::error("cannot list pods to kill them: {}", pods.error().message);
     return;
   }
-  std::vector<Action> removals;
-  podIds_.clear();
+  std::vector<std::string> running;
   for (const auto& pod : *pods) {
-    std::uint32_t id = 0;
-    const std::string job = label(pod.labels, kLabelJob);
-    const bool ours = isDnsLabel(job) && parseNumber(label(pod.labels, kLabelInstance), id);
-    removals.push_back({ActionKind::kRemovePod, pod.name, ours ? job : "", id, "", "node leaving", 0});
+    const bool live = std::any_of(pod.containers.begin(), pod.containers.end(), [](const auto& c) {
+      return c.state == runtime::ContainerStatus::kRunning || c.state == runtime::ContainerStatus::kPaused ||
+             c.state == runtime::ContainerStatus::kStopping;
+    });
+    if (live) running.push_back(pod.name);
   }
-  removePods(removals, {});
+  // Side by side: one slow pod must not hold the others past the lease.
+  std::vector<std::thread> threads;
+  for (const auto& name : running) {
+    threads.emplace_back([this, name] {
+      if (auto stopped = runtime_.stopPod(name, config_.cutOffGrace); !stopped) {
+        spdlog::error("pod {}: cannot kill it: {}", name, stopped.error().message);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+}
+
+void NodeSupervisor::sweepVolumes(const std::vector<runtime::PodSummary>& pods) {
+  std::set<InstanceKey> here;
+  for (const auto& d : lastDesired_) here.insert({d.job, d.id});
+  for (const auto& pod : pods) {
+    std::uint32_t id = 0;
+    if (parseNumber(label(pod.labels, kLabelInstance), id)) here.insert({label(pod.labels, kLabelJob), id});
+  }
+  const std::int64_t at = now();
+  std::set<InstanceKey> seen;
+  for (const auto& key : volumes_.listLocal()) {
+    seen.insert(key);
+    if (here.contains(key)) {
+      orphanSince_.erase(key);
+      continue;
+    }
+    const auto [it, first] = orphanSince_.try_emplace(key, at);
+    if (first || at - it->second < config_.volumeGrace.count()) continue;
+    spdlog::info("deleting the local volumes of {} #{}: not on this node for {} s", key.first,
+                 key.second, config_.volumeGrace.count() / 1000);
+    if (auto removed = volumes_.removeLocal(key.first, key.second); !removed) {
+      spdlog::error("{}", removed.error());
+      continue;
+    }
+    orphanSince_.erase(it);
+  }
+  std::erase_if(orphanSince_, [&](const auto& entry) { return !seen.contains(entry.first); });
 }
 
 }  // namespace ozy

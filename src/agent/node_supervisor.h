@@ -42,6 +42,13 @@ struct SupervisorConfig {
   std::filesystem::path localVolumeRoot;
   std::filesystem::path sharedVolumeRoot;
   std::chrono::seconds stopGrace{10};  // SIGTERM to SIGKILL when stopping a container
+  // SIGTERM to SIGKILL when the node is cut off from etcd: short, so every
+  // container is dead before the lease can expire (agent.cpp derives it
+  // from the TTL).
+  std::chrono::seconds cutOffGrace{1};
+  // How long a local volume with no instance on this node is kept (its
+  // instance may come back: same job, same id) before it is deleted.
+  std::chrono::milliseconds volumeGrace{3'600'000};
   std::chrono::milliseconds resyncInterval{5000};
   std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
@@ -66,16 +73,19 @@ class NodeSupervisor {
  public:
   // With `adopt` (the node's lease survived a quick restart) running pods are
   // kept and their last reported restarts and health carried over; without
-  // it every pod this node manages is removed first, with its local volumes.
+  // it every pod this node manages is removed first (the cluster may run its
+  // instances elsewhere by now). Local volumes stay either way: they go when
+  // etcd says their instance left the node, or after `volumeGrace` unused.
   static Result<std::unique_ptr<NodeSupervisor>, std::string> start(
       Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config, bool adopt);
   ~NodeSupervisor();
   NodeSupervisor(const NodeSupervisor&) = delete;
   NodeSupervisor& operator=(const NodeSupervisor&) = delete;
 
-  // Ends the passes, the watch and the health checks. With `removeAll`, also
-  // stops and removes every managed pod (a node leaving the cluster).
-  void stop(bool removeAll);
+  // Ends the passes, the guard, the watch and the health checks. Pods keep
+  // running: an agent restart is not a node leaving (`ozy node drain` is),
+  // and the next agent adopts them.
+  void stop();
 
   // Runs a pass soon (for tests and for the watch).
   void poke();
@@ -101,6 +111,10 @@ class NodeSupervisor {
   using InstanceKey = std::pair<std::string, std::uint32_t>;
 
   void loop();
+  // The cut-off guard's thread: on its own timer, independent of passes,
+  // kills every managed container once the node may have lost its lease.
+  void guardLoop();
+  void killAll();
   // One pass; returns when the next one is due at the latest.
   std::int64_t pass();
   void startWatch();
@@ -121,8 +135,8 @@ class NodeSupervisor {
                          const std::map<InstanceKey, const DesiredInstance*>& wanted);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
   void forgetLeftovers();
-  // Stops and removes every managed pod and its local volumes, without
-  // touching etcd (it is out of reach): the node has been cut off.
+  // Stops and removes every managed pod, without touching etcd (it is out
+  // of reach): the node has been cut off. Volumes stay.
   void standDown();
   InstanceStatus statusOf(const DesiredInstance& d, const runtime::PodSummary* summary,
                           const std::vector<Action>& actions);
@@ -130,6 +144,13 @@ class NodeSupervisor {
                const std::vector<runtime::PodSummary>& pods, const std::vector<Action>& actions);
   void putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
                     const std::string& value);
+  // Puts `key` under this node's lease only if it is absent or already this
+  // node's: after a partition another node may hold the instance, and its
+  // record must win. False if not written (logged when it failed).
+  bool putOwned(const std::string& key, const std::string& value, std::int64_t lease);
+  // Deletes local volumes whose instance has not been on this node for
+  // volumeGrace.
+  void sweepVolumes(const std::vector<runtime::PodSummary>& pods);
   void removeOwned(std::map<std::string, Published>& cache, const std::string& key);
   void seedFromStatus(const std::vector<DesiredInstance>& desired);
   // For back-off and scheduling: immune to the wall clock being set.
@@ -153,6 +174,7 @@ class NodeSupervisor {
   std::map<std::string, Published> statusWritten_;       // by key
   std::map<std::string, Published> dnsWritten_;          // by key
   std::map<InstanceKey, std::pair<InstanceState, std::int64_t>> stateSince_;
+  std::map<InstanceKey, std::int64_t> orphanSince_;  // local volumes without an instance here
   std::unique_ptr<Watch> watch_;
   bool stoodDown_ = false;
 
@@ -162,6 +184,7 @@ class NodeSupervisor {
   bool stopping_ = false;
   bool restartWatch_ = false;
   std::thread thread_;
+  std::thread guardThread_;
 };
 
 }  // namespace ozy

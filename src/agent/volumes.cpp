@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "job/job_parser.h"
 
 namespace ozy {
@@ -64,13 +66,23 @@ Result<bool, std::string> VolumeDirs::removeLocal(const std::string& job, std::u
   return true;
 }
 
-Result<bool, std::string> VolumeDirs::removeAllLocal() const {
+std::vector<std::pair<std::string, std::uint32_t>> VolumeDirs::listLocal() const {
+  std::vector<std::pair<std::string, std::uint32_t>> out;
   std::error_code ec;
-  fs::remove_all(localRoot_, ec);
-  if (ec) {
-    return fail(fmt::format("cannot delete the local volumes in {}: {}", localRoot_.string(), ec.message()));
+  for (const auto& job : fs::directory_iterator(localRoot_, ec)) {
+    const std::string name = job.path().filename().string();
+    // Only what this agent made: a name that is not a job's is left alone.
+    if (!isDnsLabel(name) || !job.is_directory(ec) || job.is_symlink(ec)) continue;
+    for (const auto& instance : fs::directory_iterator(job.path(), ec)) {
+      const std::string idText = instance.path().filename().string();
+      std::uint32_t id = 0;
+      const auto [end, error] = std::from_chars(idText.data(), idText.data() + idText.size(), id);
+      if (error == std::errc() && end == idText.data() + idText.size() && !idText.empty()) {
+        out.emplace_back(name, id);
+      }
+    }
   }
-  return true;
+  return out;
 }
 
 }  // namespace ozy

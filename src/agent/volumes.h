@@ -1,7 +1,9 @@
 // The directories behind a job's volumes on this node.
 //
 // local:  <local root>/<job>/<instance id>/<container>/<volume index>, made
-//         when the instance's pod is created, deleted with the instance.
+//         when the instance's pod is created, deleted when etcd says the
+//         instance left the node (or after a grace period unused), never
+//         when the node merely stands down or restarts.
 // shared: <shared root>/<job>/<container>/<volume index>, one per job and
 //         volume, seen by every instance on every node that mounts the same
 //         shared root (NFS or similar on a real cluster). Kept when a job
@@ -15,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -33,8 +36,8 @@ class VolumeDirs {
                                                            const Container& container) const;
   // Deletes an instance's local volumes; a missing directory is not an error.
   Result<bool, std::string> removeLocal(const std::string& job, std::uint32_t id) const;
-  // Deletes every local volume of every instance (a node starting afresh).
-  Result<bool, std::string> removeAllLocal() const;
+  // The instances that have local volumes on this node.
+  std::vector<std::pair<std::string, std::uint32_t>> listLocal() const;
 
   std::filesystem::path localDir(const std::string& job, std::uint32_t id) const;
 

@@ -371,6 +371,9 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--stop-grace", config->stopGrace, "Seconds from SIGTERM to SIGKILL")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  agent->add_option("--volume-grace", config->volumeGrace,
+                    "How long a local volume whose instance left is kept")
+      ->capture_default_str();
   agent->add_option("--restart-backoff", config->restartBackoff, "First restart delay (doubles to 5m)")
       ->capture_default_str();
   agent->add_option("--resync", config->resync, "Full reconcile period")->capture_default_str();

@@ -13,6 +13,14 @@ std::string podName(std::string_view job, std::uint32_t id) {
   return fmt::format("ozy-{}-{}", job, id);
 }
 
+std::string podHostname(std::string_view job, std::uint32_t id) {
+  constexpr std::size_t kMaxLabel = 63;
+  const std::string suffix = fmt::format("-{}", id);
+  std::string_view head = job.substr(0, kMaxLabel - suffix.size());
+  while (!head.empty() && head.back() == '-') head.remove_suffix(1);  // no "--" in the middle
+  return std::string(head) + suffix;
+}
+
 std::chrono::milliseconds restartDelay(std::uint32_t restarts, const RestartBackoff& backoff) {
   auto delay = backoff.initial;
   for (std::uint32_t i = 0; i < restarts && delay < backoff.max; ++i) delay *= 2;

@@ -71,6 +71,11 @@ struct RestartBackoff {
 // "ozy-<job>-<id>": unique per node, and readable in `podman pod ps`.
 std::string podName(std::string_view job, std::uint32_t id);
 
+// The pod's host name, "<job>-<id>": a DNS label of at most 63 characters,
+// so the job name is cut short when a long one and the id would not fit
+// (host names need not be unique; pod names do).
+std::string podHostname(std::string_view job, std::uint32_t id);
+
 // The pause before restart number `restarts + 1`: initial, doubling, capped.
 std::chrono::milliseconds restartDelay(std::uint32_t restarts, const RestartBackoff& backoff = {});
 

@@ -204,11 +204,21 @@ TEST_F(Cluster, AKilledAgentLeavesTheNodeListWithinItsLeaseTtl) {
   RecordProperty("node_gone_after_ms", static_cast<int>(gone.count()));
 }
 
-TEST_F(Cluster, ACleanStopLeavesTheListAtOnce) {
+TEST_F(Cluster, AStoppedAgentIsNotANodeLeavingAndItsSuccessorResumesTheLease) {
   AgentProcess& survivor = startAgent("survivor");
-  AgentProcess& leaver = startAgent("leaver");
-  EXPECT_EQ(leaver.terminate(), 0);
-  EXPECT_THAT(liveNodes(survivor.url()), ::testing::ElementsAre("survivor"));
+  AgentProcess& restarted = startAgent("restarted");
+  auto node = store_->get(keys::node("restarted"));
+  ASSERT_TRUE(node.ok() && !node->kvs.empty());
+  const std::int64_t lease = node->kvs[0].lease;
+
+  EXPECT_EQ(restarted.terminate(), 0);
+  EXPECT_THAT(liveNodes(survivor.url()), ::testing::UnorderedElementsAre("survivor", "restarted"))
+      << "SIGTERM must not revoke the lease";
+  startAgent("restarted");
+
+  auto again = store_->get(keys::node("restarted"));
+  ASSERT_TRUE(again.ok() && !again->kvs.empty());
+  EXPECT_EQ(again->kvs[0].lease, lease) << "the next agent resumes the same lease";
 }
 
 TEST_F(Cluster, SubmitStatusScaleStopThroughTheApi) {

@@ -249,8 +249,8 @@ containers:
     EXPECT_TRUE(std::filesystem::exists(
         fmt::format("{}/volumes/pair/{}/app/1/mine", dataDir_.path(), id)));
     // Both instances wrote into the one shared directory.
-    // (Each wrote its host name, which is the pod name without the node.)
-    EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/pair/app/0/ozy-pair-{}", sharedDir_.path(), id)));
+    // (Each wrote its host name, "<job>-<id>".)
+    EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/pair/app/0/pair-{}", sharedDir_.path(), id)));
   }
 
   auto scaled = ozy({"job", "scale", "pair", "1"});
@@ -376,28 +376,103 @@ TEST_F(NodeAgentTest, ANodeCutOffFromEtcdStopsItsInstancesAndStartsThemWhenBack)
   }, 60s)) << describe("cut");
 }
 
-TEST_F(NodeAgentTest, AnAgentLeavingOnSigtermRemovesItsPods) {
-  // PID 1 `sleep` ignores SIGTERM: each pod takes the whole stop grace (2 s).
-  submit("stubborn", fmt::format(R"(name: stubborn
-numInstances: 6
+// PID 1 `sleep` ignores SIGTERM, so a container only dies of SIGKILL; each
+// start appends a line to a file in its local volume.
+std::string stubbornJob(const std::string& name, int instances) {
+  return fmt::format(R"(name: {}
+numInstances: {}
 containers:
   sleep:
     image: {}
     memory: 16M
-    command: ["sleep", "3600"]
+    command: ["sh", "-c", "echo started >> /data/starts && exec sleep 3600"]
+    volumes:
+      - {{type: local, path: /data, space: 1M}}
 )",
-                                 testing_support::kTestImage));
-  ASSERT_TRUE(waitFor([&] { return allIn("stubborn", 6, InstanceState::kHealthy); }, 60s))
-      << describe("stubborn");
-  const auto before = std::chrono::steady_clock::now();
-  // terminate() waits 10 s at most: six pods stopped one by one (12 s) would
-  // not make it; the agent stops them side by side.
+                     name, instances, testing_support::kTestImage);
+}
+
+TEST_F(NodeAgentTest, SigtermStopsTheAgentOnlyAndTheNextAgentAdoptsEverything) {
+  submit("stay", stubbornJob("stay", 3));
+  ASSERT_TRUE(waitFor([&] { return allIn("stay", 3, InstanceState::kHealthy); }, 60s)) << describe("stay");
+  const std::string pod0 = podId("stay", 0);
+  const std::string started = podman("inspect -f '{{.State.StartedAt}}' " + podName("stay", 0) + ".sleep");
+
   EXPECT_EQ(agent_->terminate(), 0);
-  const auto took = std::chrono::steady_clock::now() - before;
-  EXPECT_EQ(podman("pod ps -q --filter label=ozy.node=" + node_), "");
-  EXPECT_FALSE(std::filesystem::exists(dataDir_.path() + "/volumes/stubborn"));
-  RecordProperty("shutdown_ms",
-                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+
+  // An upgrade of the agent: nothing it ran notices.
+  EXPECT_EQ(podId("stay", 0), pod0);
+  EXPECT_EQ(podman("inspect -f '{{.State.Status}}' " + podName("stay", 0) + ".sleep"), "running");
+  EXPECT_TRUE(std::filesystem::exists(fmt::format("{}/volumes/stay/0/sleep/0/starts", dataDir_.path())));
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  ASSERT_TRUE(waitFor([&] { return agent_->log().find("adopting 3") != std::string::npos; }, 20s))
+      << agent_->log();
+  ASSERT_TRUE(waitFor([&] { return allIn("stay", 3, InstanceState::kHealthy); }, 30s)) << describe("stay");
+  EXPECT_EQ(podId("stay", 0), pod0);
+  EXPECT_EQ(podman("inspect -f '{{.State.StartedAt}}' " + podName("stay", 0) + ".sleep"), started);
+  EXPECT_EQ(statuses("stay")[0].restarts, 0u);
+}
+
+TEST_F(NodeAgentTest, AFrozenEtcdGetsContainersKilledBeforeTheLeaseEndsAndKeepsTheirData) {
+  agent_->kill();
+  leaseTtl_ = 4;  // cut off 3 s after the last renewal; no room for a grace: SIGKILL at once
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("frozen", stubbornJob("frozen", 2));
+  ASSERT_TRUE(waitFor([&] { return allIn("frozen", 2, InstanceState::kHealthy); }, 60s)) << describe("frozen");
+  const std::string starts = fmt::format("{}/volumes/frozen/0/sleep/0/starts", dataDir_.path());
+  ASSERT_TRUE(std::filesystem::exists(starts));
+  const std::string before = podId("frozen", 0);
+
+  // Frozen, not gone: the lease can end no earlier than TTL after `frozenAt`
+  // (the last renewal came before it), and the containers must be dead first.
+  const auto frozenAt = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(etcd_->pid(), SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { ::kill(pid, SIGCONT); }
+  } thaw{etcd_->pid()};
+  auto running = [&] {
+    return podman("ps -q --filter label=ozy.container=sleep --filter status=running "
+                  "--filter pod=" + podName("frozen", 0) + " --filter pod=" + podName("frozen", 1)) != "";
+  };
+  ASSERT_TRUE(waitFor(running, 1s)) << "the instances run while the lease is surely alive";
+  ASSERT_TRUE(waitFor([&] { return !running(); }, 10s)) << agent_->log();
+  const auto deadAt = std::chrono::steady_clock::now();
+  EXPECT_LT(deadAt - frozenAt, std::chrono::seconds(leaseTtl_))
+      << "containers outlived the earliest moment the lease could expire";
+  RecordProperty("killed_after_freeze_ms",
+                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadAt - frozenAt).count()));
+
+  // Frozen for 1.5 TTL: the lease is gone on etcd's side when it wakes.
+  while (std::chrono::steady_clock::now() - frozenAt < std::chrono::milliseconds(leaseTtl_ * 1500)) {
+    EXPECT_FALSE(running()) << "a cut-off node started an instance";
+    std::this_thread::sleep_for(200ms);
+  }
+  ::kill(etcd_->pid(), SIGCONT);
+  ASSERT_TRUE(waitFor([&] {
+    const std::string now = podId("frozen", 0);
+    return !now.empty() && now != before && running() && allIn("frozen", 2, InstanceState::kHealthy);
+  }, 60s)) << describe("frozen");
+  std::ifstream file(starts);
+  std::string line;
+  int lines = 0;
+  while (std::getline(file, line)) ++lines;
+  EXPECT_EQ(lines, 2) << "the volume's data came back with its instance";
+}
+
+TEST_F(NodeAgentTest, LocalVolumesOfInstancesNoLongerHereAreSweptAfterTheGrace) {
+  agent_->kill();
+  moreArgs_ = {"--volume-grace", "2s"};
+  const std::string ghost = dataDir_.path() + "/volumes/ghost/7/app/0";
+  std::filesystem::create_directories(ghost);  // an instance that moved away while the agent was down
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("kept", stubbornJob("kept", 1));
+  ASSERT_TRUE(waitFor([&] { return allIn("kept", 1, InstanceState::kHealthy); }, 60s)) << describe("kept");
+  EXPECT_TRUE(std::filesystem::exists(ghost)) << "swept before its grace";
+
+  EXPECT_TRUE(waitFor([&] { return !std::filesystem::exists(dataDir_.path() + "/volumes/ghost/7"); }, 20s))
+      << agent_->log();
+  EXPECT_TRUE(std::filesystem::exists(dataDir_.path() + "/volumes/kept/0/sleep/0/starts"));
 }
 
 TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {

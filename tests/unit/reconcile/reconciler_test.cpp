@@ -166,3 +166,24 @@ TEST(Reconciler, RemovesBeforeItCreates) {
 
 }  // namespace
 }  // namespace ozy
+
+namespace ozy {
+namespace {
+
+TEST(PodHostname, IsTheJobAndIdAndAlwaysAValidDnsLabel) {
+  EXPECT_EQ(podHostname("web", 3), "web-3");
+  const std::string longest(63, 'a');
+  EXPECT_EQ(podHostname(longest, 0), std::string(61, 'a') + "-0");
+  EXPECT_EQ(podHostname(longest, 99999), std::string(57, 'a') + "-99999");
+  // A cut that would end on '-' drops it.
+  const std::string dashed = std::string(59, 'b') + "-ccc";
+  EXPECT_EQ(podHostname(dashed, 12), std::string(59, 'b') + "-12");
+  for (const std::string& job : {longest, dashed, std::string("x")}) {
+    for (std::uint32_t id : {0u, 7u, 12345u, 99999u}) {
+      EXPECT_TRUE(isDnsLabel(podHostname(job, id))) << podHostname(job, id);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ozy
