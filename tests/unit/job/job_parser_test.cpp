@@ -1207,6 +1207,22 @@ TEST(ToProblem, MakesATooLargeProblemWithStatus413) {
   EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("at most 100 are accepted"));
 }
 
+// The reported attack on POST /v1/jobs and `ozy job validate`: a 970 KB file
+// whose command is a 400 KiB string and 140,000 aliases of it. It used to be
+// copied out argument by argument until memory ran out.
+TEST(ToProblem, TreatsALongStringAliasedManyTimesAsAnInvalidJob) {
+  std::string command = "[&a \"" + std::string(400 * 1024, 'x') + "\"";
+  for (int i = 0; i < 140'000; ++i) command += ", *a";
+  auto job = parseJob(appWith("command: " + command + "]"));
+  ASSERT_FALSE(job.ok());
+  EXPECT_FALSE(job.error().tooLarge);
+  EXPECT_THAT(job.error().errors,
+              ElementsAre(fieldError("", "too large once aliases are expanded: more than "
+                                         "4194304 bytes")));
+  EXPECT_EQ(job.error().errors[0].line, 5);
+  EXPECT_EQ(toProblem(job.error()).type.slug, "invalid-job");
+}
+
 TEST(ToProblem, TreatsAnAliasBombAsAnInvalidJobNotATooLargeOne) {
   auto job = parseJob("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a]\n",
                       YamlLimits{.maxNodes = 30});
