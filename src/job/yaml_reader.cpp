@@ -359,7 +359,14 @@ std::optional<std::size_t> FieldReader::choice(const YAML::Node& node, std::stri
 }
 
 std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& node,
-                                                             std::string_view path) {
+                                                             std::string_view path,
+                                                             std::size_t maxWords) {
+  auto tooLong = [&](std::size_t words) {
+    if (words <= maxWords) return false;
+    error(node, std::string(path),
+          fmt::format("has {} arguments; at most {} are allowed", words, maxWords));
+    return true;
+  };
   if (node.IsScalar()) {
     auto text = string(node, path);
     if (!text) return std::nullopt;
@@ -372,6 +379,7 @@ std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& n
       error(node, std::string(path), "must not be empty");
       return std::nullopt;
     }
+    if (tooLong(words->size())) return std::nullopt;
     return std::move(words).value();
   }
   if (!node.IsSequence()) {
@@ -379,6 +387,8 @@ std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& n
           fmt::format("must be a list of strings or one string, not {}", kindName(node)));
     return std::nullopt;
   }
+  // Checked before the words are copied out of the tree.
+  if (tooLong(node.size())) return std::nullopt;
   std::vector<std::string> out;
   bool ok = true;
   for (std::size_t i = 0; i < node.size(); ++i) {

@@ -82,8 +82,10 @@ class FieldReader {
   std::optional<std::size_t> choice(const YAML::Node& node, std::string_view path,
                                     std::span<const std::string_view> choices);
   // A command: a list of strings, or one string split like a shell would
-  // split it (quotes and backslashes, no expansion).
-  std::optional<std::vector<std::string>> command(const YAML::Node& node, std::string_view path);
+  // split it (quotes and backslashes, no expansion), of at most `maxWords`
+  // words either way.
+  std::optional<std::vector<std::string>> command(const YAML::Node& node, std::string_view path,
+                                                  std::size_t maxWords);
 
   // A required field that is missing.
   void missing(const YAML::Node& parent, std::string_view path);

@@ -477,6 +477,23 @@ TEST(JobParser, RejectsCommandThatIsNeitherListNorString) {
       ElementsAre(fieldError("containers.app.command[1]", "must be a single value, not a list")));
 }
 
+// A command of `words` words "a", as a flow list or as one string.
+std::string commandOfWords(std::size_t words, bool asList) {
+  std::string text = asList ? "command: [" : "command: \"";
+  for (std::size_t i = 0; i < words; ++i) text += i ? (asList ? ", a" : " a") : "a";
+  return text + (asList ? "]" : "\"");
+}
+
+TEST(JobParser, AcceptsCommandsOf4096ArgumentsAndRejectsLonger) {
+  for (const bool asList : {true, false}) {
+    SCOPED_TRACE(asList ? "a list" : "a string");
+    EXPECT_THAT(app(commandOfWords(4096, asList)).command, SizeIs(4096));
+    EXPECT_THAT(errorsOf(appWith(commandOfWords(4097, asList))),
+                ElementsAre(fieldError("containers.app.command",
+                                       "has 4097 arguments; at most 4096 are allowed")));
+  }
+}
+
 // ---- environment ----------------------------------------------------------
 
 TEST(JobParser, ParsesEnvironmentInAllThreeForms) {
@@ -775,6 +792,14 @@ TEST(JobParser, RejectsDependsOnThatIsNotAList) {
       ElementsAre(fieldError("containers.app.depends_on", "must be a list, not a single value")));
 }
 
+TEST(JobParser, RejectsDependsOnLongerThanTheOtherContainersOfAJob) {
+  std::string list = "depends_on: [";
+  for (int i = 0; i < 64; ++i) list += (i ? ", c" : "c") + std::to_string(i);
+  EXPECT_THAT(errorsOf(appWith(list + "]")),
+              ElementsAre(fieldError("containers.app.depends_on",
+                                     "lists 64 entries; at most 63 are allowed")));
+}
+
 TEST(ValidateJob, ChecksJobsBuiltInCode) {
   Job job = expectedExample();
   job.containers[1].dependsOn = {"app"};
@@ -890,6 +915,14 @@ TEST(JobParser, ParsesExecCheckCommandAsListOrString) {
               ElementsAre("pg_isready"));
   EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: []}")),
               ElementsAre(fieldError("containers.app.healthcheck.command", "must not be empty")));
+}
+
+TEST(JobParser, RejectsExecCheckCommandOfMoreThan4096Arguments) {
+  std::string command = "[";
+  for (int i = 0; i < 4097; ++i) command += i ? ", a" : "a";
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: " + command + "]}")),
+              ElementsAre(fieldError("containers.app.healthcheck.command",
+                                     "has 4097 arguments; at most 4096 are allowed")));
 }
 
 TEST(JobParser, RejectsTimeoutLongerThanInterval) {
