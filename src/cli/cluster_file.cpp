@@ -14,10 +14,14 @@ constexpr std::string_view kClusterFields[] = {"nodes", "sharedSpace", "sharedUs
 constexpr std::string_view kNodeFields[] = {"name",     "memory",  "disk",
                                             "usedMemory", "usedDisk", "portsInUse"};
 
+// A node's portsInUse may list every port, TCP and UDP (there is no range
+// syntax), far more than any list of a job file.
+constexpr YamlLimits kClusterLimits{.maxEntries = 2 * 65'536};
+
 }  // namespace
 
 Result<ClusterState, std::vector<FieldError>> parseClusterFile(std::string_view text) {
-  auto root = loadYaml(text);
+  auto root = loadYaml(text, kClusterLimits);
   if (!root) return fail(std::vector<FieldError>{root.error().error});
   std::vector<FieldError> errors;
   FieldReader r(errors);

@@ -36,6 +36,13 @@ constexpr std::size_t kMaxPortsPerContainer = 256;
 constexpr std::size_t kMaxHostPortsPerJob = 1024;
 constexpr std::size_t kMaxVolumesPerContainer = 64;
 constexpr std::size_t kMaxEnvironmentPerContainer = 4096;
+// Real commands have a few dozen words; a program given thousands of
+// arguments is better given a file. Linux caps argv and the environment
+// together (ARG_MAX, 2 MiB with the usual 8 MiB stack, pointers included), so
+// a far longer command could not start anyway.
+constexpr std::size_t kMaxCommandWords = 4096;
+// A container can wait for every other container of the job, each once.
+constexpr std::size_t kMaxDependsOn = kMaxContainers - 1;
 constexpr Millis kMinInterval{1000};
 constexpr Millis kMaxInterval{3600 * 1000};
 
@@ -220,7 +227,9 @@ class JobReader {
       }
     }
     if (auto n = FieldReader::field(node, "command"); FieldReader::present(n)) {
-      if (auto command = r_.command(n, childPath(path, "command"))) c.command = std::move(*command);
+      if (auto command = r_.command(n, childPath(path, "command"), kMaxCommandWords)) {
+        c.command = std::move(*command);
+      }
     }
     if (auto n = FieldReader::field(node, "environment"); FieldReader::present(n)) {
       c.environment = readEnvironment(n, childPath(path, "environment"));
@@ -230,7 +239,7 @@ class JobReader {
     }
     if (auto n = FieldReader::field(node, "depends_on"); FieldReader::present(n)) {
       const std::string listPath = childPath(path, "depends_on");
-      if (r_.sequence(n, listPath)) {
+      if (r_.sequence(n, listPath) && withinLimit(n, listPath, kMaxDependsOn)) {
         for (std::size_t i = 0; i < n.size(); ++i) {
           if (auto dep = r_.string(n[i], indexPath(listPath, i))) c.dependsOn.push_back(*dep);
         }
@@ -377,7 +386,9 @@ class JobReader {
     } else if (h.type != HealthCheckType::kExec && FieldReader::present(command)) {
       r_.error(command, childPath(path, "command"), "applies to exec checks only");
     } else if (h.type == HealthCheckType::kExec) {
-      if (auto c = r_.command(command, childPath(path, "command"))) h.command = std::move(*c);
+      if (auto c = r_.command(command, childPath(path, "command"), kMaxCommandWords)) {
+        h.command = std::move(*c);
+      }
     }
     auto readDuration = [&](std::string_view key, Millis& out) {
       if (auto n = FieldReader::field(node, key); FieldReader::present(n)) {

@@ -28,23 +28,26 @@ struct LimitExceeded {
 };
 
 // Walks the parser's events without building a tree, to measure how large the
-// document becomes once every alias is expanded, how deep it nests, and
-// whether an alias refers to a node that encloses it (a cycle).
+// document becomes once every alias is expanded (in values and in bytes of
+// scalar text), how deep it nests, how long each list is, and whether an
+// alias refers to a node that encloses it (a cycle).
 class BoundsChecker : public YAML::EventHandler {
  public:
   explicit BoundsChecker(const YamlLimits& limits) : limits_(limits) {}
 
   int documents = 0;
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
     ++documents;
-    stack_.assign(1, Frame{});
+    stack_.assign(1, Frame{mark});
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor, 1); }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    leaf(mark, anchor, Size{1, 0});
+  }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                const std::string&) override {
-    leaf(mark, anchor, 1);
+                const std::string& value) override {
+    leaf(mark, anchor, Size{1, value.size()});
   }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     const auto it = sizes_.find(anchor);
@@ -55,43 +58,71 @@ class BoundsChecker : public YAML::EventHandler {
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    open(mark, anchor);
+    open(mark, anchor, false);
   }
   void OnSequenceEnd() override { close(); }
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    open(mark, anchor);
+    open(mark, anchor, true);
   }
   void OnMapEnd() override { close(); }
 
  private:
+  // A node's size with every alias inside it expanded.
+  struct Size {
+    std::size_t nodes = 0;
+    std::size_t bytes = 0;  // of scalar text
+  };
   struct Frame {
+    YAML::Mark mark;
     YAML::anchor_t anchor = 0;
-    std::size_t size = 1;
+    bool isMapping = false;
+    std::size_t children = 0;  // events directly inside: a mapping has two per entry
+    Size size{1, 0};
   };
 
-  void add(const YAML::Mark& mark, std::size_t n) {
-    total_ += n;
-    stack_.back().size += n;
-    if (total_ > limits_.maxNodes) {
+  // Counts a child of the innermost open node, of `n` once expanded.
+  void add(const YAML::Mark& mark, Size n) {
+    Frame& parent = stack_.back();
+    ++parent.children;
+    const std::size_t entries = parent.isMapping ? (parent.children + 1) / 2 : parent.children;
+    if (entries > limits_.maxEntries) {
+      // Reported where the list starts: that is the line to look at.
+      throw LimitExceeded{
+          atMark(parent.mark, "",
+                 fmt::format("a {} has more than {} entries", parent.isMapping ? "mapping" : "list",
+                             limits_.maxEntries))};
+    }
+    total_.nodes += n.nodes;
+    total_.bytes += n.bytes;
+    parent.size.nodes += n.nodes;
+    parent.size.bytes += n.bytes;
+    if (total_.nodes > limits_.maxNodes) {
       throw LimitExceeded{atMark(
           mark, "",
           fmt::format("the document is too complex: more than {} values once aliases are "
                       "expanded",
                       limits_.maxNodes))};
     }
+    if (total_.bytes > limits_.maxExpandedBytes) {
+      throw LimitExceeded{
+          atMark(mark, "",
+                 fmt::format("the document is too large once aliases are expanded: more than {} "
+                             "bytes",
+                             limits_.maxExpandedBytes))};
+    }
   }
-  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t n) {
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor, Size n) {
     add(mark, n);
     if (anchor != 0) sizes_[anchor] = n;
   }
-  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor, bool isMapping) {
     if (stack_.size() > limits_.maxDepth) {
       throw LimitExceeded{atMark(
           mark, "", fmt::format("the document nests deeper than {} levels", limits_.maxDepth))};
     }
-    add(mark, 1);
-    stack_.push_back(Frame{anchor, 1});
+    add(mark, Size{1, 0});
+    stack_.push_back(Frame{mark, anchor, isMapping});
   }
   void close() {
     const Frame done = stack_.back();
@@ -99,13 +130,16 @@ class BoundsChecker : public YAML::EventHandler {
     if (done.anchor != 0) sizes_[done.anchor] = done.size;
     // The frame's own node was counted when it opened; its children were
     // counted into total_ as they came, so only the parent's tally grows.
-    if (!stack_.empty()) stack_.back().size += done.size - 1;
+    if (!stack_.empty()) {
+      stack_.back().size.nodes += done.size.nodes - 1;
+      stack_.back().size.bytes += done.size.bytes;
+    }
   }
 
   const YamlLimits& limits_;
   std::vector<Frame> stack_;
-  std::unordered_map<YAML::anchor_t, std::size_t> sizes_;
-  std::size_t total_ = 0;
+  std::unordered_map<YAML::anchor_t, Size> sizes_;
+  Size total_;
 };
 
 }  // namespace
@@ -325,7 +359,14 @@ std::optional<std::size_t> FieldReader::choice(const YAML::Node& node, std::stri
 }
 
 std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& node,
-                                                             std::string_view path) {
+                                                             std::string_view path,
+                                                             std::size_t maxWords) {
+  auto tooLong = [&](std::size_t words) {
+    if (words <= maxWords) return false;
+    error(node, std::string(path),
+          fmt::format("has {} arguments; at most {} are allowed", words, maxWords));
+    return true;
+  };
   if (node.IsScalar()) {
     auto text = string(node, path);
     if (!text) return std::nullopt;
@@ -338,6 +379,7 @@ std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& n
       error(node, std::string(path), "must not be empty");
       return std::nullopt;
     }
+    if (tooLong(words->size())) return std::nullopt;
     return std::move(words).value();
   }
   if (!node.IsSequence()) {
@@ -345,6 +387,8 @@ std::optional<std::vector<std::string>> FieldReader::command(const YAML::Node& n
           fmt::format("must be a list of strings or one string, not {}", kindName(node)));
     return std::nullopt;
   }
+  // Checked before the words are copied out of the tree.
+  if (tooLong(node.size())) return std::nullopt;
   std::vector<std::string> out;
   bool ok = true;
   for (std::size_t i = 0; i < node.size(); ++i) {

@@ -1,10 +1,10 @@
 // Strict, bounded reading of YAML documents written by people: job files and
 // cluster descriptions.
 //
-// loadYaml() refuses oversized text and "billion laughs" alias bombs before a
-// tree is built; FieldReader walks the tree and collects every problem with
-// the dotted path of the field ("containers.app.memory") instead of stopping
-// at the first.
+// loadYaml() refuses oversized text, "billion laughs" alias bombs (counted in
+// values and in bytes) and overlong lists before a tree is built; FieldReader
+// walks the tree and collects every problem with the dotted path of the field
+// ("containers.app.memory") instead of stopping at the first.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,19 @@ struct YamlLimits {
   std::size_t maxBytes = 1024 * 1024;  // a job file is a few KiB
   std::size_t maxNodes = 200'000;      // counted with every alias expanded
   std::size_t maxDepth = 64;
+  // The text of every scalar, counted with every alias expanded: what the
+  // readers end up copying out of the tree, since an alias of a long string
+  // counts as one node but becomes a full copy in the job. Four times the
+  // largest file lets anchors share blocks (one environment for every
+  // container) and is still past what etcd stores by default (1.5 MiB per
+  // request), so no job that could run is refused, while reading stays within
+  // a few MiB whatever the file holds.
+  std::size_t maxExpandedBytes = 4 * 1024 * 1024;
+  // Direct entries of one list or mapping. The job model's longest list is an
+  // environment of 4,096 variables, so this is never the limit a real job
+  // meets; it refuses a huge list where it starts instead of after the tree
+  // holding it is built and walked.
+  std::size_t maxEntries = 10'000;
 };
 
 struct YamlLoadError {
@@ -69,8 +82,10 @@ class FieldReader {
   std::optional<std::size_t> choice(const YAML::Node& node, std::string_view path,
                                     std::span<const std::string_view> choices);
   // A command: a list of strings, or one string split like a shell would
-  // split it (quotes and backslashes, no expansion).
-  std::optional<std::vector<std::string>> command(const YAML::Node& node, std::string_view path);
+  // split it (quotes and backslashes, no expansion), of at most `maxWords`
+  // words either way.
+  std::optional<std::vector<std::string>> command(const YAML::Node& node, std::string_view path,
+                                                  std::size_t maxWords);
 
   // A required field that is missing.
   void missing(const YAML::Node& parent, std::string_view path);

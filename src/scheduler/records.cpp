@@ -136,8 +136,13 @@ Result<JobRecord, std::string> decodeJob(std::string_view text) {
   return decodeWith<JobRecord>("job", text, [](const json& j) {
     // Stored specs were validated at submission; their JSON form is larger
     // than the file they came from, so the limits for untrusted files would
-    // wrongly refuse a big but valid job.
-    auto spec = parseJob(j.at("spec").dump(), YamlLimits{64u << 20, 50'000'000, 64});
+    // wrongly refuse a big but valid job. JSON has no aliases: the text's
+    // size bounds the expanded size, and the node count bounds every list.
+    auto spec = parseJob(j.at("spec").dump(), YamlLimits{.maxBytes = 64u << 20,
+                                                         .maxNodes = 50'000'000,
+                                                         .maxDepth = 64,
+                                                         .maxExpandedBytes = 64u << 20,
+                                                         .maxEntries = 50'000'000});
     if (!spec) {
       throw std::runtime_error("its spec is invalid: " +
                                (spec.error().errors.empty() ? std::string("?")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `ozy` command driven as a user and a script would drive it: exit codes
 # (docs/cli.md), normalised output, error text on stderr, problem documents
-# with -o json, and the size limit on input files.
+# with -o json, and the limits on input files (size, alias expansion).
 #
 # Run by ctest with OZY (the ozy binary) and EXAMPLES (the examples directory)
 # in the environment. Prints one line per check and ends with
@@ -158,6 +158,25 @@ check "job validate stops reading standard input early (${elapsed} ms)" test "$e
 run "$OZY" job validate "$work/huge.yaml" -o json
 check "job validate -o json gives a #job-file-too-large problem (413)" \
   json_ok 'doc["type"].endswith("#job-file-too-large") and doc["status"] == 413'
+
+# Under 1 MiB as written, but its command is a 400 KiB string and 140,000
+# aliases of it: 56 GB once expanded. Refused as an invalid job while it is
+# read, instead of being copied out until memory runs out.
+python3 - "$work/alias-bomb.yaml" <<'PY'
+import sys
+aliases = ", *a" * 140_000
+with open(sys.argv[1], "w") as f:
+    f.write('name: web\ncontainers:\n  app:\n    image: nginx\n')
+    f.write('    command: [&a "' + "x" * 400 * 1024 + '"' + aliases + "]\n")
+PY
+run "$OZY" job validate "$work/alias-bomb.yaml"
+check "job validate refuses a long string aliased 140,000 times (exit 1)" status_is 1
+check "job validate says the file is too large once aliases are expanded" \
+  contains "$err" "too large once aliases are expanded: more than 4194304 bytes (line 5)"
+check "job validate prints nothing on stdout for the alias bomb" test -z "$out"
+run "$OZY" job validate "$work/alias-bomb.yaml" -o json
+check "job validate -o json gives the alias bomb as an #invalid-job problem (422)" \
+  json_ok 'doc["type"].endswith("#invalid-job") and doc["status"] == 422'
 
 run "$OZY" job validate "$work/does-not-exist.yaml"
 check "job validate on a missing file exits 1" status_is 1

@@ -105,6 +105,17 @@ TEST(ClusterFile, RejectsBadPortsInUse) {
                   fieldError("nodes[0].portsInUse[5]", "is not a port (e.g. 80 or 53/udp)")));
 }
 
+// Longer than any list a job file may hold: there is no range syntax, so a
+// node with a whole range taken lists each port.
+TEST(ClusterFile, AcceptsANodeWithEveryTcpPortInUse) {
+  std::string ports;
+  for (int port = 1; port <= 65535; ++port) ports += (port > 1 ? ", " : "") + std::to_string(port);
+  auto cluster = parseClusterFile("nodes:\n  - {name: a, memory: 1G, disk: 1G, portsInUse: [" +
+                                  ports + "]}\n");
+  ASSERT_TRUE(cluster.ok()) << ::testing::PrintToString(cluster.error());
+  EXPECT_THAT(cluster->nodes[0].portsInUse, SizeIs(65535));
+}
+
 TEST(ClusterFile, RejectsUnknownFieldWithSuggestion) {
   EXPECT_THAT(errorsOf("nodes:\n  - {name: a, memroy: 1G, memory: 1G, disk: 1G}\n"),
               ElementsAre(fieldError("nodes[0].memroy",

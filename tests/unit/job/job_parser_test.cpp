@@ -477,6 +477,23 @@ TEST(JobParser, RejectsCommandThatIsNeitherListNorString) {
       ElementsAre(fieldError("containers.app.command[1]", "must be a single value, not a list")));
 }
 
+// A command of `words` words "a", as a flow list or as one string.
+std::string commandOfWords(std::size_t words, bool asList) {
+  std::string text = asList ? "command: [" : "command: \"";
+  for (std::size_t i = 0; i < words; ++i) text += i ? (asList ? ", a" : " a") : "a";
+  return text + (asList ? "]" : "\"");
+}
+
+TEST(JobParser, AcceptsCommandsOf4096ArgumentsAndRejectsLonger) {
+  for (const bool asList : {true, false}) {
+    SCOPED_TRACE(asList ? "a list" : "a string");
+    EXPECT_THAT(app(commandOfWords(4096, asList)).command, SizeIs(4096));
+    EXPECT_THAT(errorsOf(appWith(commandOfWords(4097, asList))),
+                ElementsAre(fieldError("containers.app.command",
+                                       "has 4097 arguments; at most 4096 are allowed")));
+  }
+}
+
 // ---- environment ----------------------------------------------------------
 
 TEST(JobParser, ParsesEnvironmentInAllThreeForms) {
@@ -775,6 +792,14 @@ TEST(JobParser, RejectsDependsOnThatIsNotAList) {
       ElementsAre(fieldError("containers.app.depends_on", "must be a list, not a single value")));
 }
 
+TEST(JobParser, RejectsDependsOnLongerThanTheOtherContainersOfAJob) {
+  std::string list = "depends_on: [";
+  for (int i = 0; i < 64; ++i) list += (i ? ", c" : "c") + std::to_string(i);
+  EXPECT_THAT(errorsOf(appWith(list + "]")),
+              ElementsAre(fieldError("containers.app.depends_on",
+                                     "lists 64 entries; at most 63 are allowed")));
+}
+
 TEST(ValidateJob, ChecksJobsBuiltInCode) {
   Job job = expectedExample();
   job.containers[1].dependsOn = {"app"};
@@ -890,6 +915,14 @@ TEST(JobParser, ParsesExecCheckCommandAsListOrString) {
               ElementsAre("pg_isready"));
   EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: []}")),
               ElementsAre(fieldError("containers.app.healthcheck.command", "must not be empty")));
+}
+
+TEST(JobParser, RejectsExecCheckCommandOfMoreThan4096Arguments) {
+  std::string command = "[";
+  for (int i = 0; i < 4097; ++i) command += i ? ", a" : "a";
+  EXPECT_THAT(errorsOf(appWith("healthcheck: {type: exec, command: " + command + "]}")),
+              ElementsAre(fieldError("containers.app.healthcheck.command",
+                                     "has 4097 arguments; at most 4096 are allowed")));
 }
 
 TEST(JobParser, RejectsTimeoutLongerThanInterval) {
@@ -1205,6 +1238,22 @@ TEST(ToProblem, MakesATooLargeProblemWithStatus413) {
   EXPECT_EQ(json["status"], 413);
   EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("The job file is too large"));
   EXPECT_THAT(json["detail"].get<std::string>(), HasSubstr("at most 100 are accepted"));
+}
+
+// The reported attack on POST /v1/jobs and `ozy job validate`: a 970 KB file
+// whose command is a 400 KiB string and 140,000 aliases of it. It used to be
+// copied out argument by argument until memory ran out.
+TEST(ToProblem, TreatsALongStringAliasedManyTimesAsAnInvalidJob) {
+  std::string command = "[&a \"" + std::string(400 * 1024, 'x') + "\"";
+  for (int i = 0; i < 140'000; ++i) command += ", *a";
+  auto job = parseJob(appWith("command: " + command + "]"));
+  ASSERT_FALSE(job.ok());
+  EXPECT_FALSE(job.error().tooLarge);
+  EXPECT_THAT(job.error().errors,
+              ElementsAre(fieldError("", "too large once aliases are expanded: more than "
+                                         "4194304 bytes")));
+  EXPECT_EQ(job.error().errors[0].line, 5);
+  EXPECT_EQ(toProblem(job.error()).type.slug, "invalid-job");
 }
 
 TEST(ToProblem, TreatsAnAliasBombAsAnInvalidJobNotATooLargeOne) {

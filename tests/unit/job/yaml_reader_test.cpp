@@ -1,6 +1,7 @@
-// Reading untrusted YAML: loadYaml()'s limits (size, alias expansion, depth,
-// one document), FieldReader's reporting of unknown and repeated keys and bad
-// values with their paths, and shell-like splitting of command strings.
+// Reading untrusted YAML: loadYaml()'s limits (size, alias expansion in values
+// and in bytes, list length, depth, one document), FieldReader's reporting of
+// unknown and repeated keys and bad values with their paths, and shell-like
+// splitting of command strings.
 #include "job/yaml_reader.h"
 
 #include <gmock/gmock.h>
@@ -37,6 +38,30 @@ YamlLoadError loadError(std::string_view text, const YamlLimits& limits = {}) {
 std::string nestedLists(std::size_t depth) {
   return std::string(depth, '[') + std::string(depth, ']');
 }
+
+// A flow list of one anchored string of `length` x's and `aliases` aliases of it.
+std::string aliasedLongString(std::size_t length, std::size_t aliases) {
+  std::string text = "[&a \"" + std::string(length, 'x') + "\"";
+  text.reserve(text.size() + aliases * 4 + 2);
+  for (std::size_t i = 0; i < aliases; ++i) text += ", *a";
+  return text + "]\n";
+}
+
+// "[0, 0, ...]" with `entries` entries.
+std::string flowList(std::size_t entries) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < entries; ++i) text += i ? ", 0" : "0";
+  return text + "]";
+}
+
+// "{k0: 0, k1: 0, ...}" with `entries` entries.
+std::string flowMapping(std::size_t entries) {
+  std::string text = "{";
+  for (std::size_t i = 0; i < entries; ++i) text += (i ? ", k" : "k") + std::to_string(i) + ": 0";
+  return text + "}";
+}
+
+constexpr std::size_t kKiB = 1024;
 
 // ---- loadYaml -------------------------------------------------------------
 
@@ -101,6 +126,63 @@ TEST(LoadYaml, CountsAnAliasAsEverythingItRefersTo) {
   const YamlLoadError error = loadError(text, YamlLimits{.maxNodes = 19});
   EXPECT_EQ(error.kind, Kind::kInvalid);
   EXPECT_THAT(error.error.message, HasSubstr("more than 19 values"));
+}
+
+// The shape of a reported attack: under 1 MiB as written, but a 400 KiB string
+// repeated 140,000 times once expanded (56 GB), while it counts as only
+// 140,001 values.
+TEST(LoadYaml, RefusesALongStringAliasedManyTimes) {
+  const std::string text = aliasedLongString(400 * kKiB, 140'000);
+  ASSERT_LT(text.size(), YamlLimits{}.maxBytes);
+  const YamlLoadError error = loadError(text);
+  EXPECT_EQ(error.kind, Kind::kInvalid);
+  EXPECT_EQ(error.error.message,
+            "the document is too large once aliases are expanded: more than 4194304 bytes");
+  EXPECT_EQ(error.error.line, 1);
+  EXPECT_GT(error.error.column, 1);
+}
+
+TEST(LoadYaml, AcceptsALongStringAliasedWithinTheByteLimit) {
+  // Ten copies of 400 KiB: 4,000 KiB of the 4 MiB allowed.
+  auto loaded = loadYaml(aliasedLongString(400 * kKiB, 9));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().error.toString();
+  ASSERT_EQ(loaded->size(), 10u);
+  EXPECT_EQ((*loaded)[9].Scalar().size(), 400 * kKiB);
+}
+
+TEST(LoadYaml, CountsAnAliasAsTheBytesOfEverythingItRefersTo) {
+  // Keys count too: "a" + "abc" + "de" + "b" as written, and 2 x 5 for the aliases.
+  const std::string_view text = "a: &a [abc, de]\nb: [*a, *a]\n";
+  EXPECT_TRUE(loadYaml(text, YamlLimits{.maxExpandedBytes = 17}).ok());
+  const YamlLoadError error = loadError(text, YamlLimits{.maxExpandedBytes = 16});
+  EXPECT_EQ(error.kind, Kind::kInvalid);
+  EXPECT_THAT(error.error.message, HasSubstr("more than 16 bytes"));
+  EXPECT_EQ(error.error.line, 2);
+}
+
+TEST(LoadYaml, AcceptsListsOfTenThousandEntriesAndRefusesLonger) {
+  EXPECT_TRUE(loadYaml("list: " + flowList(10'000)).ok());
+  const YamlLoadError error = loadError("name: x\nlist: " + flowList(10'001));
+  EXPECT_EQ(error.kind, Kind::kInvalid);
+  EXPECT_EQ(error.error.message, "a list has more than 10000 entries");
+  // Where the list starts, not where it crossed the limit.
+  EXPECT_EQ(error.error.line, 2);
+  EXPECT_EQ(error.error.column, 7);
+}
+
+TEST(LoadYaml, AcceptsMappingsOfTenThousandEntriesAndRefusesLonger) {
+  EXPECT_TRUE(loadYaml("map: " + flowMapping(10'000)).ok());
+  const YamlLoadError error = loadError("map: " + flowMapping(10'001));
+  EXPECT_EQ(error.kind, Kind::kInvalid);
+  EXPECT_EQ(error.error.message, "a mapping has more than 10000 entries");
+  EXPECT_EQ(error.error.line, 1);
+}
+
+TEST(LoadYaml, CountsAliasesAsEntriesOfTheirList) {
+  const std::string_view text = "a: &a x\nb: [*a, *a, *a]\n";
+  EXPECT_TRUE(loadYaml(text, YamlLimits{.maxEntries = 3}).ok());
+  EXPECT_THAT(loadError(text, YamlLimits{.maxEntries = 2}).error.message,
+              HasSubstr("a list has more than 2 entries"));
 }
 
 TEST(LoadYaml, RefusesAnAliasInsideTheNodeItNames) {
