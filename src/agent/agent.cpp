@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -157,6 +158,9 @@ Result<Millis, std::string> durationFlag(const std::string& flag, const std::str
 // that drives it, and the DNS responder. Started after the node registered
 // (the supervisor writes under its lease), stopped before it leaves.
 struct NodeRuntime {
+  // Told when the podman service dies or is back; set once the supervisor
+  // runs (the service starts first).
+  std::atomic<NodeSupervisor*> watcher{nullptr};
   std::unique_ptr<runtime::PodmanService> service;
   std::unique_ptr<runtime::PodmanRuntime> podman;
   std::unique_ptr<NodeSupervisor> supervisor;
@@ -166,6 +170,7 @@ struct NodeRuntime {
   // them), for the next agent to adopt.
   void stop() {
     if (dnsServer) dnsServer->stop();
+    watcher = nullptr;
     if (supervisor) supervisor->stop();
     if (service) service->stop();
   }
@@ -211,6 +216,14 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
     options.socketPath = socket;
     options.containersConf = config.containersConf;
     options.logPath = (std::filesystem::path(config.dataDir) / "podman.log").string();
+    options.onDown = [&out] {
+      spdlog::error("the podman service died; starting it again");
+      if (auto* s = out.watcher.load()) s->poke();
+    };
+    options.onUp = [&out] {
+      spdlog::info("the podman service answers again");
+      if (auto* s = out.watcher.load()) s->poke();
+    };
     auto service = runtime::PodmanService::start(options);
     if (!service) return fail("podman: " + service.error());
     out.service = std::move(service).value();
@@ -249,6 +262,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   auto supervisor = NodeSupervisor::start(store, *out.podman, sc, registration.resumed());
   if (!supervisor) return fail("node supervisor: " + supervisor.error());
   out.supervisor = std::move(supervisor).value();
+  out.watcher = out.supervisor.get();
   return true;
 }
 

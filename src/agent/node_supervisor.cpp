@@ -238,6 +238,9 @@ std::int64_t NodeSupervisor::pass() {
   auto pods = runtime_.listPods(managedLabels());
   if (!pods) {
     spdlog::warn("cannot list pods: {}", pods.error().message);
+    if (fresh && pods.error().code == runtime::RuntimeError::Code::kUnavailable) {
+      engineDown(pods.error().message);
+    }
     return std::min(due, start + 1000);
   }
   std::vector<ObservedPod> observed = observe(*pods, lastDesired_);
@@ -702,6 +705,26 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
     } else if (dnsWritten_.contains(dnsKey)) {
       removeOwned(dnsWritten_, dnsKey);
     }
+  }
+}
+
+void NodeSupervisor::engineDown(const std::string& why) {
+  // Nobody can say how the instances are: clients must not be sent to
+  // them, and `ozy job status` says so. Once podman answers again, the
+  // next pass reports what it finds.
+  std::vector<std::string> records;
+  for (const auto& [key, published] : dnsWritten_) records.push_back(key);
+  for (const auto& key : records) removeOwned(dnsWritten_, key);
+  for (const DesiredInstance& d : lastDesired_) {
+    InstanceStatus status;
+    status.node = config_.node;
+    status.state = InstanceState::kUnknown;
+    status.reason = "the node's container engine (podman) does not answer: " + why;
+    status.restarts = baseRestarts_.contains({d.job, d.id}) ? baseRestarts_.at({d.job, d.id}) : 0;
+    auto& since = stateSince_[{d.job, d.id}];
+    if (since.second == 0 || since.first != status.state) since = {status.state, config_.nowMs()};
+    status.sinceMs = since.second;
+    putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));
   }
 }
 

@@ -138,6 +138,9 @@ class NodeSupervisor {
   // Stops and removes every managed pod, without touching etcd (it is out
   // of reach): the node has been cut off. Volumes stay.
   void standDown();
+  // podman does not answer: withdraw every DNS record, report every
+  // instance's state as unknown.
+  void engineDown(const std::string& why);
   InstanceStatus statusOf(const DesiredInstance& d, const runtime::PodSummary* summary,
                           const std::vector<Action>& actions);
   void publish(const std::vector<DesiredInstance>& desired,

@@ -172,9 +172,9 @@ Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& reques
   auto endpoints = endpointsFor(ioc, url_);
   if (!endpoints) return fail(std::move(endpoints).error());
 
-  beast::tcp_stream tcp(ioc);
-  tcp.expires_at(deadline);  // covers every later step: expiry is per stream
-  if (auto ec = await(ioc, [&](auto handler) { tcp.async_connect(*endpoints, handler); })) {
+  beast::tcp_stream plain(ioc);
+  plain.expires_at(deadline);  // covers every later step: expiry is per stream
+  if (auto ec = await(ioc, [&](auto handler) { plain.async_connect(*endpoints, handler); })) {
     return fail(fmt::format("cannot connect to {}: {}", authority, reason(ec, config_)));
   }
 
@@ -192,9 +192,9 @@ Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& reques
   message.body() = request.body;
   message.prepare_payload();
 
-  if (!tls_) return exchange(ioc, tcp, message, config_, authority);
+  if (!tls_) return exchange(ioc, plain, message, config_, authority);
 
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls_->context);
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *tls_->context);
   beast::get_lowest_layer(stream).expires_at(deadline);  // not left to the move to carry
   if (!expectServerName(stream.native_handle(), url_.host)) {
     return fail(fmt::format("cannot set up TLS for the server name \"{}\"", url_.host));

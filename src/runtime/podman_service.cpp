@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -102,12 +103,30 @@ Result<std::unique_ptr<PodmanService>, std::string> PodmanService::start(
     PodmanServiceOptions options) {
   if (options.socketPath.empty()) return fail(std::string("no socket path for podman given"));
   std::unique_ptr<PodmanService> service(new PodmanService(std::move(options)));
-  auto launched = service->launch();
-  if (!launched) return fail(std::move(launched).error());
+  // The first launch happens on the watcher thread too: PR_SET_PDEATHSIG
+  // ties the child to the thread that forked it, and that thread lives as
+  // long as the supervision.
+  std::promise<Result<pid_t, std::string>> first;
+  auto launched = first.get_future();
+  service->watcher_ = std::thread([raw = service.get(), &first] {
+    auto pid = raw->launch();
+    const bool up = pid.ok();
+    if (up) {
+      std::lock_guard lock(raw->mutex_);
+      raw->pid_ = *pid;
+    }
+    first.set_value(std::move(pid));
+    if (up) raw->watch();
+  });
+  auto result = launched.get();
+  if (!result) {
+    service->watcher_.join();
+    return fail(std::move(result).error());
+  }
   return service;
 }
 
-Result<std::monostate, std::string> PodmanService::launch() {
+Result<pid_t, std::string> PodmanService::launch() {
   // A socket file left by an earlier run would make the bind fail.
   ::unlink(options_.socketPath.c_str());
   ChildPlan plan;
@@ -126,23 +145,78 @@ Result<std::monostate, std::string> PodmanService::launch() {
   if (plan.logFd >= 0) ::close(plan.logFd);
   if (plan.nullFd >= 0) ::close(plan.nullFd);
   if (!pid) return fail(std::move(pid).error());
-  pid_ = *pid;
 
   const auto deadline = Clock::now() + options_.startTimeout;
   while (Clock::now() < deadline) {
-    if (answersPing(options_.socketPath)) return std::monostate{};
+    if (answersPing(options_.socketPath)) return *pid;
     int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
+    if (::waitpid(*pid, &status, WNOHANG) == *pid) {
       return fail("podman system service exited before it answered on " + options_.socketPath +
                   logTail());
     }
     std::this_thread::sleep_for(50ms);
   }
   const std::string tail = logTail();
-  stop();
+  ::kill(*pid, SIGKILL);
+  ::waitpid(*pid, nullptr, 0);
   return fail("podman system service did not answer on " + options_.socketPath + " within " +
               std::to_string(options_.startTimeout.count()) + "ms" + tail);
+}
+
+void PodmanService::watch() {
+  constexpr auto kFirstDelay = 1s;
+  constexpr auto kMaxDelay = 30s;
+  auto delay = std::chrono::milliseconds(kFirstDelay);
+  for (;;) {
+    pid_t pid = -1;
+    {
+      std::lock_guard lock(mutex_);
+      pid = pid_;
+    }
+    int status = 0;
+    // The only waiter for this child: stop() signals it and waits for this.
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    {
+      std::lock_guard lock(mutex_);
+      pid_ = -1;
+      changed_.notify_all();
+      if (stopping_) return;
+    }
+    if (options_.onDown) options_.onDown();
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        if (changed_.wait_for(lock, delay, [this] { return stopping_; })) return;
+      }
+      delay = std::min<std::chrono::milliseconds>(delay * 2, kMaxDelay);
+      auto again = launch();
+      if (!again) continue;  // tried again after a longer pause
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+          ::kill(*again, SIGKILL);
+          ::waitpid(*again, nullptr, 0);
+          return;
+        }
+        pid_ = *again;
+        ++restarts_;
+      }
+      if (options_.onUp) options_.onUp();
+      delay = kFirstDelay;
+      break;
+    }
+  }
+}
+
+pid_t PodmanService::pid() const {
+  std::lock_guard lock(mutex_);
+  return pid_;
+}
+
+std::uint32_t PodmanService::restarts() const {
+  std::lock_guard lock(mutex_);
+  return restarts_;
 }
 
 PodmanService::~PodmanService() {
@@ -150,19 +224,19 @@ PodmanService::~PodmanService() {
 }
 
 void PodmanService::stop(std::chrono::milliseconds grace) {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = Clock::now() + grace;
-  int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (Clock::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
+  {
+    std::unique_lock lock(mutex_);
+    if (stopping_ && !watcher_.joinable()) return;
+    stopping_ = true;
+    changed_.notify_all();
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      if (!changed_.wait_for(lock, grace, [this] { return pid_ <= 0; })) {
+        ::kill(pid_, SIGKILL);
+      }
     }
-    std::this_thread::sleep_for(20ms);
   }
-  pid_ = -1;
+  if (watcher_.joinable()) watcher_.join();
   ::unlink(options_.socketPath.c_str());
 }
 

@@ -99,6 +99,8 @@ std::string_view toString(InstanceState state) {
       return "unhealthy";
     case InstanceState::kFailed:
       return "failed";
+    case InstanceState::kUnknown:
+      return "unknown";
   }
   return "pending";
 }
@@ -170,7 +172,7 @@ Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) 
     const auto word = j.at("state").get<std::string>();
     InstanceState state = InstanceState::kPending;
     for (auto s : {InstanceState::kPending, InstanceState::kStarting, InstanceState::kHealthy,
-                   InstanceState::kUnhealthy, InstanceState::kFailed}) {
+                   InstanceState::kUnhealthy, InstanceState::kFailed, InstanceState::kUnknown}) {
       if (toString(s) == word) state = s;
     }
     if (toString(state) != word) throw std::invalid_argument("unknown state \"" + word + "\"");

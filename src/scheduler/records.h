@@ -58,7 +58,8 @@ struct JobRecord {
 };
 
 // /ozy/status/<job>/<id>: how the instance is doing on its node.
-enum class InstanceState { kPending, kStarting, kHealthy, kUnhealthy, kFailed };
+// kUnknown: the node's container engine does not answer, so nobody can say.
+enum class InstanceState { kPending, kStarting, kHealthy, kUnhealthy, kFailed, kUnknown };
 std::string_view toString(InstanceState state);
 
 struct InstanceStatus {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -473,6 +474,45 @@ TEST_F(NodeAgentTest, LocalVolumesOfInstancesNoLongerHereAreSweptAfterTheGrace) 
   EXPECT_TRUE(waitFor([&] { return !std::filesystem::exists(dataDir_.path() + "/volumes/ghost/7"); }, 20s))
       << agent_->log();
   EXPECT_TRUE(std::filesystem::exists(dataDir_.path() + "/volumes/kept/0/sleep/0/starts"));
+}
+
+TEST_F(NodeAgentTest, APodmanServiceThatDiesIsStartedAgainAndMeanwhileNobodyIsSentToItsPods) {
+  submit("engine", webJob("engine", 1, "always"));
+  ASSERT_TRUE(waitFor([&] { return allIn("engine", 1, InstanceState::kHealthy); }, 60s)) << describe("engine");
+  const std::string dnsKey = "/skydns/local/ozy/engine/0";
+  ASSERT_TRUE(store_->get(dnsKey).ok() && !store_->get(dnsKey)->kvs.empty());
+  const std::string pod = podId("engine", 0);
+  // Everything etcd hears while podman is down, however briefly.
+  std::mutex mutex;
+  bool recordWithdrawn = false;
+  bool reportedUnknown = false;
+  auto watch = store_->watch("/", 0, [&](std::vector<WatchEvent> events, std::int64_t) {
+    std::lock_guard lock(mutex);
+    for (const auto& e : events) {
+      if (e.kv.key == dnsKey && e.type == WatchEvent::kDelete) recordWithdrawn = true;
+      if (e.kv.key == keys::status("engine", 0) && e.type == WatchEvent::kPut) {
+        auto status = decodeInstanceStatus(e.kv.value);
+        if (status && status->state == InstanceState::kUnknown) reportedUnknown = true;
+      }
+    }
+  }, [](const StoreError&) {});
+  const std::string service = run("pgrep -f 'unix://" + dataDir_.path() + "/podman.sock'");
+  ASSERT_FALSE(service.empty());
+
+  ASSERT_EQ(::kill(std::stoi(service), SIGKILL), 0);
+
+  ASSERT_TRUE(waitFor([&] {
+    const std::string now = run("pgrep -f 'unix://" + dataDir_.path() + "/podman.sock'");
+    return !now.empty() && now != service;
+  }, 20s)) << agent_->log();
+  ASSERT_TRUE(waitFor([&] {
+    return allIn("engine", 1, InstanceState::kHealthy) && !store_->get(dnsKey)->kvs.empty();
+  }, 30s)) << describe("engine");
+  watch->stop();
+  std::lock_guard lock(mutex);
+  EXPECT_TRUE(recordWithdrawn) << "clients were still sent to a node whose engine was down";
+  EXPECT_TRUE(reportedUnknown) << agent_->log();
+  EXPECT_EQ(podId("engine", 0), pod) << "the pods outlive their engine's service";
 }
 
 TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {

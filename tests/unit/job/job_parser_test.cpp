@@ -243,7 +243,9 @@ TEST(JobParser, RejectsJobNamesThatAreNotDnsLabels) {
     SCOPED_TRACE(name);
     const auto errors = errorsOf("name: \"" + name + "\"\ncontainers: {app: {image: nginx}}\n");
     EXPECT_THAT(errors, ElementsAre(fieldError("name", "is not a valid job name")));
-    if (!errors.empty()) EXPECT_THAT(errors[0].message, HasSubstr("1 to 63 lowercase letters"));
+    if (!errors.empty()) {
+      EXPECT_THAT(errors[0].message, HasSubstr("1 to 63 lowercase letters"));
+    }
   }
 }
 
@@ -1109,9 +1111,15 @@ containers:
 
   // Each error read from the file knows its line.
   for (const auto& e : errors) {
-    if (e.path == "containers.app.memory") EXPECT_EQ(e.line, 6);
-    if (e.path == "containers.db.restart") EXPECT_EQ(e.line, 11);
-    if (e.path == "name") EXPECT_EQ(e.line, 1);
+    if (e.path == "containers.app.memory") {
+      EXPECT_EQ(e.line, 6);
+    }
+    if (e.path == "containers.db.restart") {
+      EXPECT_EQ(e.line, 11);
+    }
+    if (e.path == "name") {
+      EXPECT_EQ(e.line, 1);
+    }
   }
 }
 

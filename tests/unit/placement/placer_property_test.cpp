@@ -82,8 +82,12 @@ TEST(PlacerProperties, NeverOvercommitsNorReusesAHostPortAndKeepsItsBooks) {
       }
       const auto& placed = outcome->nodes;
       ASSERT_EQ(placed.size() + outcome->pending, r.count);
-      if (r.mode == PlacementMode::kAllOrNothing) ASSERT_EQ(outcome->pending, 0u);
-      if (outcome->pending > 0) ASSERT_TRUE(outcome->why.has_value());
+      if (r.mode == PlacementMode::kAllOrNothing) {
+        ASSERT_EQ(outcome->pending, 0u);
+      }
+      if (outcome->pending > 0) {
+        ASSERT_TRUE(outcome->why.has_value());
+      }
       for (auto n : placed) {
         ASSERT_LT(n, s.cluster.nodes.size());
         used[n].memory += r.demand.perInstance.memory;
@@ -130,7 +134,9 @@ TEST(PlacerProperties, AllOrNothingFailsOnlyWhenAsManyAsFitWouldLeaveSomePending
       auto lenientOutcome = lenient.place(b);
       ASSERT_TRUE(lenientOutcome.ok());
       EXPECT_EQ(strictOutcome.ok(), lenientOutcome->pending == 0);
-      if (strictOutcome.ok()) EXPECT_EQ(strictOutcome->nodes, lenientOutcome->nodes);
+      if (strictOutcome.ok()) {
+        EXPECT_EQ(strictOutcome->nodes, lenientOutcome->nodes);
+      }
     }
   }
 }
