@@ -23,6 +23,7 @@
 #include "common/result.h"
 #include "dns/ldns_message.h"
 #include "dns/record_table.h"
+#include "dns/sockets.h"
 #include "store/store.h"
 
 namespace ozy::dns {
@@ -34,20 +35,6 @@ struct DnsServerConfig {
   // Delay before retrying a failed re-read of etcd; doubles up to the maximum.
   std::chrono::milliseconds resyncBackoff{500};
   std::chrono::milliseconds resyncBackoffMax{30000};
-};
-
-// A socket descriptor, closed when it goes.
-class SocketFd {
- public:
-  explicit SocketFd(int fd = -1) : fd_(fd) {}
-  SocketFd(SocketFd&& other) noexcept : fd_(other.release()) {}
-  SocketFd& operator=(SocketFd&& other) noexcept;
-  ~SocketFd();
-  int get() const { return fd_; }
-  int release();
-
- private:
-  int fd_;
 };
 
 class DnsServer {
