@@ -195,7 +195,13 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
       return fail(fmt::format("--domain \"{}\" is not a DNS domain (lowercase labels, dot-separated)",
                               config.domain));
     }
-    auto server = dns::DnsServer::start({where->host, where->port, config.domain}, store);
+    dns::DnsServerConfig dnsConfig;
+    dnsConfig.address = where->host;
+    dnsConfig.port = where->port;
+    dnsConfig.domain = config.domain;
+    dnsConfig.rateLimit.queriesPerSecond = config.dnsRate;
+    dnsConfig.rateLimit.burst = config.dnsBurst;
+    auto server = dns::DnsServer::start(dnsConfig, store);
     if (!server) return fail("DNS: " + server.error());
     out.dnsServer = std::move(server).value();
     spdlog::info("answering DNS for {} on {}:{}", config.domain, where->host, out.dnsServer->port());

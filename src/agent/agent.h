@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "dns/rate_limiter.h"
+
 namespace ozy {
 
 struct AgentConfig {
@@ -47,6 +49,8 @@ struct AgentConfig {
   std::string dns;                     // ADDR:PORT to answer DNS on; empty: no responder
   std::string domain = "ozy.local";    // the cluster's DNS domain
   std::vector<std::string> podDns;     // pods' nameservers; default: the --dns address if on port 53
+  std::uint32_t dnsRate = dns::kDefaultQueriesPerSecond;  // per client address; 0: no limit
+  std::uint32_t dnsBurst = dns::kDefaultBurst;
 };
 
 // Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM

@@ -388,6 +388,14 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--pod-dns", config->podDns,
                     "Nameservers for pods (default: the --dns address when it is on port 53)")
       ->delimiter(',');
+  agent->add_option("--dns-rate", config->dnsRate,
+                    "DNS queries answered per second per client address (0: no limit)")
+      ->check(CLI::Range(0u, 1000000u))
+      ->capture_default_str();
+  agent->add_option("--dns-burst", config->dnsBurst,
+                    "DNS queries a client may ask at once before --dns-rate applies")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
 }
 

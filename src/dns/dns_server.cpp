@@ -1,162 +1,34 @@
 #include "dns/dns_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <random>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "dns/resolver.h"
 #include "dns/skydns.h"
+#include "dns/tcp_listener.h"
+#include "dns/udp_listener.h"
 
 namespace ozy::dns {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-// How long poll() waits: the longest stop() waits for the serving thread.
-constexpr int kPollTimeoutMs = 100;
-// A UDP datagram is at most this large; so is a DNS message over TCP.
-constexpr std::size_t kMaxMessage = 65535;
-// Datagrams read in a row before TCP gets its turn.
-constexpr int kUdpBurst = 64;
-// TCP bounds (RFC 7766 asks for idle timeouts and a cap on connections).
-constexpr std::size_t kMaxTcpConnections = 64;
-constexpr auto kTcpIdleTimeout = 10s;
-// Tries at finding a port free for both UDP and TCP when the config says 0.
-constexpr int kPortAttempts = 20;
-
-std::string errnoText() {
-  return std::strerror(errno);
+// Keys the hashes of the client tables (client_address.h): unpredictable
+// from outside the process.
+std::uint64_t randomSeed() {
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) | device();
 }
 
-struct Endpoint {
-  sockaddr_storage address{};
-  socklen_t length = 0;
-};
-
-Result<Endpoint, std::string> parseEndpoint(const std::string& address, std::uint16_t port) {
-  Endpoint endpoint;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&endpoint.address);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&endpoint.address);
-  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    endpoint.length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    endpoint.length = sizeof(sockaddr_in6);
-  } else {
-    return fail(fmt::format("listen address \"{}\" is not an IPv4 or IPv6 address", address));
-  }
-  return endpoint;
-}
-
-std::uint16_t portOf(const Endpoint& endpoint) {
-  return ntohs(endpoint.address.ss_family == AF_INET
-                   ? reinterpret_cast<const sockaddr_in*>(&endpoint.address)->sin_port
-                   : reinterpret_cast<const sockaddr_in6*>(&endpoint.address)->sin6_port);
-}
-
-void setPort(Endpoint& endpoint, std::uint16_t port) {
-  if (endpoint.address.ss_family == AF_INET) {
-    reinterpret_cast<sockaddr_in*>(&endpoint.address)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<sockaddr_in6*>(&endpoint.address)->sin6_port = htons(port);
-  }
-}
-
-// Binds a non-blocking socket of `type`; the error keeps errno for the
-// caller, which may retry on EADDRINUSE.
-Result<SocketFd, int> bindSocket(Endpoint& endpoint, int type) {
-  SocketFd fd(::socket(endpoint.address.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return fail(errno);
-  if (type == SOCK_STREAM) {
-    // Lets a restarted responder take its port back from connections in TIME_WAIT.
-    const int on = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  }
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) !=
-      0) {
-    return fail(errno);
-  }
-  if (type == SOCK_STREAM && ::listen(fd.get(), SOMAXCONN) != 0) return fail(errno);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&endpoint.address), &endpoint.length) !=
-      0) {
-    return fail(errno);
-  }
-  return fd;
-}
-
-struct Sockets {
-  SocketFd udp;
-  SocketFd tcp;
-  std::uint16_t port = 0;
-};
-
-// One port for both transports. With port 0 the kernel picks a free UDP
-// port, which TCP may hold already: then another is tried.
-Result<Sockets, std::string> bindSockets(const DnsServerConfig& config) {
-  auto endpoint = parseEndpoint(config.address, config.port);
-  if (!endpoint) return fail(std::move(endpoint).error());
-  const int attempts = config.port == 0 ? kPortAttempts : 1;
-  int error = 0;
-  for (int attempt = 0; attempt < attempts; ++attempt) {
-    setPort(*endpoint, config.port);
-    auto udp = bindSocket(*endpoint, SOCK_DGRAM);
-    if (!udp) {
-      error = udp.error();
-      break;
-    }
-    auto tcp = bindSocket(*endpoint, SOCK_STREAM);
-    if (tcp) return Sockets{std::move(udp).value(), std::move(tcp).value(), portOf(*endpoint)};
-    error = tcp.error();
-    if (error != EADDRINUSE) break;
-  }
-  return fail(fmt::format(
-      "cannot listen on {} port {}: {}{}", config.address, config.port, std::strerror(error),
-      error == EADDRINUSE ? " (another DNS server runs there? choose another port)" : ""));
+std::string describe(const RateLimit& limit) {
+  if (limit.queriesPerSecond == 0) return "no rate limit per client";
+  return fmt::format("at most {} queries a second per client (burst {})", limit.queriesPerSecond,
+                     limit.burst);
 }
 
 }  // namespace
-
-SocketFd& SocketFd::operator=(SocketFd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-SocketFd::~SocketFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int SocketFd::release() {
-  const int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
-// A client's TCP connection: DNS messages with a two-byte length prefix
-// (RFC 1035 section 4.2.2), possibly several in a row.
-struct DnsServer::TcpConnection {
-  SocketFd fd;
-  std::vector<std::uint8_t> in;   // received, not yet answered
-  std::vector<std::uint8_t> out;  // responses not yet sent
-  std::size_t sent = 0;           // bytes of `out` already sent
-  bool peerDone = false;          // the client sent everything it will send
-  Clock::time_point deadline;
-};
 
 DnsServer::DnsServer(const DnsServerConfig& config, Store& store)
     : config_(config), prefix_(domainPrefix(config.domain)), store_(store) {
@@ -173,21 +45,45 @@ Result<std::unique_ptr<DnsServer>, std::string> DnsServer::start(const DnsServer
         "\"{}\" is not a cluster domain (lowercase DNS labels separated by dots, e.g. ozy.local)",
         config.domain));
   }
-  auto sockets = bindSockets(config);
+  if (auto problems = rateLimitProblems(config.rateLimit); !problems.empty()) {
+    return fail(fmt::format("{}", fmt::join(problems, "; ")));
+  }
+  auto sockets = bindSockets(config.address, config.port);
   if (!sockets) return fail(std::move(sockets).error());
   std::unique_ptr<DnsServer> server(new DnsServer(config, store));
-  server->udp_ = std::move(sockets->udp);
-  server->tcp_ = std::move(sockets->tcp);
-  server->port_ = sockets->port;
+  server->sockets_ = std::move(sockets).value();
   auto records = server->resync();
   if (!records) {
     return fail(fmt::format("cannot read the records under {} from etcd: {}", server->prefix_,
                             records.error().message));
   }
-  server->maintainer_ = std::thread([raw = server.get()] { raw->maintain(); });
-  server->server_ = std::thread([raw = server.get()] { raw->serve(); });
-  spdlog::info("DNS: answering for {} on {} port {} (UDP and TCP); records read from etcd: {}",
-               config.domain, config.address, server->port_, *records);
+  DnsServer* raw = server.get();
+  server->udpListener_ =
+      std::make_unique<UdpListener>(raw->sockets_.udp.get(), config.rateLimit, randomSeed(),
+                                    raw->resolve_, config.onServingRound);
+  server->tcpListener_ =
+      std::make_unique<TcpListener>(raw->sockets_.tcp.get(), config.tcp, config.rateLimit,
+                                    randomSeed(), raw->resolve_, config.onServingRound);
+  // A reader that failed may have left the table half updated: its next run
+  // starts by reading everything again.
+  auto maintainOnce = [raw, first = true]() mutable {
+    if (!first) {
+      std::lock_guard lock(raw->mutex_);
+      raw->needResync_ = true;
+    }
+    first = false;
+    return raw->maintain();
+  };
+  server->maintainer_ = std::make_unique<RestartingThread>(
+      "DNS: the reader of the records in etcd", config.restartBackoff, std::move(maintainOnce));
+  server->udpThread_ = std::make_unique<RestartingThread>(
+      "DNS: the UDP listener", config.restartBackoff,
+      [raw] { return raw->udpListener_->serve(raw->stopping_); });
+  server->tcpThread_ = std::make_unique<RestartingThread>(
+      "DNS: the TCP listener", config.restartBackoff,
+      [raw] { return raw->tcpListener_->serve(raw->stopping_); });
+  spdlog::info("DNS: answering for {} on {} port {} (UDP and TCP), {}; records read from etcd: {}",
+               config.domain, config.address, server->port(), describe(config.rateLimit), *records);
   return server;
 }
 
@@ -204,11 +100,11 @@ void DnsServer::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (maintainer_.joinable()) maintainer_.join();
-  if (server_.joinable()) server_.join();
+  for (auto* thread : {maintainer_.get(), udpThread_.get(), tcpThread_.get()}) {
+    if (thread) thread->stop();
+  }
   watch_.reset();
-  udp_ = SocketFd();
-  tcp_ = SocketFd();
+  sockets_ = ListeningSockets();
 }
 
 // Reads every record and watches from just after the read, so nothing in
@@ -260,12 +156,12 @@ void DnsServer::applyEvents(const std::vector<WatchEvent>& events) {
   }
 }
 
-void DnsServer::maintain() {
+Result<Done, std::string> DnsServer::maintain() {
   std::unique_lock lock(mutex_);
   auto backoff = config_.resyncBackoff;
   while (true) {
     wake_.wait(lock, [this] { return stopping_ || needResync_; });
-    if (stopping_) return;
+    if (stopping_) return Done{};
     needResync_ = false;
     lock.unlock();
     auto records = resync();
@@ -283,109 +179,6 @@ void DnsServer::maintain() {
     backoff = std::min(backoff * 2, config_.resyncBackoffMax);
     needResync_ = true;
   }
-}
-
-void DnsServer::serve() {
-  std::vector<std::uint8_t> buffer(kMaxMessage);
-  std::vector<TcpConnection> connections;
-  std::vector<pollfd> fds;
-  while (!stopping_) {
-    fds.clear();
-    fds.push_back(pollfd{udp_.get(), POLLIN, 0});
-    fds.push_back(pollfd{tcp_.get(), POLLIN, 0});
-    for (const TcpConnection& c : connections) {
-      // Reading waits until earlier responses are out: a client that does
-      // not read cannot make the server buffer without bound.
-      fds.push_back(pollfd{c.fd.get(), static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
-    }
-    const int ready = ::poll(fds.data(), fds.size(), kPollTimeoutMs);
-    if (ready < 0 && errno != EINTR) {
-      spdlog::error("DNS: poll failed ({}); no longer answering", errnoText());
-      return;
-    }
-    if (ready > 0) {
-      if (fds[0].revents & POLLIN) answerUdp(buffer);
-      // Connections accepted now are not in `fds` yet: their turn comes next round.
-      const std::size_t polled = connections.size();
-      if (fds[1].revents & POLLIN) acceptTcp(connections);
-      for (std::size_t i = 0; i < polled; ++i) {
-        if (fds[i + 2].revents != 0 && !serviceTcp(connections[i], fds[i + 2].revents)) {
-          connections[i].fd = SocketFd();
-        }
-      }
-    }
-    const auto now = Clock::now();
-    std::erase_if(connections,
-                  [&](const TcpConnection& c) { return c.fd.get() < 0 || c.deadline < now; });
-  }
-}
-
-void DnsServer::answerUdp(std::vector<std::uint8_t>& buffer) {
-  for (int i = 0; i < kUdpBurst; ++i) {
-    sockaddr_storage peer{};
-    socklen_t peerLength = sizeof peer;
-    const ssize_t got = ::recvfrom(udp_.get(), buffer.data(), buffer.size(), 0,
-                                   reinterpret_cast<sockaddr*>(&peer), &peerLength);
-    if (got < 0) return;  // EAGAIN: drained; anything else concerns one datagram only
-    auto response =
-        respond(std::span(buffer.data(), static_cast<std::size_t>(got)), Transport::kUdp, resolve_);
-    if (!response) continue;
-    // A full socket buffer drops the response: the client asks again.
-    ::sendto(udp_.get(), response->data(), response->size(), 0,
-             reinterpret_cast<const sockaddr*>(&peer), peerLength);
-  }
-}
-
-void DnsServer::acceptTcp(std::vector<TcpConnection>& connections) {
-  SocketFd fd(::accept4(tcp_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-  if (fd.get() < 0) return;
-  // Over the cap, the client is turned away at once (closing `fd`) rather
-  // than left waiting in the backlog.
-  if (connections.size() >= kMaxTcpConnections) return;
-  TcpConnection connection;
-  connection.fd = std::move(fd);
-  connection.deadline = Clock::now() + kTcpIdleTimeout;
-  connections.push_back(std::move(connection));
-}
-
-// Reads, answers and writes what the connection is ready for; false once it
-// is to be closed.
-bool DnsServer::serviceTcp(TcpConnection& c, short events) {
-  if (events & (POLLERR | POLLNVAL)) return false;
-  // Hung up with nothing left to read: no response can reach the client.
-  if ((events & POLLHUP) && !(events & POLLIN)) return false;
-  if (events & POLLOUT) {
-    const ssize_t n =
-        ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
-    if (n < 0) return errno == EAGAIN || errno == EINTR;
-    c.sent += static_cast<std::size_t>(n);
-    if (c.sent == c.out.size()) {
-      c.out.clear();
-      c.sent = 0;
-    }
-    c.deadline = Clock::now() + kTcpIdleTimeout;
-  } else if (events & POLLIN) {
-    std::uint8_t chunk[4096];
-    const ssize_t n = ::recv(c.fd.get(), chunk, sizeof chunk, 0);
-    if (n < 0) return errno == EAGAIN || errno == EINTR;
-    if (n == 0) c.peerDone = true;
-    c.in.insert(c.in.end(), chunk, chunk + n);
-    c.deadline = Clock::now() + kTcpIdleTimeout;
-    // Every complete message in the buffer gets its response.
-    std::size_t used = 0;
-    while (c.in.size() - used >= 2) {
-      const std::size_t length = (std::size_t{c.in[used]} << 8) | c.in[used + 1];
-      if (c.in.size() - used - 2 < length) break;
-      auto response = respond(std::span(c.in.data() + used + 2, length), Transport::kTcp, resolve_);
-      used += 2 + length;
-      if (!response) continue;
-      c.out.push_back(static_cast<std::uint8_t>(response->size() >> 8));
-      c.out.push_back(static_cast<std::uint8_t>(response->size() & 0xff));
-      c.out.insert(c.out.end(), response->begin(), response->end());
-    }
-    c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(used));
-  }
-  return !(c.peerDone && c.out.empty());
 }
 
 }  // namespace ozy::dns

@@ -5,27 +5,39 @@
 // read's revision keeps it current. When the watch ends (etcd compacted the
 // revision it needed) the records are read again and watched anew; a re-read
 // that fails is retried with back-off, answering from the last known records
-// meanwhile. Queries are served over UDP and TCP on one port by one thread
-// (poll with a short timeout, so stop() is prompt); what they get is
-// resolver.h's business, the wire format ldns_message.h's.
+// meanwhile. Queries are served over UDP and TCP on one port, each by its
+// own thread (udp_listener.h, tcp_listener.h), so neither transport waits
+// for the other; what they get is resolver.h's business, the wire format
+// ldns_message.h's.
+//
+// Safe by default: every client address gets a rate limit (rate_limiter.h),
+// TCP connections are bounded in number and time (tcp_connection.h), and a
+// thread that fails is logged and started again (restarting_thread.h).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/result.h"
 #include "dns/ldns_message.h"
+#include "dns/rate_limiter.h"
 #include "dns/record_table.h"
+#include "dns/restarting_thread.h"
+#include "dns/sockets.h"
+#include "dns/tcp_connection.h"
 #include "store/store.h"
 
 namespace ozy::dns {
+
+class UdpListener;
+class TcpListener;
 
 struct DnsServerConfig {
   std::string address = "127.0.0.1";  // an IPv4 or IPv6 address to listen on
@@ -34,27 +46,26 @@ struct DnsServerConfig {
   // Delay before retrying a failed re-read of etcd; doubles up to the maximum.
   std::chrono::milliseconds resyncBackoff{500};
   std::chrono::milliseconds resyncBackoffMax{30000};
-};
-
-// A socket descriptor, closed when it goes.
-class SocketFd {
- public:
-  explicit SocketFd(int fd = -1) : fd_(fd) {}
-  SocketFd(SocketFd&& other) noexcept : fd_(other.release()) {}
-  SocketFd& operator=(SocketFd&& other) noexcept;
-  ~SocketFd();
-  int get() const { return fd_; }
-  int release();
-
- private:
-  int fd_;
+  // Queries answered per client address, over UDP and TCP alike. Each
+  // transport keeps its own table of clients: UDP queries forged with a
+  // client's address then cost that client its UDP answers only, and the
+  // truncated responses it gets send it to TCP, where it is answered.
+  RateLimit rateLimit;
+  TcpLimits tcp;
+  // Before starting a listener or the record reader again whose thread failed.
+  RestartBackoff restartBackoff;
+  // For tests: called by the UDP and TCP listener threads at the start of
+  // every round of serving, a few times a second at least; a test throws
+  // from it to make a listener fail. Empty otherwise.
+  std::function<void(Transport)> onServingRound;
 };
 
 class DnsServer {
  public:
   // Reads the domain's records, starts the watch, binds address:port (UDP and
-  // TCP) and starts serving. Fails on an invalid domain or address, a port
-  // that is taken, or an etcd that does not answer the first read.
+  // TCP) and starts serving. Fails on an invalid domain, address or rate
+  // limit, a port that is taken, or an etcd that does not answer the first
+  // read.
   static Result<std::unique_ptr<DnsServer>, std::string> start(const DnsServerConfig& config,
                                                                Store& store);
   ~DnsServer();
@@ -62,29 +73,21 @@ class DnsServer {
   DnsServer& operator=(const DnsServer&) = delete;
 
   // The port serving UDP and TCP (the one chosen when the config said 0).
-  std::uint16_t port() const { return port_; }
-  // Stops serving and watching; returns once both threads have ended.
+  std::uint16_t port() const { return sockets_.port; }
+  // Stops serving and watching; returns once every thread has ended.
   void stop();
 
  private:
-  struct TcpConnection;
-
   DnsServer(const DnsServerConfig& config, Store& store);
   Result<std::size_t, StoreError> resync();
   void applyEvents(const std::vector<WatchEvent>& events);
-  void maintain();
-  void serve();
-  void answerUdp(std::vector<std::uint8_t>& buffer);
-  void acceptTcp(std::vector<TcpConnection>& connections);
-  bool serviceTcp(TcpConnection& connection, short events);
+  Result<Done, std::string> maintain();
 
   const DnsServerConfig config_;
   const std::string prefix_;  // domainPrefix(config_.domain)
   Store& store_;
   Resolve resolve_;
-  SocketFd udp_;
-  SocketFd tcp_;
-  std::uint16_t port_ = 0;
+  ListeningSockets sockets_;
 
   std::mutex tableMutex_;
   RecordTable table_;
@@ -96,8 +99,11 @@ class DnsServer {
   bool needResync_ = false;
   std::atomic<bool> stopping_ = false;
   std::unique_ptr<Watch> watch_;  // touched by start(), the maintainer, then stop()
-  std::thread maintainer_;
-  std::thread server_;
+  std::unique_ptr<UdpListener> udpListener_;
+  std::unique_ptr<TcpListener> tcpListener_;
+  std::unique_ptr<RestartingThread> maintainer_;
+  std::unique_ptr<RestartingThread> udpThread_;
+  std::unique_ptr<RestartingThread> tcpThread_;
 };
 
 }  // namespace ozy::dns

@@ -222,4 +222,25 @@ std::optional<std::vector<std::uint8_t>> respond(std::span<const std::uint8_t> q
   return encodeWithin(r, limit);
 }
 
+std::optional<std::vector<std::uint8_t>> truncatedResponse(std::span<const std::uint8_t> query) {
+  if (query.size() < LDNS_HEADER_SIZE || LDNS_QR_WIRE(query.data())) return std::nullopt;
+  if (LDNS_OPCODE_WIRE(query.data()) != LDNS_PACKET_QUERY) return std::nullopt;
+  ldns_pkt* parsed = nullptr;
+  if (ldns_wire2pkt(&parsed, query.data(), query.size()) != LDNS_STATUS_OK) return std::nullopt;
+  PacketPtr packet(parsed);
+  const ldns_rr_list* questions = ldns_pkt_question(packet.get());
+  if (ldns_rr_list_rr_count(questions) != 1) return std::nullopt;
+  Response r;
+  r.id = LDNS_ID_WIRE(query.data());
+  r.rd = LDNS_RD_WIRE(query.data()) != 0;
+  r.cd = LDNS_CD_WIRE(query.data()) != 0;
+  r.question = ldns_rr_list_rr(questions, 0);
+  auto wire = encode(r, 0, 0, true);
+  // A crafted query can compress its question's name (a pointer into its
+  // own bytes), which the response spells out in full: a response that
+  // would be larger than its query is not sent.
+  if (!wire || wire->size() > query.size()) return std::nullopt;
+  return wire;
+}
+
 }  // namespace ozy::dns

@@ -38,4 +38,11 @@ using Resolve = std::function<Answer(const Question&)>;
 std::optional<std::vector<std::uint8_t>> respond(std::span<const std::uint8_t> query,
                                                  Transport transport, const Resolve& resolve);
 
+// For a client over its rate limit (rate_limiter.h): an empty response with
+// TC set, asking it to retry over TCP. It carries the question only (no
+// records, no OPT), and is never larger than the query, so sending it to a
+// forged source amplifies nothing. nullopt for anything but a well-formed
+// query with one question: a limited client gets no error responses.
+std::optional<std::vector<std::uint8_t>> truncatedResponse(std::span<const std::uint8_t> query);
+
 }  // namespace ozy::dns

@@ -258,5 +258,40 @@ TEST(LdnsMessage, UnknownEdnsVersionGetsBadvers) {
   EXPECT_THAT(stub.asked, IsEmpty());
 }
 
+TEST(LdnsMessage, TruncatedResponseCarriesTheQuestionAloneWithTcAndIsNoLargerThanTheQuery) {
+  auto query = makeQuery("Web.ozy.local.", LDNS_RR_TYPE_A, 321);
+  ldns_pkt_set_edns_udp_size(query.get(), 4096);
+  const auto wire = toWire(query.get());
+  auto truncated = truncatedResponse(wire);
+  ASSERT_TRUE(truncated);
+  EXPECT_LE(truncated->size(), wire.size());
+  auto response = parse(*truncated);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(ldns_pkt_id(response.get()), 321);
+  EXPECT_TRUE(ldns_pkt_qr(response.get()));
+  EXPECT_TRUE(ldns_pkt_tc(response.get()));
+  EXPECT_TRUE(ldns_pkt_rd(response.get()));
+  EXPECT_EQ(ldns_pkt_get_rcode(response.get()), LDNS_RCODE_NOERROR);
+  EXPECT_THAT(records(response.get(), LDNS_SECTION_QUESTION), ElementsAre("Web.ozy.local.\tIN\tA"));
+  EXPECT_EQ(ldns_pkt_ancount(response.get()), 0);
+  EXPECT_EQ(ldns_pkt_arcount(response.get()), 0);
+  EXPECT_FALSE(ldns_pkt_edns(response.get()));
+}
+
+TEST(LdnsMessage, TruncatedResponseIsNothingForWhatIsNotAWellFormedQuery) {
+  EXPECT_FALSE(truncatedResponse({}));
+  const std::vector<std::uint8_t> broken = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00,
+                                            0x00, 0x00, 0x00, 0x00, 0x05, 'a',  'b'};
+  EXPECT_FALSE(truncatedResponse(broken));
+  Packet empty(ldns_pkt_new());
+  EXPECT_FALSE(truncatedResponse(toWire(empty.get())));
+  auto answer = makeQuery("web.ozy.local.", LDNS_RR_TYPE_A);
+  ldns_pkt_set_qr(answer.get(), true);
+  EXPECT_FALSE(truncatedResponse(toWire(answer.get())));
+  auto update = makeQuery("web.ozy.local.", LDNS_RR_TYPE_A);
+  ldns_pkt_set_opcode(update.get(), LDNS_PACKET_UPDATE);
+  EXPECT_FALSE(truncatedResponse(toWire(update.get())));
+}
+
 }  // namespace
 }  // namespace ozy::dns
