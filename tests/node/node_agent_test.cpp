@@ -22,6 +22,7 @@
 #include "scheduler/keys.h"
 #include "scheduler/records.h"
 #include "store/etcd_store.h"
+#include "node/node_test_support.h"
 #include "support/agent_process.h"
 #include "support/etcd_process.h"
 #include "support/etcd_with_store.h"
@@ -37,29 +38,9 @@ using testing_support::AgentProcess;
 using testing_support::EtcdProcess;
 using testing_support::TempDir;
 
-std::string run(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string podman(const std::string& args) {
-  return run("CONTAINERS_CONF='" + testing_support::projectContainersConf() + "' podman " + args);
-}
-
-bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ready()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return ready();
-}
+using node_testing::podman;
+using node_testing::run;
+using node_testing::waitFor;
 
 int freeUdpPort() {
   // Any port from a wide random range: collisions are retried by the OS

@@ -1,0 +1,41 @@
+// What the node tests share: running a command for its output, podman with
+// the project's containers.conf, and waiting on a condition.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "support/test_image.h"
+
+namespace ozy::node_testing {
+
+// The command's stdout (stderr dropped), without trailing blanks.
+inline std::string run(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  ::pclose(pipe);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+inline std::string podman(const std::string& args) {
+  return run("CONTAINERS_CONF='" + testing_support::projectContainersConf() + "' podman " + args);
+}
+
+// Polls `ready` until it holds or `timeout` passes; its last answer.
+inline bool waitFor(const std::function<bool()>& ready, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return ready();
+}
+
+}  // namespace ozy::node_testing
