@@ -496,6 +496,17 @@ TEST_F(NodeAgentTest, APodmanServiceThatDiesIsStartedAgainAndMeanwhileNobodyIsSe
   EXPECT_EQ(podId("engine", 0), pod) << "the pods outlive their engine's service";
 }
 
+TEST_F(NodeAgentTest, AJobWithTheLongestNameRuns) {
+  // Its pod's host name would have been 69 characters, past the 63 a label may have.
+  const std::string name = "a-job-name-of-sixty-three-characters-which-is-the-longest-legal";
+  ASSERT_EQ(name.size(), 63u);
+  submit(name, webJob(name, 1));
+  ASSERT_TRUE(waitFor([&] { return allIn(name, 1, InstanceState::kHealthy); }, 60s)) << describe(name);
+  const std::string hostname = podman("exec " + podName(name, 0) + ".web cat /etc/hostname");
+  EXPECT_EQ(hostname.size(), 63u) << hostname;
+  EXPECT_TRUE(hostname.ends_with("-0")) << hostname;
+}
+
 TEST_F(NodeAgentTest, PodsReachAnotherJobByName) {
   // Pods resolve through the agent: it answers on port 53 of podman's bridge.
   const std::string gateway =
