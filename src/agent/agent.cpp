@@ -247,6 +247,9 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   auto volumeGrace = durationFlag("volume-grace", config.volumeGrace);
   if (!volumeGrace) return fail(volumeGrace.error());
   sc.volumeGrace = *volumeGrace;
+  auto handoverTimeout = durationFlag("handover-timeout", config.handoverTimeout);
+  if (!handoverTimeout) return fail(handoverTimeout.error());
+  sc.handoverTimeout = *handoverTimeout;
   sc.resyncInterval = *resync;
   sc.domain = config.domain;
   sc.podDns = config.podDns;

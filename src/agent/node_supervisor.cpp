@@ -259,6 +259,7 @@ std::int64_t NodeSupervisor::pass() {
   for (const Action& action : actions) {
     if (action.kind == ActionKind::kRemovePod) removals.push_back(action);
   }
+  if (fresh) removals = afterHandover(std::move(removals), wanted, due);
   if (!removals.empty()) {
     const std::size_t removed = removePods(removals, wanted);
     if (removed > 0) acted = true;
@@ -498,6 +499,74 @@ std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
     baseRestarts_.erase(key);
   }
   return count;
+}
+
+std::optional<std::string> NodeSupervisor::movedTo(const std::string& job, std::uint32_t id) {
+  auto record = store_.get(keys::job(job));
+  if (!record || record->kvs.empty()) return std::nullopt;  // stopped: nothing to hand over
+  auto decoded = decodeJob(record->kvs.front().value);
+  if (!decoded) return std::nullopt;
+  for (const std::string& node : decoded->nodes) {
+    if (node == config_.node) continue;
+    auto assignment = store_.get(keys::assignment(node, job));
+    if (!assignment || assignment->kvs.empty()) continue;
+    auto a = decodeAssignment(assignment->kvs.front().value);
+    if (a && std::binary_search(a->instances.begin(), a->instances.end(), id)) return node;
+  }
+  return std::nullopt;
+}
+
+std::vector<Action> NodeSupervisor::afterHandover(
+    std::vector<Action> removals, const std::map<InstanceKey, const DesiredInstance*>& wanted,
+    std::int64_t& due) {
+  // A drain moves an instance by committing it to another node; stopping it
+  // here at once would leave it running nowhere until the new pod is
+  // healthy. So it is withdrawn first (DNS record and status, which frees
+  // the keys for the new node), keeps serving what it already serves, and
+  // stops once the other node reports it healthy, or after handoverTimeout.
+  constexpr std::int64_t kLookAgainMs = 500;
+  std::vector<Action> goNow;
+  std::set<InstanceKey> leaving;
+  for (Action& action : removals) {
+    const InstanceKey key{action.job, action.id};
+    if (action.job.empty() || wanted.contains(key)) {
+      goNow.push_back(std::move(action));
+      continue;
+    }
+    leaving.insert(key);
+    auto it = handovers_.find(key);
+    if (it == handovers_.end()) {
+      auto target = movedTo(action.job, action.id);
+      if (!target) {
+        goNow.push_back(std::move(action));
+        continue;
+      }
+      spdlog::info("pod {}: instance moved to node {}; stopping it once it is healthy there",
+                   action.pod, *target);
+      if (!config_.domain.empty()) removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
+      removeOwned(statusWritten_, keys::status(action.job, action.id));
+      it = handovers_.emplace(key, Handover{*target, now() + config_.handoverTimeout.count()}).first;
+    }
+    auto status = store_.get(keys::status(action.job, action.id));
+    std::optional<InstanceStatus> there;
+    if (status && !status->kvs.empty()) {
+      if (auto decoded = decodeInstanceStatus(status->kvs.front().value)) there = *decoded;
+    }
+    const bool healthyThere =
+        there && there->node == it->second.node && there->state == InstanceState::kHealthy;
+    if (healthyThere || now() >= it->second.deadlineMs) {
+      if (!healthyThere) {
+        spdlog::warn("pod {}: not healthy on node {} after {} s; stopping it here anyway", action.pod,
+                     it->second.node, config_.handoverTimeout.count() / 1000);
+      }
+      handovers_.erase(it);
+      goNow.push_back(std::move(action));
+      continue;
+    }
+    due = std::min(due, now() + kLookAgainMs);
+  }
+  std::erase_if(handovers_, [&](const auto& entry) { return !leaving.contains(entry.first); });
+  return goNow;
 }
 
 bool NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,6 +50,9 @@ struct SupervisorConfig {
   // How long a local volume with no instance on this node is kept (its
   // instance may come back: same job, same id) before it is deleted.
   std::chrono::milliseconds volumeGrace{3'600'000};
+  // An instance moved to another node (a drain) keeps running here until it
+  // is healthy there, for at most this long.
+  std::chrono::milliseconds handoverTimeout{120'000};
   std::chrono::milliseconds resyncInterval{5000};
   std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
@@ -133,6 +137,14 @@ class NodeSupervisor {
   // Returns how many are gone.
   std::size_t removePods(const std::vector<Action>& removals,
                          const std::map<InstanceKey, const DesiredInstance*>& wanted);
+  // Of the pods about to go, keeps those whose instance moved to another
+  // node and is not healthy there yet; returns the rest. Sets `due` to when
+  // to look again.
+  std::vector<Action> afterHandover(std::vector<Action> removals,
+                                    const std::map<InstanceKey, const DesiredInstance*>& wanted,
+                                    std::int64_t& due);
+  // The node that etcd now assigns the instance to, if not this one.
+  std::optional<std::string> movedTo(const std::string& job, std::uint32_t id);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
   void forgetLeftovers();
   // Stops and removes every managed pod, without touching etcd (it is out
@@ -178,6 +190,11 @@ class NodeSupervisor {
   std::map<std::string, Published> dnsWritten_;          // by key
   std::map<InstanceKey, std::pair<InstanceState, std::int64_t>> stateSince_;
   std::map<InstanceKey, std::int64_t> orphanSince_;  // local volumes without an instance here
+  struct Handover {
+    std::string node;  // where the instance runs now
+    std::int64_t deadlineMs = 0;
+  };
+  std::map<InstanceKey, Handover> handovers_;
   std::unique_ptr<Watch> watch_;
   bool stoodDown_ = false;
 

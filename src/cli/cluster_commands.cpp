@@ -374,6 +374,9 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--volume-grace", config->volumeGrace,
                     "How long a local volume whose instance left is kept")
       ->capture_default_str();
+  agent->add_option("--handover-timeout", config->handoverTimeout,
+                    "How long a moved instance keeps running here until healthy on its new node")
+      ->capture_default_str();
   agent->add_option("--restart-backoff", config->restartBackoff, "First restart delay (doubles to 5m)")
       ->capture_default_str();
   agent->add_option("--resync", config->resync, "Full reconcile period")->capture_default_str();
