@@ -112,7 +112,7 @@ TEST(EtcdStoreConfigTest, UnreadableTlsFileIsNamedInTheError) {
 }
 
 TEST(EtcdStoreConfigTest, ValidConfigurationDoesNotContactEtcd) {
-  auto store = EtcdStore::create({.endpoints = {"http://127.0.0.1:1", "http://127.0.0.1:2"}});
+  auto store = EtcdStore::create(configWith({"http://127.0.0.1:1", "http://127.0.0.1:2"}));
   EXPECT_TRUE(store.ok());
 }
 
