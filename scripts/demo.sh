@@ -6,7 +6,7 @@
 # so the job's two images are stand-ins built here from busybox:
 # web-app-image answers HTTP on port 3000 (/healthcheck included) and
 # postgres:13 just stays up. Waits for Ctrl-C when run in a terminal, then
-# stops everything it started (the agents remove their pods); with --no-wait
+# stops everything it started, pods included; with --no-wait
 # (or without a terminal) it stops at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +21,13 @@ export CONTAINERS_CONF=$PWD/config/containers.conf
 work=$(mktemp -d /tmp/ozy-demo-XXXXXX)
 pids=()
 cleanup() {
-  # Agents first (SIGTERM: they stop and remove their pods), etcd last.
+  # Agents first, etcd last. A stopped agent leaves its pods running (the
+  # next agent would adopt them): the demo removes its nodes' pods itself.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done
+  for node in node-a node-b node-c; do
+    pods=$(podman pod ps -q --filter "label=ozy.node=$node" --filter label=ozy.managed-by=ozymandias)
+    [[ -z $pods ]] || podman pod rm -f -t 0 $pods >/dev/null
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
