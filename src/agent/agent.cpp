@@ -289,7 +289,7 @@ int runAgent(const AgentConfig& config) {
                     fmt::format("{}://{}:{}", config.tlsCert.empty() ? "http" : "https",
                                 apiHost.find(':') != std::string::npos ? "[" + apiHost + "]" : apiHost,
                                 (*server)->port()),
-                    {*memory, *disk}, wallClockMs()};
+                    {*memory, *disk}, wallClockMs(), {}};
   RegistrationOptions registrationOptions{std::chrono::seconds(config.leaseTtl),
                                           std::filesystem::path(config.dataDir) / "lease"};
   auto registration = NodeRegistration::start(**store, record, registrationOptions);
