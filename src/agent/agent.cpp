@@ -270,7 +270,7 @@ int runAgent(const AgentConfig& config) {
   auto pendingInterval = durationFlag("pending-interval", config.pendingInterval);
   if (!pendingInterval) return fatal(pendingInterval.error());
 
-  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
+  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs, {}});
   if (!token.empty()) handler = http::requireBearerToken(token, std::move(handler));
   http::HttpServerConfig serverConfig;
   serverConfig.address = listen->host == "localhost" ? "127.0.0.1" : listen->host;
