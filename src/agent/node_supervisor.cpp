@@ -404,9 +404,9 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
     spdlog::error("pod {}: {}", pod, reason);
     return false;
   };
-  // Decided before anything is made: a refusal is the instance's status
-  // (failed, with the flag that would allow it), retried with back-off in
-  // case the operator restarts the agent with that flag.
+  // Decided before anything is made: a refusal becomes the instance's
+  // status (failed, naming the flag that would allow it), and is asked
+  // again with the back-off of any failed creation.
   if (auto refused = refusal(job, config_.policy)) return failed(*refused);
   runtime::PodSpec spec;
   spec.name = pod;
