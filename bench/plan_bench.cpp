@@ -21,7 +21,7 @@ ClusterSnapshot snapshotOf(std::uint32_t nodes) {
     NodeEntry e;
     e.name = fmt::format("sim-{:03}", i);
     e.live = true;
-    e.record = NodeRecord{e.name, "127.0.0.1", "http://127.0.0.1:1", {kTiB, kTiB}, 0};
+    e.record = NodeRecord{e.name, "127.0.0.1", "http://127.0.0.1:1", {kTiB, kTiB}, 0, {}};
     e.modRevision = 10 + i;
     s.nodes.push_back(std::move(e));
   }

@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kSimulatedNodes; ++i) {
     const std::string name = fmt::format("sim-{:03}", i);
     (void)(*store)->put(keys::node(name),
-                        encode(NodeRecord{name, "127.0.0.1", "http://127.0.0.1:1", {kTiB, kTiB}, 0}),
+                        encode(NodeRecord{name, "127.0.0.1", "http://127.0.0.1:1", {kTiB, kTiB}, 0, {}}),
                         lease->id);
   }
   std::filesystem::create_directories(tmp.path() + "/agent");

@@ -36,6 +36,20 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Containers run in user namespaces (podman's userns=auto): container root is
+# an unprivileged host uid taken from the subordinate ranges of the user
+# "containers", which podman reads from /etc/subuid and /etc/subgid. Append
+# the range only if that user has none, so an operator's own ranges stay.
+for file in /etc/subuid /etc/subgid; do
+  if ! grep -q '^containers:' "$file" 2>/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "setup: $file has no range for \"containers\"; run this script as root" >&2
+      exit 1
+    fi
+    echo "containers:2147483647:2147483648" >>"$file"
+    echo "setup: added the subordinate range of \"containers\" to $file"
+  fi
+done
 # podman runs with the project's own configuration (runc, cgroupfs, rlimits
 # within these hosts' limits); check that it works with it.
 config="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/config/containers.conf"

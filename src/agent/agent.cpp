@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -28,7 +29,10 @@
 #include "http/auth.h"
 #include "http/request_policy.h"
 #include "http/server.h"
+#include "http/url.h"
+#include "job/capabilities.h"
 #include "job/job_parser.h"
+#include "job/suggest.h"
 #include "job/units.h"
 #include "scheduler/keys.h"
 #include "store/etcd_store.h"
@@ -154,6 +158,55 @@ Result<Millis, std::string> durationFlag(const std::string& flag, const std::str
   return *parsed;
 }
 
+// "NET_ADMIN" or "CAP_NET_ADMIN", as job files write them.
+Result<std::vector<std::string>, std::string> capabilityFlags(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& given : names) {
+    std::string name = given.starts_with("CAP_") ? given.substr(4) : given;
+    if (!isCapability(name)) {
+      std::string message = fmt::format("--allow-capability {}: not a Linux capability", given);
+      if (auto guess = closestMatch(name, kLinuxCapabilities)) message += fmt::format(" (did you mean {}?)", *guess);
+      return fail(message);
+    }
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>, std::string> hostIpFlags(const std::vector<std::string>& ips) {
+  for (const auto& ip : ips) {
+    unsigned char buffer[16];
+    if (inet_pton(AF_INET, ip.c_str(), buffer) != 1 && inet_pton(AF_INET6, ip.c_str(), buffer) != 1) {
+      return fail(fmt::format("--allow-host-ip {}: not an IP address", ip));
+    }
+  }
+  return ips;
+}
+
+// The host ports this node keeps from jobs: its API's, a local etcd's
+// (client and, on the usual 2379, peer 2380) and its DNS responder's. etcd
+// counts as local when its URL names this node's address or loopback; a
+// remote etcd's port number means nothing here.
+std::vector<HostPort> reservedPorts(const AgentConfig& config, const std::string& address,
+                                    std::uint16_t apiPort) {
+  std::vector<HostPort> ports{{apiPort, Protocol::kTcp}};
+  for (const auto& url : config.etcd) {
+    auto parsed = http::parseBaseUrl(url);
+    if (!parsed || !(isLoopback(parsed->host) || parsed->host == address)) continue;
+    ports.push_back({parsed->port, Protocol::kTcp});
+    if (parsed->port == 2379) ports.push_back({2380, Protocol::kTcp});
+  }
+  if (!config.dns.empty()) {
+    if (auto where = parseListen(config.dns); where && where->port != 0) {
+      ports.push_back({where->port, Protocol::kUdp});
+      ports.push_back({where->port, Protocol::kTcp});
+    }
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
 // What runs this node's instances: the container engine, the supervisor
 // that drives it, and the DNS responder. Started after the node registered
 // (the supervisor writes under its lease), stopped before it leaves.
@@ -187,7 +240,8 @@ std::chrono::seconds cutOffGrace(const AgentConfig& config) {
 
 Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
                                            NodeRegistration& registration, const std::string& node,
-                                           const std::string& address, NodeRuntime& out) {
+                                           const std::string& address, PodPolicy policy,
+                                           NodeRuntime& out) {
   if (!config.dns.empty()) {
     auto where = parseListen(config.dns);
     if (!where) return fail("--dns: " + where.error());
@@ -214,6 +268,9 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   if (!backoff) return fail(backoff.error());
   auto resync = durationFlag("resync", config.resync);
   if (!resync) return fail(resync.error());
+  auto logMaxSize = sizeFlag("log-max-size", config.logMaxSize, 0);
+  if (!logMaxSize) return fail(logMaxSize.error());
+  if (config.pidsLimit < 0) return fail("--pids-limit must be 0 (no limit) or more");
 
   std::string socket = config.podmanSocket;
   if (socket.empty()) {
@@ -260,6 +317,9 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
     }
   }
   sc.backoff.initial = *backoff;
+  sc.policy = std::move(policy);
+  sc.pidsLimit = config.pidsLimit;
+  sc.logMaxSize = *logMaxSize;
   sc.lease = [&registration] { return registration.lease(); };
   sc.cutOff = [&registration] { return registration.cutOff(); };
   sc.nowMs = wallClockMs;
@@ -361,16 +421,22 @@ int runAgent(const AgentConfig& config) {
   if (!pendingInterval) return fatal(pendingInterval.error());
 
   const std::string address = config.address.empty() ? "127.0.0.1" : config.address;
+  auto allowedCapabilities = capabilityFlags(config.allowCapabilities);
+  if (!allowedCapabilities) return fatal(allowedCapabilities.error());
+  auto allowedHostIps = hostIpFlags(config.allowHostIps);
+  if (!allowedHostIps) return fatal(allowedHostIps.error());
+
   http::HttpServerConfig serverConfig;
   serverConfig.address = listen->host == "localhost" ? "127.0.0.1" : listen->host;
   serverConfig.port = listen->port;
   serverConfig.handlerThreads = config.apiThreads;
   if (!config.tlsCert.empty()) serverConfig.tls = http::TlsFiles{config.tlsCert, config.tlsKey};
   serverConfig.logError = [](std::string_view message) { spdlog::error("api: {}", message); };
-  auto policy = std::make_shared<http::RequestPolicy>(
+  auto requestPolicy = std::make_shared<http::RequestPolicy>(
       apiPolicy(config, *token, node, address, serverConfig.address));
-  serverConfig.admit = [policy](const http::Request& head) { return policy->admit(head); };
-  http::Handler handler = makeApiHandler(control, ApiOptions{node, wallClockMs});
+  serverConfig.admit = [requestPolicy](const http::Request& head) { return requestPolicy->admit(head); };
+  http::Handler handler =
+      makeApiHandler(control, ApiOptions{node, wallClockMs, *allowedCapabilities});
   auto server = http::HttpServer::start(serverConfig, std::move(handler));
   if (!server) return fatal(server.error());
 
@@ -381,7 +447,8 @@ int runAgent(const AgentConfig& config) {
                     fmt::format("{}://{}:{}", config.tlsCert.empty() ? "http" : "https",
                                 apiHost.find(':') != std::string::npos ? "[" + apiHost + "]" : apiHost,
                                 (*server)->port()),
-                    {*memory, *disk}, wallClockMs()};
+                    {*memory, *disk}, wallClockMs(),
+                    reservedPorts(config, address, (*server)->port())};
   RegistrationOptions registrationOptions{std::chrono::seconds(config.leaseTtl),
                                           std::filesystem::path(config.dataDir) / "lease"};
   auto registration = NodeRegistration::start(**store, record, registrationOptions);
@@ -390,11 +457,15 @@ int runAgent(const AgentConfig& config) {
     return fatal(registration.error());
   }
   NodeRuntime nodeRuntime;
-  if (auto started = startNodeRuntime(config, **store, **registration, node, address, nodeRuntime);
+  PodPolicy policy{address, *allowedHostIps, *allowedCapabilities, record.reservedPorts};
+  if (auto started = startNodeRuntime(config, **store, **registration, node, address,
+                                      std::move(policy), nodeRuntime);
       !started) {
     nodeRuntime.stop();
     (*server)->stop();
-    (*registration)->stop(true);
+    // Not revoked: pods of an earlier run may still be running here, and a
+    // revoked lease would have them re-placed at once while they do.
+    (*registration)->stop(false);
     return fatal(started.error());
   }
   // Joins the race to re-place dead nodes' instances once this node counts

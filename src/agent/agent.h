@@ -52,6 +52,12 @@ struct AgentConfig {
   std::vector<std::string> podDns;     // pods' nameservers; default: the --dns address if on port 53
   std::uint32_t dnsRate = dns::kDefaultQueriesPerSecond;  // per client address; 0: no limit
   std::uint32_t dnsBurst = dns::kDefaultBurst;
+
+  // Confinement of pods (docs/operations.md#security).
+  std::vector<std::string> allowCapabilities;  // capabilities jobs may add beyond the default set
+  std::vector<std::string> allowHostIps;       // host IPs ports may name besides --address
+  std::int64_t pidsLimit = 1024;               // per container; 0: no limit
+  std::string logMaxSize = "10M";              // per container log file; 0: no limit
 };
 
 // Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM

@@ -9,6 +9,7 @@
 
 #include "agent/health_probe.h"
 #include "dns/skydns.h"
+#include "job/capabilities.h"
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
 
@@ -72,11 +73,12 @@ std::vector<bool> stopAndRemove(runtime::ContainerRuntime& runtime, const std::v
       if (auto stopped = runtime.stopPod(pods[i], grace); !stopped) {
         spdlog::warn("pod {}: {}", pods[i], stopped.error().message);
       }
-      if (auto removed = runtime.removePod(pods[i], true); !removed) {
+      auto removed = runtime.removePod(pods[i], true);
+      if (removed || removed.error().code == runtime::RuntimeError::Code::kNotFound) {
+        gone[i] = 1;
+      } else {
         spdlog::error("pod {}: {}", pods[i], removed.error().message);
-        continue;
       }
-      gone[i] = 1;
     }
   };
   std::vector<std::thread> threads;
@@ -94,7 +96,7 @@ NodeSupervisor::NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime,
       runtime_(runtime),
       config_(std::move(config)),
       desired_(store, config_.node),
-      volumes_(config_.localVolumeRoot, config_.sharedVolumeRoot) {}
+      volumes_(config_.localVolumeRoot, config_.sharedVolumeRoot, config_.idMap) {}
 
 Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
     Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config, bool adopt) {
@@ -403,8 +405,13 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
     spdlog::error("pod {}: {}", pod, reason);
     return false;
   };
+  // Decided before anything is made: a refusal becomes the instance's
+  // status (failed, naming the flag that would allow it), and is asked
+  // again with the back-off of any failed creation.
+  if (auto refused = refusal(job, config_.policy)) return failed(*refused);
   runtime::PodSpec spec;
   spec.name = pod;
+  spec.idMap = config_.idMap;
   spec.labels = managedLabels();
   spec.labels[kLabelJob] = want.job;
   spec.labels[kLabelInstance] = std::to_string(want.id);
@@ -437,6 +444,10 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
     cs.mounts = std::move(mounts).value();
     cs.labels = {{kLabelManagedBy, kManagedByValue}, {"ozy.container", c.name}};
     cs.stopTimeout = config_.stopGrace;
+    cs.noNewPrivileges = true;
+    cs.capabilities = effectiveCapabilities(c);
+    cs.pidsLimit = config_.pidsLimit;
+    cs.logMaxSize = config_.logMaxSize;
     if (auto created = runtime_.createContainer(cs); !created) {
       (void)runtime_.removePod(*podId, true);
       std::string reason = created.error().message;

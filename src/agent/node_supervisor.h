@@ -28,6 +28,7 @@
 
 #include "agent/desired_state.h"
 #include "agent/health_monitor.h"
+#include "agent/pod_policy.h"
 #include "agent/volumes.h"
 #include "common/result.h"
 #include "reconcile/reconciler.h"
@@ -36,6 +37,14 @@
 #include "store/store.h"
 
 namespace ozy {
+
+// The ids of every pod's user namespace: container uid and gid 0 to 65535
+// are host ids from 2147483647, the start of the range scripts/setup.sh
+// gives podman's "containers" user in /etc/subuid and /etc/subgid. One map
+// for every pod of every node, not podman's userns=auto (a fresh range per
+// pod): shared volumes hold files of instances on many pods and nodes, and
+// each must find them owned by its own ids.
+inline constexpr runtime::IdMap kPodIds{2147483647, 65536};
 
 struct SupervisorConfig {
   std::string node;
@@ -57,6 +66,11 @@ struct SupervisorConfig {
   std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
   RestartBackoff backoff;
+  // How pods are confined (docs/operations.md#security).
+  runtime::IdMap idMap = kPodIds;  // size 0: no user namespace
+  PodPolicy policy;                // what the node refuses to run
+  std::int64_t pidsLimit = 1024;   // per container; 0: none
+  std::uint64_t logMaxSize = 10 * 1024 * 1024;  // bytes per container log; 0: none
   std::function<std::int64_t()> lease;  // the node's current lease
   // True while the node may have lost its lease without hearing of it
   // (NodeRegistration::cutOff): its instances are stopped until it clears.

@@ -1,5 +1,11 @@
 #include "agent/volumes.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -23,6 +29,24 @@ Result<bool, std::string> makeRoot(const fs::path& root) {
   fs::create_directories(root, ec);
   if (!ec) fs::permissions(root, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return fail(fmt::format("cannot create the volume root {}: {}", root.string(), ec.message()));
+  return true;
+}
+
+// Hands `dir` to the containers' root unless a container id owns it already.
+Result<bool, std::string> handOver(const fs::path& dir, const runtime::IdMap& owner) {
+  if (owner.size == 0) return true;
+  struct stat info {};
+  if (::lstat(dir.c_str(), &info) != 0) {
+    return fail(fmt::format("cannot inspect {}: {}", dir.string(), std::strerror(errno)));
+  }
+  const auto inRange = [&](std::uint32_t id) {
+    return id >= owner.hostId && id - owner.hostId < owner.size;
+  };
+  if (inRange(info.st_uid) && inRange(info.st_gid)) return true;
+  if (::lchown(dir.c_str(), owner.hostId, owner.hostId) != 0) {
+    return fail(fmt::format("cannot hand {} to the containers' root (uid {}): {}", dir.string(),
+                            owner.hostId, std::strerror(errno)));
+  }
   return true;
 }
 
@@ -50,6 +74,7 @@ Result<std::vector<runtime::Mount>, std::string> VolumeDirs::prepare(
       return fail(fmt::format("cannot create the {} volume directory {} for {}: {}",
                               toString(v.type), dir.string(), v.path, ec.message()));
     }
+    if (auto handed = handOver(dir, owner_); !handed) return fail(handed.error());
     mounts.push_back({dir.string(), v.path, false});
   }
   return mounts;

@@ -9,6 +9,14 @@
 //         shared root (NFS or similar on a real cluster). Kept when a job
 //         stops: shared data is the operator's to delete.
 //
+// Owner: a volume directory belongs to the pods' root (the host id that
+// container uid 0 maps to, runtime::IdMap), so containers in their user
+// namespace can write it while host root's files stay out of their reach.
+// Only the volume directory itself is handed over, and only when its owner
+// is outside the containers' ids (new, or made before user namespaces):
+// what a container did inside it, such as handing its data to another of
+// its users, stays as it left it.
+//
 // Space: the scheduler accounts every volume's `space` against the node's
 // disk (local) or the cluster's shared pool (shared); nothing here limits
 // how much a container writes (see docs/operations.md).
@@ -28,8 +36,10 @@ namespace ozy {
 
 class VolumeDirs {
  public:
-  VolumeDirs(std::filesystem::path localRoot, std::filesystem::path sharedRoot)
-      : localRoot_(std::move(localRoot)), sharedRoot_(std::move(sharedRoot)) {}
+  // With an empty `owner` (no user namespace) directories stay root's.
+  VolumeDirs(std::filesystem::path localRoot, std::filesystem::path sharedRoot,
+             runtime::IdMap owner = {})
+      : localRoot_(std::move(localRoot)), sharedRoot_(std::move(sharedRoot)), owner_(owner) {}
 
   // Creates (if missing) the container's volume directories and returns its mounts.
   Result<std::vector<runtime::Mount>, std::string> prepare(const std::string& job, std::uint32_t id,
@@ -44,6 +54,7 @@ class VolumeDirs {
  private:
   std::filesystem::path localRoot_;
   std::filesystem::path sharedRoot_;
+  runtime::IdMap owner_;
 };
 
 }  // namespace ozy

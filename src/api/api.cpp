@@ -9,6 +9,7 @@
 
 #include "api/docs.h"
 #include "common/append_numbers.h"
+#include "job/capabilities.h"
 #include "job/job_format.h"
 #include "job/job_parser.h"
 #include "http/http_problems.h"
@@ -236,6 +237,18 @@ class Api {
   http::Response submit(const http::Request& req) {
     auto job = parseJob(req.body);
     if (!job) return problem(toProblem(job.error()));
+    // Decidable here only for this agent's node; every node checks again
+    // before it runs a pod (agent/pod_policy.h).
+    if (auto missing = firstCapabilityNotAllowed(*job, options_.allowedCapabilities)) {
+      return problem(makeProblem(
+          problems::kCapabilityNotAllowed,
+          fmt::format("Container {} adds capability {}, which node {} does not allow; nothing was "
+                      "submitted. Ask the operator to start the agents with --allow-capability {}, "
+                      "or remove it from cap_add.",
+                      missing->container, missing->capability, options_.nodeName,
+                      missing->capability),
+          {{"job", job->name}, {"container", missing->container}, {"capability", missing->capability}}));
+    }
     bool dryRun = false;
     if (const auto value = req.queryParameter("dryRun")) {
       // Anything but a clear yes or no is refused: a misspelt "yes" must not commit.

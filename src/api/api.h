@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "control/control_plane.h"
 #include "http/message.h"
@@ -14,6 +15,9 @@ namespace ozy {
 struct ApiOptions {
   std::string nodeName;                    // answers /v1/health
   std::function<std::int64_t()> nowMs;     // for node ages
+  // The capabilities this agent's node runs beyond the default set
+  // (--allow-capability): a job adding any other is refused at submission.
+  std::vector<std::string> allowedCapabilities;
 };
 
 // The handler for every route; wrap it in http::requireBearerToken() when a

@@ -399,6 +399,15 @@ void addClusterCommands(CLI::App& app, Action& action) {
                     "DNS queries a client may ask at once before --dns-rate applies")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
+  agent->add_option("--allow-capability", config->allowCapabilities,
+                    "A capability jobs may add beyond the default set (repeatable; default: none)");
+  agent->add_option("--allow-host-ip", config->allowHostIps,
+                    "A host IP job ports may name besides --address (repeatable)");
+  agent->add_option("--pids-limit", config->pidsLimit, "Processes per container (0: no limit)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{4194304}))
+      ->capture_default_str();
+  agent->add_option("--log-max-size", config->logMaxSize, "Size of each container's log (0: no limit)")
+      ->capture_default_str();
   agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
 }
 

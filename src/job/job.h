@@ -64,6 +64,12 @@ struct Container {
   Bytes memory = 0;
   std::optional<HealthCheck> healthcheck;
   std::vector<Volume> volumes;
+  // Linux capabilities on top of, and taken from, the default set
+  // (job/capabilities.h): names without "CAP_", each once; capDrop may hold
+  // "ALL". Adding one outside the default set needs the node's consent
+  // (ozy agent --allow-capability).
+  std::vector<std::string> capAdd;
+  std::vector<std::string> capDrop;
   bool operator==(const Container&) const = default;
 };
 

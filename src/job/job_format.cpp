@@ -40,6 +40,9 @@ OrderedJson containerToJson(const Container& c) {
         {{"type", std::string(toString(v.type))}, {"path", v.path}, {"space", formatSize(v.space)}});
   }
   out["volumes"] = std::move(volumes);
+  // Only when given: jobs without them keep the form they always had.
+  if (!c.capAdd.empty()) out["cap_add"] = c.capAdd;
+  if (!c.capDrop.empty()) out["cap_drop"] = c.capDrop;
   return out;
 }
 

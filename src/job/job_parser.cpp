@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "job/capabilities.h"
 #include "job/suggest.h"
 
 namespace ozy {
@@ -18,7 +19,8 @@ namespace {
 constexpr std::string_view kJobFields[] = {"name", "numInstances", "containers"};
 constexpr std::string_view kContainerFields[] = {"image",       "restart", "command",
                                                  "environment", "ports",   "depends_on",
-                                                 "memory",      "healthcheck", "volumes"};
+                                                 "memory",      "healthcheck", "volumes",
+                                                 "cap_add",     "cap_drop"};
 constexpr std::string_view kHealthFields[] = {"type",     "port",
                                               "path",     "command",
                                               "timeout",  "interval",
@@ -43,6 +45,7 @@ constexpr std::size_t kMaxEnvironmentPerContainer = 4096;
 constexpr std::size_t kMaxCommandWords = 4096;
 // A container can wait for every other container of the job, each once.
 constexpr std::size_t kMaxDependsOn = kMaxContainers - 1;
+constexpr std::size_t kMaxCapabilitiesPerList = 64;
 constexpr Millis kMinInterval{1000};
 constexpr Millis kMaxInterval{3600 * 1000};
 
@@ -262,7 +265,54 @@ class JobReader {
     if (auto n = FieldReader::field(node, "volumes"); FieldReader::present(n)) {
       c.volumes = readVolumes(n, childPath(path, "volumes"));
     }
+    if (auto n = FieldReader::field(node, "cap_add"); FieldReader::present(n)) {
+      c.capAdd = readCapabilities(n, childPath(path, "cap_add"), /*allowAll=*/false);
+    }
+    if (auto n = FieldReader::field(node, "cap_drop"); FieldReader::present(n)) {
+      c.capDrop = readCapabilities(n, childPath(path, "cap_drop"), /*allowAll=*/true);
+    }
+    for (std::size_t i = 0; i < c.capAdd.size(); ++i) {
+      if (std::find(c.capDrop.begin(), c.capDrop.end(), c.capAdd[i]) != c.capDrop.end()) {
+        r_.error(node, indexPath(childPath(path, "cap_add"), i),
+                 fmt::format("{} is both added and dropped; keep it in one of cap_add and cap_drop",
+                             c.capAdd[i]));
+      }
+    }
     return c;
+  }
+
+  // A list of capability names as docker-compose takes them: "NET_ADMIN" or
+  // "CAP_NET_ADMIN", kept without the prefix. "ALL" only where `allowAll`
+  // (cap_drop): adding every capability would make the container as strong
+  // as the host's root.
+  std::vector<std::string> readCapabilities(const YAML::Node& node, const std::string& path,
+                                            bool allowAll) {
+    std::vector<std::string> caps;
+    if (!r_.sequence(node, path) || !withinLimit(node, path, kMaxCapabilitiesPerList)) return caps;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string at = indexPath(path, i);
+      auto text = r_.string(node[i], at);
+      if (!text) continue;
+      std::string name = text->starts_with("CAP_") ? text->substr(4) : *text;
+      if (name == "ALL" && !allowAll) {
+        r_.error(node[i], at, "ALL cannot be added; list each capability the container needs");
+        continue;
+      }
+      if (name != "ALL" && !isCapability(name)) {
+        std::string message = quote(*text) + " is not a Linux capability";
+        if (auto guess = closestMatch(name, kLinuxCapabilities)) {
+          message += fmt::format(" (did you mean \"{}\"?)", *guess);
+        }
+        r_.error(node[i], at, message);
+        continue;
+      }
+      if (std::find(caps.begin(), caps.end(), name) != caps.end()) {
+        r_.error(node[i], at, fmt::format("{} is listed twice", name));
+        continue;
+      }
+      caps.push_back(std::move(name));
+    }
+    return caps;
   }
 
   // Three spellings, as docker-compose allows: a list of {name, value}

@@ -283,7 +283,8 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
     return makeProblem(
         problems::kInsufficientPorts,
         fmt::format("Job publishes host port {} from each of {} instances, so it needs {} nodes "
-                    "where that is free, but only {} are.",
+                    "where that is free (neither used by instances nor reserved for the node's "
+                    "own API, etcd or DNS), but only {} are.",
                     joinPorts(d.hostPorts), request.count, request.count, portsFree),
         std::move(ext));
   }
@@ -304,7 +305,9 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
   }
   if (portsTaken > lackMemory) {
     return makeProblem(problems::kInsufficientPorts,
-                       fmt::format("Job publishes host port {}; {}: it is taken on {} of {} nodes.",
+                       fmt::format("Job publishes host port {}; {}: it is taken (by instances, "
+                                   "or reserved for a node's own API, etcd or DNS) on {} of {} "
+                                   "nodes.",
                                    joinPorts(d.hostPorts), fitted, portsTaken, use_.size()),
                        std::move(ext));
   }

@@ -93,6 +93,15 @@ json podCreateBody(const PodSpec& spec) {
     ports.push_back(std::move(mapping));
   }
   if (!ports.empty()) body["portmappings"] = std::move(ports);
+  if (spec.idMap.size > 0) {
+    // podman 4.3 ignores a pod's "userns" unless "idmappings" says what to
+    // map; "private" with an explicit map gives every pod the same ids
+    // ("auto" would pick a new range per pod).
+    const json map = json::array(
+        {{{"container_id", 0}, {"host_id", spec.idMap.hostId}, {"size", spec.idMap.size}}});
+    body["userns"] = {{"nsmode", "private"}};
+    body["idmappings"] = {{"UIDMap", map}, {"GIDMap", map}};
+  }
   return body;
 }
 
@@ -105,12 +114,21 @@ json containerCreateBody(const ContainerSpec& spec) {
                {"stop_timeout", spec.stopTimeout.count()}};
   if (!spec.pod.empty()) body["pod"] = spec.pod;
   if (!spec.command.empty()) body["command"] = spec.command;
+  json limits = json::object();
   if (spec.memoryLimit > 0) {
     // swap == limit: memory+swap may not exceed the limit, so the limit is
     // hard. podman's default would allow as much swap again.
-    body["resource_limits"] = {
-        {"memory", {{"limit", spec.memoryLimit}, {"swap", spec.memoryLimit}}}};
+    limits["memory"] = {{"limit", spec.memoryLimit}, {"swap", spec.memoryLimit}};
   }
+  if (spec.pidsLimit > 0) limits["pids"] = {{"limit", spec.pidsLimit}};
+  if (!limits.empty()) body["resource_limits"] = std::move(limits);
+  if (spec.noNewPrivileges) body["no_new_privileges"] = true;
+  if (spec.capabilities) {
+    body["cap_drop"] = {"ALL"};
+    body["cap_add"] = *spec.capabilities;
+  }
+  // The k8s-file log driver (podman's default here) truncates at this size.
+  if (spec.logMaxSize > 0) body["log_configuration"] = {{"size", spec.logMaxSize}};
   json mounts = json::array();
   for (const Mount& mount : spec.mounts) {
     mounts.push_back({{"destination", mount.containerPath},

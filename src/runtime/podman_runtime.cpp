@@ -2,6 +2,8 @@
 // podman_runtime.h. JSON shapes live in podman_json.cpp.
 #include "runtime/podman_runtime.h"
 
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "runtime/podman_json.h"
@@ -121,8 +123,21 @@ RuntimeResult<Done> PodmanRuntime::stopPod(const std::string& pod, std::chrono::
 }
 
 RuntimeResult<Done> PodmanRuntime::removePod(const std::string& pod, bool force) {
-  return simple({"DELETE", fmt::format("/pods/{}?force={}", segment(pod), boolText(force)), "",
-                 "remove pod " + pod, force ? config_.removeGrace : std::chrono::seconds(0)});
+  // Pods in user namespaces removed side by side sometimes fail with
+  // "unlinkat .../userdata/shm: device or resource busy" (podman 4.3.1;
+  // measured: never without user namespaces, and a try a moment later
+  // succeeds), so that failure is tried again, a few times.
+  constexpr int kAttempts = 4;
+  for (int attempt = 1;; ++attempt) {
+    auto removed = simple({"DELETE", fmt::format("/pods/{}?force={}", segment(pod), boolText(force)),
+                           "", "remove pod " + pod,
+                           force ? config_.removeGrace : std::chrono::seconds(0)});
+    if (removed || attempt == kAttempts ||
+        removed.error().message.find("device or resource busy") == std::string::npos) {
+      return removed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 << (attempt - 1)));
+  }
 }
 
 RuntimeResult<std::vector<PodSummary>> PodmanRuntime::listPods(const Labels& labels) {

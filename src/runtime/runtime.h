@@ -47,6 +47,14 @@ struct PublishedPort {
   std::string protocol = "tcp";  // "tcp" or "udp"
 };
 
+// A user namespace's ids: container uids and gids 0 to size-1 are the host's
+// hostId to hostId+size-1. Without one (size 0) container root is host root.
+struct IdMap {
+  std::uint32_t hostId = 0;
+  std::uint32_t size = 0;
+  bool operator==(const IdMap&) const = default;
+};
+
 struct PodSpec {
   std::string name;
   Labels labels;
@@ -54,6 +62,9 @@ struct PodSpec {
   std::vector<PublishedPort> ports;
   std::vector<std::string> dnsServers;  // empty: the engine's default resolv.conf
   std::string hostname;                 // empty: the engine's choice
+  // The user namespace every container of the pod shares (the same map for
+  // uids and gids).
+  IdMap idMap;
 };
 
 enum class RestartPolicy { kNo, kOnFailure, kAlways };
@@ -76,6 +87,14 @@ struct ContainerSpec {
   Labels labels;
   // How long a stop waits after SIGTERM before SIGKILL.
   std::chrono::seconds stopTimeout{10};
+  // No process of the container gains privileges by exec (setuid, file
+  // capabilities).
+  bool noNewPrivileges = true;
+  // Exactly these capabilities (names without "CAP_"), every other dropped;
+  // nullopt: the engine's default set.
+  std::optional<std::vector<std::string>> capabilities;
+  std::int64_t pidsLimit = 0;      // processes and threads at once; 0: no limit
+  std::uint64_t logMaxSize = 0;    // bytes of the container's log file; 0: no limit
 };
 
 enum class ContainerStatus { kCreated, kRunning, kPaused, kStopping, kExited, kUnknown };

@@ -58,7 +58,11 @@ EngineInput engineInput(const ClusterSnapshot& snapshot) {
   EngineInput in;
   for (const auto& e : snapshot.nodes) {
     if (!e.live) continue;
-    in.cluster.nodes.push_back(NodeState{e.name, e.record.capacity, e.usage.used, e.usage.ports});
+    // A reserved port is as taken as one an instance holds, so the placer
+    // never picks the node for it and "insufficient-ports" counts the node.
+    std::vector<HostPort> taken = e.usage.ports;
+    taken.insert(taken.end(), e.record.reservedPorts.begin(), e.record.reservedPorts.end());
+    in.cluster.nodes.push_back(NodeState{e.name, e.record.capacity, e.usage.used, std::move(taken)});
     in.entries.push_back(&e);
   }
   in.cluster.sharedCapacity = snapshot.sharedPool.capacity;

@@ -51,7 +51,8 @@ std::string encode(const NodeRecord& r) {
               {"address", r.address},
               {"api", r.api},
               {"capacity", toJson(r.capacity)},
-              {"startedAtMs", r.startedAtMs}}
+              {"startedAtMs", r.startedAtMs},
+              {"reservedPorts", portsToJson(r.reservedPorts)}}
       .dump();
 }
 
@@ -115,7 +116,9 @@ Result<NodeRecord, std::string> decodeNode(std::string_view text) {
   return decodeWith<NodeRecord>("node", text, [](const json& j) {
     return NodeRecord{j.at("name").get<std::string>(), j.at("address").get<std::string>(),
                       j.at("api").get<std::string>(), resourcesFromJson(j.at("capacity")),
-                      j.at("startedAtMs").get<std::int64_t>()};
+                      j.at("startedAtMs").get<std::int64_t>(),
+                      j.contains("reservedPorts") ? portsFromJson(j.at("reservedPorts"))
+                                                  : std::vector<HostPort>{}};
   });
 }
 

@@ -23,6 +23,10 @@ struct NodeRecord {
   std::string api;      // its API base URL, e.g. http://10.0.0.5:7700
   Resources capacity;
   std::int64_t startedAtMs = 0;
+  // Host ports the node keeps for itself (its agent's API, a local etcd, its
+  // DNS responder): placement counts them as taken. Sorted; absent in the
+  // records of agents from before it existed.
+  std::vector<HostPort> reservedPorts;
   bool operator==(const NodeRecord&) const = default;
 };
 

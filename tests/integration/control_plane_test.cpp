@@ -77,7 +77,7 @@ class ControlPlaneRetry : public testing_support::EtcdStoreTest {
     racing_ = std::make_unique<RacingStore>(*store_);
     ASSERT_TRUE(store_->put(keys::node("n1"),
                             encode(NodeRecord{"n1", "10.0.0.1", "http://10.0.0.1:7700",
-                                              {4 * kGiB, 10 * kGiB}, 0}))
+                                              {4 * kGiB, 10 * kGiB}, 0, {}}))
                     .ok());
     ControlPlaneOptions options;
     options.sleep = [this](std::chrono::milliseconds) { ++sleeps_; };

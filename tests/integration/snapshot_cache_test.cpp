@@ -20,7 +20,7 @@ class SnapshotCacheTest : public testing_support::EtcdStoreTest {
  protected:
 
   void putNode(const std::string& name) {
-    ASSERT_TRUE(store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0})).ok());
+    ASSERT_TRUE(store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0, {}})).ok());
   }
 
   // Polls until `ready` holds for the cache's view (bounded: watches deliver

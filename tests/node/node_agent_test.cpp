@@ -5,6 +5,7 @@
 // test leaves nothing running.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -249,6 +250,146 @@ containers:
   ASSERT_TRUE(waitFor([&] { return statuses("pair").empty(); }, 30s)) << describe("pair");
   EXPECT_TRUE(podId("pair", 0).empty());
   EXPECT_FALSE(std::filesystem::exists(fmt::format("{}/volumes/pair/0", dataDir_.path())));
+}
+
+// The finding: with a volume and "cp /bin/busybox /v/x; chmod 4755 /v/x" a
+// container running as host root left a root-owned setuid binary on the
+// host. Now container root is an unprivileged host uid, owns its volumes,
+// and runs without new privileges, with the default capabilities only.
+TEST_F(NodeAgentTest, PodsRunConfinedAndLeaveNoRootSetuidFileInTheirVolumes) {
+  submit("conf", fmt::format(R"(name: conf
+containers:
+  app:
+    image: {}
+    memory: 32M
+    command: ["sh", "-c", "cp /bin/busybox /l/x; chmod 4755 /l/x; cp /bin/busybox /s/x; chmod 4755 /s/x; cat /proc/self/uid_map > /s/uid_map; cat /proc/self/status > /s/status; exec sleep 3600"]
+    volumes:
+      - {{type: local, path: /l, space: 10M}}
+      - {{type: shared, path: /s, space: 10M}}
+)",
+                             testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] { return allIn("conf", 1, InstanceState::kHealthy); }, 60s)) << describe("conf");
+  const std::filesystem::path local = fmt::format("{}/volumes/conf/0/app/0", dataDir_.path());
+  const std::filesystem::path shared = fmt::format("{}/conf/app/1", sharedDir_.path());
+  ASSERT_TRUE(waitFor([&] { return std::filesystem::exists(shared / "status"); }, 20s))
+      << "the container could not write its shared volume\n" << describe("conf");
+  for (const auto& file : {local / "x", shared / "x"}) {
+    struct stat info {};
+    ASSERT_EQ(::stat(file.c_str(), &info), 0) << file << " was not written";
+    EXPECT_FALSE(info.st_uid == 0 && (info.st_mode & S_ISUID) != 0)
+        << file << " is a root-owned setuid binary";
+    EXPECT_EQ(info.st_uid, 2147483647u) << file;
+  }
+  std::ifstream uidMap(shared / "uid_map");
+  std::uint64_t inside = 1, outside = 0, count = 0;
+  uidMap >> inside >> outside >> count;
+  EXPECT_EQ(inside, 0u);
+  EXPECT_EQ(outside, 2147483647u) << "container root is not mapped away from host root";
+  EXPECT_EQ(count, 65536u);
+  std::ifstream statusFile(shared / "status");
+  const std::string status{std::istreambuf_iterator<char>(statusFile), std::istreambuf_iterator<char>()};
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos) << status;
+  // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID NET_BIND_SERVICE:
+  // bits 0, 1, 3 to 7 and 10.
+  EXPECT_NE(status.find("CapEff:\t00000000000004fb"), std::string::npos) << status;
+  const std::string container = podName("conf", 0) + ".app";
+  EXPECT_EQ(podman("inspect -f '{{.HostConfig.PidsLimit}}' " + container), "1024");
+  EXPECT_EQ(podman("exec " + container + " cat /sys/fs/cgroup/pids/pids.max"), "1024");
+}
+
+TEST_F(NodeAgentTest, ACapabilityTheNodeDoesNotAllowIsRefusedAtSubmissionAndAtTheNode) {
+  const std::string yaml = fmt::format(R"(name: netadm
+containers:
+  app:
+    image: {}
+    memory: 32M
+    command: ["sleep", "3600"]
+    cap_add: [NET_ADMIN]
+)",
+                                       testing_support::kTestImage);
+  const std::string file = dataDir_.path() + "/netadm.yaml";
+  std::ofstream(file) << yaml;
+  // This node's agent does not allow NET_ADMIN: refused up front.
+  auto refused = ozy({"job", "run", file});
+  EXPECT_NE(refused.exitCode, 0);
+  EXPECT_NE((refused.stdoutText + refused.stderrText).find("NET_ADMIN"), std::string::npos)
+      << refused.stdoutText << refused.stderrText;
+  EXPECT_NE((refused.stdoutText + refused.stderrText).find("Capability not allowed"),
+            std::string::npos)
+      << refused.stdoutText << refused.stderrText;
+  EXPECT_TRUE(statuses("netadm").empty());
+
+  // An agent that allows it takes the job, but has no room for it (and runs
+  // nothing): it lands on this node, which refuses to run it.
+  TempDir otherData;
+  testing_support::AgentOptions o;
+  o.binary = OZY_BINARY;
+  o.node = node_ + "-lenient";
+  o.etcd = etcd_->endpoint();
+  o.memory = "16M";
+  o.dataDir = otherData.path();
+  o.extraArgs = {"--allow-capability", "NET_ADMIN"};
+  auto lenient = AgentProcess::start(o);
+  ASSERT_TRUE(lenient) << lenient.error();
+  auto accepted = testing_support::runOzy(OZY_BINARY, {"job", "run", file, "--address", (*lenient)->url()},
+                                         (*lenient)->ozyEnv());
+  ASSERT_EQ(accepted.exitCode, 0) << accepted.stdoutText << accepted.stderrText;
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("netadm");
+    return s.contains(0) && s[0].state == InstanceState::kFailed;
+  }, 30s)) << describe("netadm");
+  const InstanceStatus status = statuses("netadm")[0];
+  EXPECT_EQ(status.node, node_);
+  EXPECT_NE(status.reason.find("asks for capability NET_ADMIN"), std::string::npos) << status.reason;
+  EXPECT_NE(status.reason.find("--allow-capability NET_ADMIN"), std::string::npos) << status.reason;
+  EXPECT_TRUE(podId("netadm", 0).empty());
+}
+
+TEST_F(NodeAgentTest, APortOnAnotherHostAddressIsRefusedAndTheNodesOwnPortsAreReserved) {
+  submit("elsewhere", fmt::format(R"(name: elsewhere
+containers:
+  app:
+    image: {}
+    memory: 32M
+    command: ["sleep", "3600"]
+    ports: ["10.123.45.67:18080:80"]
+)",
+                                  testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("elsewhere");
+    return s.contains(0) && s[0].state == InstanceState::kFailed;
+  }, 30s)) << describe("elsewhere");
+  const std::string reason = statuses("elsewhere")[0].reason;
+  EXPECT_NE(reason.find("on host address 10.123.45.67"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("--allow-host-ip 10.123.45.67"), std::string::npos) << reason;
+  EXPECT_TRUE(podId("elsewhere", 0).empty());
+
+  // The node's record keeps its API port, etcd's (on loopback here) and its
+  // DNS port from placement.
+  auto stored = store_->get(keys::node(node_));
+  ASSERT_TRUE(stored && stored->kvs.size() == 1);
+  auto record = decodeNode(stored->kvs[0].value);
+  ASSERT_TRUE(record) << record.error();
+  const auto apiPort = static_cast<std::uint16_t>(
+      std::stoi(agent_->url().substr(agent_->url().rfind(':') + 1)));
+  const auto etcdPort = static_cast<std::uint16_t>(
+      std::stoi(etcd_->endpoint().substr(etcd_->endpoint().rfind(':') + 1)));
+  const auto has = [&](std::uint16_t port, Protocol protocol) {
+    return std::find(record->reservedPorts.begin(), record->reservedPorts.end(),
+                     HostPort{port, protocol}) != record->reservedPorts.end();
+  };
+  EXPECT_TRUE(has(apiPort, Protocol::kTcp)) << stored->kvs[0].value;
+  EXPECT_TRUE(has(etcdPort, Protocol::kTcp)) << stored->kvs[0].value;
+  EXPECT_TRUE(has(static_cast<std::uint16_t>(dnsPort_), Protocol::kUdp)) << stored->kvs[0].value;
+  // So a job publishing the API's port does not fit anywhere.
+  const std::string file = dataDir_.path() + "/squat.yaml";
+  std::ofstream(file) << fmt::format(
+      "name: squat\ncontainers:\n  app:\n    image: {}\n    memory: 32M\n    ports: [\"{}:80\"]\n",
+      testing_support::kTestImage, apiPort);
+  auto squat = ozy({"job", "run", file});
+  EXPECT_NE(squat.exitCode, 0);
+  EXPECT_NE((squat.stdoutText + squat.stderrText).find("reserved"), std::string::npos)
+      << squat.stdoutText << squat.stderrText;
 }
 
 TEST_F(NodeAgentTest, MemoryLimitKillsAndTheContainerIsRestarted) {

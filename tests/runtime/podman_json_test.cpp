@@ -12,7 +12,7 @@ using Code = RuntimeError::Code;
 
 TEST(PodmanJson, PodCreateBodyUsesSpecGeneratorNames) {
   PodSpec spec{
-      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web"};
+      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web", {}};
   const json body = podCreateBody(spec);
   EXPECT_EQ(body["name"], "web-1");
   EXPECT_EQ(body["labels"]["ozy.job"], "web");
@@ -24,10 +24,52 @@ TEST(PodmanJson, PodCreateBodyUsesSpecGeneratorNames) {
 }
 
 TEST(PodmanJson, PodCreateBodyLeavesOutWhatIsUnset) {
-  const json body = podCreateBody(PodSpec{"p", {}, {{"", 0, 80, "udp"}}, {}, ""});
+  const json body = podCreateBody(PodSpec{"p", {}, {{"", 0, 80, "udp"}}, {}, "", {}});
   EXPECT_FALSE(body.contains("hostname"));
   EXPECT_FALSE(body.contains("dns_server"));
   EXPECT_FALSE(body["portmappings"][0].contains("host_ip"));
+  EXPECT_FALSE(body.contains("userns"));
+  EXPECT_FALSE(body.contains("idmappings"));
+}
+
+TEST(PodmanJson, PodCreateBodyGivesThePodAFixedUserNamespace) {
+  PodSpec spec;
+  spec.name = "p";
+  spec.idMap = {2147483647, 65536};
+  const json body = podCreateBody(spec);
+  EXPECT_EQ(body["userns"], json::parse(R"({"nsmode":"private"})"));
+  const json map = json::parse(R"([{"container_id":0,"host_id":2147483647,"size":65536}])");
+  EXPECT_EQ(body["idmappings"]["UIDMap"], map);
+  EXPECT_EQ(body["idmappings"]["GIDMap"], map);
+}
+
+TEST(PodmanJson, ContainerCreateBodyHardensTheContainer) {
+  ContainerSpec spec;
+  spec.name = "c";
+  spec.image = "i";
+  spec.capabilities = std::vector<std::string>{"CHOWN", "NET_ADMIN"};
+  spec.pidsLimit = 512;
+  spec.logMaxSize = 10 << 20;
+  const json body = containerCreateBody(spec);
+  EXPECT_EQ(body["no_new_privileges"], true);
+  EXPECT_EQ(body["cap_drop"], json::array({"ALL"}));
+  EXPECT_EQ(body["cap_add"], json::array({"CHOWN", "NET_ADMIN"}));
+  EXPECT_EQ(body["resource_limits"]["pids"]["limit"], 512);
+  EXPECT_FALSE(body["resource_limits"].contains("memory"));
+  EXPECT_EQ(body["log_configuration"]["size"], 10 << 20);
+}
+
+TEST(PodmanJson, ContainerCreateBodyLeavesEngineDefaultsWhenAskedTo) {
+  ContainerSpec spec;
+  spec.name = "c";
+  spec.image = "i";
+  spec.noNewPrivileges = false;
+  const json body = containerCreateBody(spec);
+  EXPECT_FALSE(body.contains("no_new_privileges"));
+  EXPECT_FALSE(body.contains("cap_drop"));
+  EXPECT_FALSE(body.contains("cap_add"));
+  EXPECT_FALSE(body.contains("resource_limits"));
+  EXPECT_FALSE(body.contains("log_configuration"));
 }
 
 TEST(PodmanJson, ContainerCreateBodyMakesTheMemoryLimitHard) {

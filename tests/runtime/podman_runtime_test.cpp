@@ -1,12 +1,14 @@
 // PodmanRuntime against a real podman 4.3 service: pods, containers, ports,
 // mounts, memory limits, stop timeouts, exec, listing and errors.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "http/client.h"
@@ -92,6 +94,65 @@ TEST_F(PodmanTest, ServesHttpOnAPublishedPortFromABindMount) {
       std::this_thread::sleep_for(100ms);
   }
   EXPECT_EQ(body, "hello from ozy\n");
+}
+
+std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The finding this guards against: a container that runs as the host's root
+// leaves a root-owned setuid binary in its volume for the host to find.
+TEST_F(PodmanTest, AContainerInAUserNamespaceLeavesNoRootSetuidFileOnTheHost) {
+  constexpr IdMap kIds{2147483647, 65536};
+  const testing_support::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::filesystem::path volume = std::filesystem::path(dir.path()) / "v";
+  std::filesystem::create_directories(volume);
+  // What the agent does for a volume: hand it to the containers' root.
+  ASSERT_EQ(::chown(volume.c_str(), kIds.hostId, kIds.hostId), 0);
+
+  PodSpec pod = podSpec("userns");
+  pod.idMap = kIds;
+  auto podId = runtime_->createPod(pod);
+  ASSERT_TRUE(podId) << podId.error().message;
+  ContainerSpec attack = containerSpec(
+      "attack", *podId,
+      {"sh", "-c",
+       "cp /bin/busybox /v/x && chmod 4755 /v/x && cat /proc/self/uid_map > /v/uid_map && "
+       "cat /proc/self/status > /v/status && cat /sys/fs/cgroup/pids/pids.max > /v/pids"});
+  attack.mounts = {{volume.string(), "/v", /*readOnly=*/false}};
+  attack.noNewPrivileges = true;
+  attack.capabilities = std::vector<std::string>{"CHOWN", "KILL"};
+  attack.pidsLimit = 64;
+  attack.logMaxSize = 1 << 20;
+  auto id = runtime_->createContainer(attack);
+  ASSERT_TRUE(id) << id.error().message;
+  ASSERT_OK(runtime_->startPod(*podId));
+  const ContainerState state = waitForExit(*runtime_, *id, 20s);
+  ASSERT_EQ(state.status, ContainerStatus::kExited);
+  ASSERT_EQ(state.exitCode, 0) << "the volume is not writable from the container";
+
+  struct stat info {};
+  ASSERT_EQ(::stat((volume / "x").c_str(), &info), 0) << "the container wrote no /v/x";
+  EXPECT_NE(info.st_uid, 0u) << "the container's root is the host's root";
+  EXPECT_EQ(info.st_uid, kIds.hostId);
+  EXPECT_FALSE(info.st_uid == 0 && (info.st_mode & S_ISUID) != 0)
+      << "a root-owned setuid binary was left on the host";
+  // Container uid 0 is host uid 2147483647, not 0 (the identity map reads
+  // "0 0 4294967295").
+  std::istringstream uidMap(readFile(volume / "uid_map"));
+  std::uint64_t inside = 1, outside = 0, count = 0;
+  uidMap >> inside >> outside >> count;
+  EXPECT_EQ(inside, 0u);
+  EXPECT_EQ(outside, kIds.hostId);
+  EXPECT_EQ(count, kIds.size);
+  const std::string status = readFile(volume / "status");
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos) << status;
+  // CHOWN is bit 0, KILL bit 5: nothing else.
+  EXPECT_NE(status.find("CapEff:\t0000000000000021"), std::string::npos) << status;
+  EXPECT_NE(status.find("CapBnd:\t0000000000000021"), std::string::npos) << status;
+  EXPECT_EQ(readFile(volume / "pids"), "64\n");
 }
 
 TEST_F(PodmanTest, KillsAContainerThatExceedsItsMemoryLimit) {

@@ -56,6 +56,8 @@ Job unusualJob() {
                     PortMapping{"127.0.0.1", 0, 9153, Protocol::kTcp},
                     PortMapping{"", 0, 9253, Protocol::kUdp}};
   resolver.memory = 6 * kMiB + 1;
+  resolver.capAdd = {"NET_ADMIN", "NET_RAW"};
+  resolver.capDrop = {"ALL"};
   HealthCheck exec;
   exec.type = HealthCheckType::kExec;
   exec.command = {"sh", "-c", "dig @127.0.0.1 example.com | grep -q 'ANSWER: 1'"};

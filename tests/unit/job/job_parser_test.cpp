@@ -3,6 +3,7 @@
 // what it should with the exact path of the field and a message that says why.
 // startOrder() and toProblem() close the file.
 #include "job/job_parser.h"
+#include "job/capabilities.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -1005,6 +1006,85 @@ TEST(JobParser, RejectsHealthCheckThatIsNotAMapping) {
   EXPECT_THAT(errorsOf(appWith("healthcheck: http")),
               ElementsAre(fieldError("containers.app.healthcheck",
                                      "must be a mapping, not a single value")));
+}
+
+// ---- capabilities ---------------------------------------------------------
+
+TEST(JobParser, ParsesCapAddAndCapDropWithOrWithoutThePrefix) {
+  const Container c = app("cap_add: [NET_ADMIN, CAP_SYS_TIME]\ncap_drop: [CAP_KILL, SETUID]");
+  EXPECT_THAT(c.capAdd, ElementsAre("NET_ADMIN", "SYS_TIME"));
+  EXPECT_THAT(c.capDrop, ElementsAre("KILL", "SETUID"));
+}
+
+TEST(JobParser, GivesTheDefaultCapabilitiesWhenTheFileIsSilent) {
+  const Container c = app("");
+  EXPECT_THAT(c.capAdd, IsEmpty());
+  EXPECT_THAT(c.capDrop, IsEmpty());
+  EXPECT_THAT(effectiveCapabilities(c),
+              ElementsAre("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
+                          "SETGID", "SETUID"));
+  EXPECT_THAT(extraCapabilities(c), IsEmpty());
+}
+
+TEST(JobParser, CapDropAllLeavesOnlyWhatIsAdded) {
+  const Container c = app("cap_drop: [ALL]\ncap_add: [NET_BIND_SERVICE, NET_RAW]");
+  EXPECT_THAT(effectiveCapabilities(c), ElementsAre("NET_BIND_SERVICE", "NET_RAW"));
+  // Only NET_RAW is beyond the default set, so only it needs the node's consent.
+  EXPECT_THAT(extraCapabilities(c), ElementsAre("NET_RAW"));
+}
+
+TEST(JobParser, RejectsUnknownCapabilityWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("cap_add: [NET_ADMN]")),
+              ElementsAre(fieldError("containers.app.cap_add[0]",
+                                     "\"NET_ADMN\" is not a Linux capability (did you mean "
+                                     "\"NET_ADMIN\"?)")));
+  // Names are upper case, as capabilities(7) writes them.
+  EXPECT_THAT(errorsOf(appWith("cap_drop: [KILL, net_raw]")),
+              ElementsAre(fieldError("containers.app.cap_drop[1]",
+                                     "\"net_raw\" is not a Linux capability (did you mean "
+                                     "\"NET_RAW\"?)")));
+  EXPECT_THAT(errorsOf(appWith("cap_add: [FLY]")),
+              ElementsAre(fieldError("containers.app.cap_add[0]", "\"FLY\" is not a Linux capability")));
+}
+
+TEST(JobParser, RejectsAddingAllCapabilities) {
+  EXPECT_THAT(errorsOf(appWith("cap_add: [ALL]")),
+              ElementsAre(fieldError("containers.app.cap_add[0]", "ALL cannot be added")));
+  EXPECT_THAT(errorsOf(appWith("cap_add: [CAP_ALL]")),
+              ElementsAre(fieldError("containers.app.cap_add[0]", "ALL cannot be added")));
+}
+
+TEST(JobParser, RejectsCapabilityListedTwiceOrBothAddedAndDropped) {
+  EXPECT_THAT(errorsOf(appWith("cap_add: [NET_ADMIN, CAP_NET_ADMIN]")),
+              ElementsAre(fieldError("containers.app.cap_add[1]", "NET_ADMIN is listed twice")));
+  EXPECT_THAT(errorsOf(appWith("cap_add: [KILL, SYS_TIME]\ncap_drop: [SYS_TIME]")),
+              ElementsAre(fieldError("containers.app.cap_add[1]",
+                                     "SYS_TIME is both added and dropped")));
+}
+
+TEST(JobParser, RejectsCapabilitiesThatAreNotAListOfNames) {
+  EXPECT_THAT(errorsOf(appWith("cap_add: NET_ADMIN")),
+              ElementsAre(fieldError("containers.app.cap_add", "must be a list")));
+  EXPECT_THAT(errorsOf(appWith("cap_drop: [[KILL]]")),
+              ElementsAre(fieldError("containers.app.cap_drop[0]", "must be a single value")));
+}
+
+TEST(JobParser, FindsTheFirstCapabilityAnAllowListLacks) {
+  const Job job = parsed(
+      "name: web\ncontainers:\n  a:\n    image: x\n    cap_add: [KILL, NET_ADMIN]\n"
+      "  b:\n    image: x\n    cap_add: [SYS_TIME]\n");
+  const std::vector<std::string> none;
+  auto missing = firstCapabilityNotAllowed(job, none);
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->container, "a");
+  EXPECT_EQ(missing->capability, "NET_ADMIN");  // KILL is a default: no consent needed
+  const std::vector<std::string> netAdmin{"NET_ADMIN"};
+  missing = firstCapabilityNotAllowed(job, netAdmin);
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->container, "b");
+  EXPECT_EQ(missing->capability, "SYS_TIME");
+  const std::vector<std::string> both{"SYS_TIME", "NET_ADMIN"};
+  EXPECT_FALSE(firstCapabilityNotAllowed(job, both).has_value());
 }
 
 // ---- volumes --------------------------------------------------------------

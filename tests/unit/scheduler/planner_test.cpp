@@ -121,7 +121,7 @@ class MiniEtcd {
 };
 
 void addNode(MiniEtcd& etcd, const std::string& name, Bytes memory, Bytes disk = 100 * kGiB) {
-  etcd.put(keys::node(name), encode(NodeRecord{name, "10.0.0.1", "http://x", {memory, disk}, 0}));
+  etcd.put(keys::node(name), encode(NodeRecord{name, "10.0.0.1", "http://x", {memory, disk}, 0, {}}));
 }
 
 Job job(const std::string& yaml) {
@@ -164,6 +164,25 @@ TEST(Planner, SubmitPlacesEveryInstanceAndFencesTheNodesItTouches) {
     EXPECT_EQ(etcd.usage(node).used.memory, kGiB);
     EXPECT_EQ(etcd.usage(node).ports, (std::vector<HostPort>{{80, Protocol::kTcp}}));
   }
+}
+
+TEST(Planner, NeverPlacesOnAPortTheNodeReserves) {
+  MiniEtcd etcd;
+  NodeRecord reserving{"a", "10.0.0.1", "http://x", {8 * kGiB, 100 * kGiB}, 0,
+                       {{80, Protocol::kTcp}}};
+  etcd.put(keys::node("a"), encode(reserving));
+  addNode(etcd, "b", 8 * kGiB);
+  auto plan = planSubmit(etcd.snapshot(), webJob(1), 0);  // host port 80
+  ASSERT_TRUE(plan.ok());
+  ASSERT_TRUE(etcd.commit(*plan));
+  EXPECT_EQ(etcd.job("web").record.nodes, (std::vector<std::string>{"b"}));
+  // Two instances need two nodes with port 80 free; a reserves it.
+  auto two = planSubmit(etcd.snapshot(), job("name: two\ncontainers:\n  app:\n    image: x\n"
+                                             "    ports: [\"80:3000\"]\nnumInstances: 1\n"),
+                        0);
+  ASSERT_FALSE(two.ok());
+  EXPECT_EQ(two.error().type.slug, "insufficient-ports");
+  EXPECT_THAT(two.error().detail, ::testing::HasSubstr("reserved"));
 }
 
 TEST(Planner, ASecondSubmissionOfTheSameNameFailsItsCompare) {

@@ -13,7 +13,8 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(Records, RoundTripEveryKind) {
-  const NodeRecord node{"node-a", "10.0.0.1", "http://10.0.0.1:7700", {8 * kGiB, 100 * kGiB}, 42};
+  const NodeRecord node{"node-a", "10.0.0.1", "http://10.0.0.1:7700", {8 * kGiB, 100 * kGiB}, 42,
+                        {{53, Protocol::kTcp}, {53, Protocol::kUdp}, {7700, Protocol::kTcp}}};
   EXPECT_EQ(*decodeNode(encode(node)), node);
 
   const UsageRecord usage{{2 * kGiB, 1 * kGiB}, {{53, Protocol::kUdp}, {80, Protocol::kTcp}}, 3};
@@ -29,6 +30,14 @@ TEST(Records, RoundTripEveryKind) {
 
   const SharedPoolRecord pool{100 * kGiB, 3 * kGiB};
   EXPECT_EQ(*decodeSharedPool(encode(pool)), pool);
+}
+
+TEST(Records, ReadANodeRecordWrittenBeforeReservedPorts) {
+  auto node = decodeNode(
+      R"({"name":"a","address":"10.0.0.1","api":"http://x","capacity":{"memory":1,"disk":2},)"
+      R"("startedAtMs":5})");
+  ASSERT_TRUE(node.ok()) << node.error();
+  EXPECT_TRUE(node->reservedPorts.empty());
 }
 
 TEST(Records, ReportWhichRecordIsUnreadable) {
