@@ -85,13 +85,14 @@ ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCa
 namespace {
 
 // The read every decision starts from, at one revision: nodes, usage, the
-// shared pool and, for a submission, the job's key (its absence is part of
-// the decision).
+// shared pool, drained nodes and, for a submission, the job's key (its
+// absence is part of the decision).
 Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
   Txn txn;
   txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
                  TxnOp::getPrefix(std::string(keys::kUsage)),
-                 TxnOp::get(std::string(keys::kSharedPool))};
+                 TxnOp::get(std::string(keys::kSharedPool)),
+                 TxnOp::getPrefix(std::string(keys::kDrain))};
   if (jobName) txn.success.push_back(TxnOp::get(keys::job(*jobName)));
   auto got = store.txn(txn);
   if (!got) return fail(toProblem(got.error()));
@@ -117,6 +118,13 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     e.usage = std::move(usage).value();
     e.usageModRevision = kv.modRevision;
   }
+  for (const auto& kv : result.gets.at(3)) {
+    // Only presence counts: an unreadable drain key still means drained.
+    const std::string name(keys::nameUnder(kv.key, keys::kDrain));
+    NodeEntry& e = nodes[name];
+    e.name = name;
+    e.drainModRevision = kv.modRevision;
+  }
   for (auto& [name, e] : nodes) read.snapshot.nodes.push_back(std::move(e));
   if (!result.gets.at(2).empty()) {
     const KeyValue& kv = result.gets.at(2).front();
@@ -125,7 +133,7 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     read.snapshot.sharedPool = *pool;
     read.snapshot.sharedPoolModRevision = kv.modRevision;
   }
-  if (jobName && !result.gets.at(3).empty()) read.jobKey = result.gets.at(3).front();
+  if (jobName && !result.gets.at(4).empty()) read.jobKey = result.gets.at(4).front();
   return read;
 }
 
@@ -142,7 +150,9 @@ struct CommitOutcome {
 // Runs `plan` in one Txn. Its failure branch reads back the keys the
 // compares guard, so a lost race costs no extra round trip before the
 // re-plan, and only as many reads as the plan touched keys (reading the
-// whole cluster there would hold etcd's write path for it).
+// whole cluster there would hold etcd's write path for it). With each usage
+// key it reads the node's drain key: a drain rewrites the usage key, so a
+// plan that lost to a drain re-plans knowing the node is drained.
 Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
                                           const std::string& jobName, const CommitPlan& plan) {
   const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
@@ -157,13 +167,17 @@ Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
   }
   Txn txn = toTxn(plan);
   CommitOutcome outcome;
-  for (const auto& c : plan.compares) {
-    if (std::find(outcome.guardedKeys.begin(), outcome.guardedKeys.end(), c.key) !=
+  auto readBack = [&](const std::string& key) {
+    if (std::find(outcome.guardedKeys.begin(), outcome.guardedKeys.end(), key) !=
         outcome.guardedKeys.end()) {
-      continue;
+      return;
     }
-    outcome.guardedKeys.push_back(c.key);
-    txn.failure.push_back(TxnOp::get(c.key));
+    outcome.guardedKeys.push_back(key);
+    txn.failure.push_back(TxnOp::get(key));
+  };
+  for (const auto& c : plan.compares) {
+    readBack(c.key);
+    if (auto node = keys::nameUnder(c.key, keys::kUsage); !node.empty()) readBack(keys::drain(node));
   }
   auto committed = store.txn(txn);
   if (!committed) return fail(toProblem(committed.error()));

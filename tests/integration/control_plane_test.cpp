@@ -123,9 +123,10 @@ TEST_F(ControlPlaneRetry, ALostCommitReplansOnWhatItsTxnReadBackWithoutWaiting) 
   EXPECT_EQ(racing_->commits, 2);
   EXPECT_EQ(racing_->reads, 1) << "the retry must plan from the failed Txn's reads";
   EXPECT_EQ(sleeps_, 0) << "one lost race is no reason to back off";
-  // What it read back: the keys its compares guard (job, node, usage), not
-  // the whole cluster, which etcd would read inside its write path.
-  EXPECT_EQ(racing_->lastFailureBranch.size(), 3u);
+  // What it read back: the keys its compares guard (job, node, usage) and
+  // the node's drain key, not the whole cluster, which etcd would read
+  // inside its write path.
+  EXPECT_EQ(racing_->lastFailureBranch.size(), 4u);
   for (const auto& op : racing_->lastFailureBranch) EXPECT_EQ(op.kind, TxnOp::kGet) << op.key;
   // The retry saw the competitor's gigabyte: both are counted.
   const UsageRecord usage = usageOfN1();
