@@ -48,7 +48,8 @@ void takeFrom(UsageRecord& usage, const Assignment& a, std::uint32_t count) {
   }
 }
 
-// The placement engine's view: live nodes only, in snapshot order.
+// The placement engine's view: live nodes only, in snapshot order; drained
+// ones are there (so a problem can name them) but take nothing.
 struct EngineInput {
   ClusterState cluster;
   std::vector<const NodeEntry*> entries;  // engine node index -> snapshot entry
@@ -58,7 +59,8 @@ EngineInput engineInput(const ClusterSnapshot& snapshot) {
   EngineInput in;
   for (const auto& e : snapshot.nodes) {
     if (!e.live) continue;
-    in.cluster.nodes.push_back(NodeState{e.name, e.record.capacity, e.usage.used, e.usage.ports});
+    in.cluster.nodes.push_back(
+        NodeState{e.name, e.record.capacity, e.usage.used, e.usage.ports, e.drained()});
     in.entries.push_back(&e);
   }
   in.cluster.sharedCapacity = snapshot.sharedPool.capacity;
