@@ -37,6 +37,22 @@ Problem notFound(const std::string& name) {
                      {{"job", name}});
 }
 
+Problem invalidNodeName(const std::string& name) {
+  return makeProblem(problems::kInvalidNodeName,
+                     fmt::format("\"{}\" is not a node name: node names are host names "
+                                 "(dot-separated DNS labels of lowercase letters, digits and '-').",
+                                 name.substr(0, 80)),
+                     {{"node", name.substr(0, 80)}});
+}
+
+Problem nodeNotFound(const std::string& name) {
+  return makeProblem(problems::kNodeNotFound,
+                     fmt::format("There is no node named \"{}\": it is not registered, holds no "
+                                 "instances and is not drained. `ozy node list` lists the nodes.",
+                                 name),
+                     {{"node", name}});
+}
+
 Txn toTxn(const CommitPlan& plan) {
   Txn txn;
   for (const auto& c : plan.compares) {
@@ -214,6 +230,118 @@ StateRead refreshed(ClusterSnapshot snapshot, const CommitOutcome& lost, const s
 }
 
 }  // namespace
+
+namespace {
+
+// One node's keys, read at one revision: what a drain or undrain decides on.
+struct NodeKeys {
+  std::optional<KeyValue> node;
+  std::optional<KeyValue> usage;
+  std::optional<KeyValue> drain;
+  bool known() const { return node || usage || drain; }
+};
+
+Result<NodeKeys, Problem> readNodeKeys(Store& store, const std::string& node) {
+  Txn txn;
+  txn.success = {TxnOp::get(keys::node(node)), TxnOp::get(keys::usage(node)),
+                 TxnOp::get(keys::drain(node))};
+  auto got = store.txn(txn);
+  if (!got) return fail(toProblem(got.error()));
+  NodeKeys out;
+  auto first = [&](std::size_t i) {
+    const auto& found = got->gets.at(i);
+    return found.empty() ? std::nullopt : std::optional<KeyValue>(found.front());
+  };
+  out.node = first(0);
+  out.usage = first(1);
+  out.drain = first(2);
+  return out;
+}
+
+// The answer to a drain or undrain, from the node's keys after it.
+Result<DrainResult, Problem> drainResult(const std::string& node, const NodeKeys& keys,
+                                         bool changed) {
+  DrainResult result{node, keys.node.has_value(), {}, std::nullopt, changed};
+  if (keys.usage) {
+    auto usage = decodeUsage(keys.usage->value);
+    if (!usage) return fail(corrupt(keys.usage->key, usage.error()));
+    result.usage = std::move(usage).value();
+  }
+  if (keys.drain) {
+    auto record = decodeDrain(keys.drain->value);
+    if (!record) return fail(corrupt(keys.drain->key, record.error()));
+    result.drain = std::move(record).value();
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<DrainResult, Problem> ControlPlane::drain(const std::string& node, const std::string& by) {
+  if (!isHostName(node)) return fail(invalidNodeName(node));
+  const DrainRecord record{options_.nowMs ? options_.nowMs() : 0, by};
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    if (attempt > 0) backOff(attempt);
+    auto read = readNodeKeys(store_, node);
+    if (!read) return fail(std::move(read).error());
+    NodeKeys& found = *read;
+    if (!found.known()) return fail(nodeNotFound(node));
+    if (found.drain) return drainResult(node, found, false);
+    // The drain key, and the usage key written back as it is: every plan
+    // that chose this node before the drain compares the usage key, so it
+    // loses its commit and re-plans seeing the drain (its Txn reads the
+    // drain key back). A live node without usage gets an empty one.
+    CommitPlan plan;
+    plan.compares.push_back({keys::drain(node), KeyCompare::Target::kVersion, 0});
+    plan.compares.push_back({keys::usage(node), KeyCompare::Target::kModRevision,
+                             found.usage ? found.usage->modRevision : 0});
+    plan.puts.push_back({keys::drain(node), encode(record)});
+    if (found.usage || found.node) {
+      UsageRecord usage;
+      if (found.usage) {
+        auto decoded = decodeUsage(found.usage->value);
+        if (!decoded) return fail(corrupt(found.usage->key, decoded.error()));
+        usage = std::move(decoded).value();
+      }
+      plan.puts.push_back({keys::usage(node), found.usage ? found.usage->value : encode(usage)});
+      plan.usage.emplace(node, usage);
+    }
+    auto committed = store_.txn(toTxn(plan));
+    if (!committed) return fail(toProblem(committed.error()));
+    if (!committed->succeeded) continue;  // drained meanwhile, or its usage changed: look again
+    if (cache_) cache_->applyCommit(plan, committed->revision);
+    spdlog::info("node {} drained (through {})", node, by);
+    found.drain = KeyValue{keys::drain(node), plan.puts[0].value, committed->revision,
+                           committed->revision, 1, 0};
+    return drainResult(node, found, true);
+  }
+  return fail(makeProblem(problems::kScheduleContention,
+                          fmt::format("Node \"{}\" kept changing while it was being drained; try "
+                                      "again.",
+                                      node),
+                          {{"node", node}}));
+}
+
+Result<DrainResult, Problem> ControlPlane::undrain(const std::string& node) {
+  if (!isHostName(node)) return fail(invalidNodeName(node));
+  auto read = readNodeKeys(store_, node);
+  if (!read) return fail(std::move(read).error());
+  NodeKeys& found = *read;
+  if (!found.known()) return fail(nodeNotFound(node));
+  if (!found.drain) return drainResult(node, found, false);
+  // A plain delete: nothing it decides on can change under it. A move off
+  // the node planned before it compares the drain key and loses.
+  auto removed = store_.remove(keys::drain(node));
+  if (!removed) return fail(toProblem(removed.error()));
+  if (cache_) {
+    CommitPlan plan;
+    plan.deletes.push_back(keys::drain(node));
+    cache_->applyCommit(plan, removed->revision);
+  }
+  spdlog::info("node {} undrained", node);
+  found.drain.reset();
+  return drainResult(node, found, removed->deleted > 0);
+}
 
 Result<ClusterSnapshot, Problem> ControlPlane::snapshot() {
   auto read = readState(store_, nullptr);
@@ -441,7 +569,8 @@ Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
 Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {
   Txn txn;
   txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
-                 TxnOp::getPrefix(std::string(keys::kUsage))};
+                 TxnOp::getPrefix(std::string(keys::kUsage)),
+                 TxnOp::getPrefix(std::string(keys::kDrain))};
   auto result = store_.txn(txn);
   if (!result) return fail(toProblem(result.error()));
   std::map<std::string, UsageRecord> usage;
@@ -450,12 +579,19 @@ Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {
     if (!u) return fail(corrupt(kv.key, u.error()));
     usage[std::string(keys::nameUnder(kv.key, keys::kUsage))] = std::move(u).value();
   }
+  std::map<std::string, DrainRecord> drains;
+  for (const auto& kv : result->gets.at(2)) {
+    auto d = decodeDrain(kv.value);
+    if (!d) return fail(corrupt(kv.key, d.error()));
+    drains[std::string(keys::nameUnder(kv.key, keys::kDrain))] = std::move(d).value();
+  }
   std::vector<NodeInfo> nodes;
   for (const auto& kv : result->gets.at(0)) {
     auto record = decodeNode(kv.value);
     if (!record) return fail(corrupt(kv.key, record.error()));
-    NodeInfo info{std::move(record).value(), {}, kv.lease};
+    NodeInfo info{std::move(record).value(), {}, kv.lease, std::nullopt};
     if (auto it = usage.find(info.record.name); it != usage.end()) info.usage = it->second;
+    if (auto it = drains.find(info.record.name); it != drains.end()) info.drain = it->second;
     nodes.push_back(std::move(info));
   }
   return nodes;

@@ -39,6 +39,17 @@ struct NodeInfo {
   NodeRecord record;
   UsageRecord usage;
   std::int64_t lease = 0;
+  std::optional<DrainRecord> drain;  // while the node is drained
+};
+
+// A node's drain after `ozy node drain` or `undrain`. The node may have left
+// (a drain outlives the registration): `live` says whether it is registered.
+struct DrainResult {
+  std::string node;
+  bool live = false;
+  UsageRecord usage;                 // what it still holds
+  std::optional<DrainRecord> drain;  // after the change; none once undrained
+  bool changed = false;              // false when it already was so
 };
 
 struct InstanceInfo {
@@ -86,6 +97,15 @@ class ControlPlane {
   // is not live, and, with `pending`, those with pending instances.
   Result<std::vector<std::string>, Problem> jobsToReplace(const std::set<std::string>& goneNodes,
                                                           bool pending);
+
+  // Marks `node` drained (`by`: the node whose API took the request): no new
+  // instances go there, and the replacers move its instances off. Known
+  // nodes only (registered, holding usage, or drained already:
+  // node-not-found otherwise). Idempotent: draining a drained node keeps
+  // its first record.
+  Result<DrainResult, Problem> drain(const std::string& node, const std::string& by);
+  // Ends a drain: the node takes new instances again; nothing moves back.
+  Result<DrainResult, Problem> undrain(const std::string& node);
 
   // The consistent read every decision starts from (public for tests).
   Result<ClusterSnapshot, Problem> snapshot();

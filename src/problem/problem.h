@@ -51,12 +51,15 @@ inline constexpr ProblemType kScheduleContention{"schedule-contention",
 inline constexpr ProblemType kTransactionTooLarge{"transaction-too-large",
                                                   "Change too large for one transaction", 422};
 inline constexpr ProblemType kCorruptState{"corrupt-state", "Unreadable cluster state", 500};
+inline constexpr ProblemType kNodeNotFound{"node-not-found", "No such node", 404};
+inline constexpr ProblemType kInvalidNodeName{"invalid-node-name", "Invalid node name", 400};
 
 inline constexpr ProblemType kAll[] = {
     kInvalidJob,         kJobFileTooLarge,  kInsufficientMemory, kInsufficientDisk,
     kInsufficientPorts,  kInsufficientSharedSpace, kInvalidCluster, kJobExists,
     kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
-    kScheduleContention, kTransactionTooLarge, kCorruptState};
+    kScheduleContention, kTransactionTooLarge, kCorruptState,    kNodeNotFound,
+    kInvalidNodeName};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.
