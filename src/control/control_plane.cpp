@@ -545,7 +545,7 @@ Result<ChangeResult, Problem> ControlPlane::replace(const std::string& name) {
 }
 
 Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
-    const std::set<std::string>& goneNodes, bool pending) {
+    const std::set<std::string>& nodesToVacate, bool pending) {
   std::optional<ClusterSnapshot> snap = cache_ ? cache_->current() : std::nullopt;
   if (!snap) {
     auto read = snapshot();
@@ -557,11 +557,12 @@ Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
   std::vector<std::string> names;
   for (const auto& info : *jobs) {
     const JobRecord& r = info.record;
-    const bool onGoneNode = std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
-      const NodeEntry* e = snap->find(n);
-      return goneNodes.contains(n) && (!e || !e->live);
-    });
-    if (onGoneNode || (pending && !r.pending.empty())) names.push_back(r.spec.name);
+    const bool onNodeToVacate =
+        std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
+          const NodeEntry* e = snap->find(n);
+          return nodesToVacate.contains(n) && (!e || !e->live || e->drained());
+        });
+    if (onNodeToVacate || (pending && !r.pending.empty())) names.push_back(r.spec.name);
   }
   return names;
 }

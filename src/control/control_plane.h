@@ -89,14 +89,15 @@ class ControlPlane {
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
   Result<ChangeResult, Problem> stop(const std::string& name);
-  // Moves `name`'s instances off nodes that are gone and places its pending
-  // ones, as many as fit (planReplace). Revision 0 when nothing moved,
-  // including when the job no longer exists.
+  // Moves `name`'s instances off nodes that are gone or drained and places
+  // its pending ones, as many as fit (planReplace). Revision 0 when nothing
+  // moved, including when the job no longer exists.
   Result<ChangeResult, Problem> replace(const std::string& name);
-  // The jobs replace() would act on: those naming one of `goneNodes` that
-  // is not live, and, with `pending`, those with pending instances.
-  Result<std::vector<std::string>, Problem> jobsToReplace(const std::set<std::string>& goneNodes,
-                                                          bool pending);
+  // The jobs replace() would act on: those naming one of `nodesToVacate`
+  // that is gone or drained, and, with `pending`, those with pending
+  // instances.
+  Result<std::vector<std::string>, Problem> jobsToReplace(
+      const std::set<std::string>& nodesToVacate, bool pending);
 
   // Marks `node` drained (`by`: the node whose API took the request): no new
   // instances go there, and the replacers move its instances off. Known
