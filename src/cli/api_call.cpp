@@ -45,7 +45,10 @@ int exitCodeFor(int status, const json& problem) {
   const std::string type = problem.is_object() ? problem.value("type", "") : "";
   if (status < 300) return exit_code::kOk;
   if (status == 401) return exit_code::kUnauthorized;
-  if (type.ends_with("#job-not-found") || type.ends_with("#job-exists")) return exit_code::kConflict;
+  if (type.ends_with("#job-not-found") || type.ends_with("#job-exists") ||
+      type.ends_with("#node-not-found")) {
+    return exit_code::kConflict;
+  }
   if (status >= 500) return exit_code::kUnavailable;
   if (type.find("#insufficient-") != std::string::npos) return exit_code::kUnplaceable;
   return exit_code::kInvalidInput;
