@@ -68,18 +68,27 @@ ReplacementWork dueWork(const ClusterSnapshot& view, const ReplacerConfig& confi
     if (e.live) live.push_back(e.name);
   }
   ReplacementWork work;
-  std::map<std::string, ReplacementMemory::Clock::time_point> stillGone;
+  std::map<std::string, ReplacementMemory::Vacating> stillVacating;
   for (const auto& e : view.nodes) {
-    if (e.live || e.usage.instances == 0) continue;
-    const auto seen = memory.goneSince.find(e.name);
-    const auto since = seen == memory.goneSince.end() ? now : seen->second;
-    stillGone.emplace(e.name, since);
+    const bool drained = e.live && e.drained();
+    if ((e.live && !drained) || e.usage.instances == 0) continue;
+    const auto seen = memory.vacating.find(e.name);
+    ReplacementMemory::Vacating& v =
+        stillVacating
+            .emplace(e.name, seen == memory.vacating.end() ? ReplacementMemory::Vacating{now, {}, 0}
+                                                           : seen->second)
+            .first->second;
     const std::size_t rank = rankFor(e.name, config.node, live);
-    if (rank <= 2 && now - since >= static_cast<int>(rank) * config.fallbackDelay) {
-      work.goneNodes.insert(e.name);
+    if (rank > 2 || now - v.since < static_cast<int>(rank) * config.fallbackDelay) continue;
+    if (drained) {
+      const bool unchanged = v.lastLook && v.instancesAtLastLook == e.usage.instances;
+      if (unchanged && now - *v.lastLook < config.pendingInterval) continue;
+      v.lastLook = now;
+      v.instancesAtLastLook = e.usage.instances;
     }
+    work.nodesToVacate.insert(e.name);
   }
-  memory.goneSince = std::move(stillGone);
+  memory.vacating = std::move(stillVacating);
   const std::size_t rank = rankFor(kPendingWork, config.node, live);
   if (rank <= 2 &&
       now - memory.lastPendingLook >= static_cast<int>(1 + 5 * rank) * config.pendingInterval) {
@@ -90,7 +99,7 @@ ReplacementWork dueWork(const ClusterSnapshot& view, const ReplacerConfig& confi
 }
 
 void Replacer::act(const ReplacementWork& work) {
-  auto jobs = control_.jobsToReplace(work.goneNodes, work.pending);
+  auto jobs = control_.jobsToReplace(work.nodesToVacate, work.pending);
   if (!jobs) {
     spdlog::warn("re-placement: cannot list jobs: {}", jobs.error().detail);
     return;
@@ -106,7 +115,7 @@ void Replacer::act(const ReplacementWork& work) {
       continue;
     }
     if (done->revision == 0) continue;  // another agent did it, or nothing fits yet
-    spdlog::info("re-placed job {}: {} instances moved off gone nodes, {} placed, {} pending",
+    spdlog::info("re-placed job {}: {} instances moved off gone or drained nodes, {} placed, {} pending",
                  name, done->removed.size(), done->placed.size(), done->job.pending.size());
   }
 }

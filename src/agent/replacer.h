@@ -1,9 +1,9 @@
-// Re-places the instances of nodes that died, and pending instances, from
-// any agent: DESIGN's failure model without a leader.
+// Re-places the instances of nodes that died or are drained, and pending
+// instances, from any agent: DESIGN's failure model without a leader.
 //
 // Every agent runs a Replacer. It looks at its state cache every interval:
-// a node that is gone (no live registration) but still holds instances in
-// its usage record is work. So that thousands of agents do not all race for
+// a node that is gone (no live registration) or drained but still holds
+// instances in its usage record is work. So that thousands of agents do not all race for
 // the same work, the live nodes are ranked per piece of work by rendezvous
 // hashing: the first acts at once, the second and third only if the work is
 // still there `fallbackDelay` (twice that for the third) after they first
@@ -41,15 +41,23 @@ std::size_t rankFor(std::string_view work, std::string_view node,
 
 // What an agent should re-place now.
 struct ReplacementWork {
-  std::set<std::string> goneNodes;  // gone nodes whose instances it should move
-  bool pending = false;             // whether to try pending instances
-  bool any() const { return pending || !goneNodes.empty(); }
+  // Gone or drained nodes whose instances it should move.
+  std::set<std::string> nodesToVacate;
+  bool pending = false;  // whether to try pending instances
+  bool any() const { return pending || !nodesToVacate.empty(); }
 };
 
 // What an agent remembers between looks.
 struct ReplacementMemory {
   using Clock = std::chrono::steady_clock;
-  std::map<std::string, Clock::time_point> goneSince;  // gone nodes with instances
+  struct Vacating {
+    Clock::time_point since;  // first seen with instances to move
+    // For a live drained node, the last time this agent took its work and
+    // how many instances it held then.
+    std::optional<Clock::time_point> lastLook;
+    std::uint32_t instancesAtLastLook = 0;
+  };
+  std::map<std::string, Vacating> vacating;  // gone or drained nodes with instances
   Clock::time_point lastPendingLook{};
 };
 
@@ -57,9 +65,13 @@ struct ReplacerConfig;
 
 // The work `config.node` is due for, given the cluster as `view` shows it
 // at `now` (pure apart from updating `memory`). Ranks 1 and 2 take a gone
-// node's work after 1 and 2 times fallbackDelay, and pending instances
-// after 6 and 11 times pendingInterval, in case those ranked before them
-// cannot (dead, stuck, or an older agent without a Replacer).
+// or drained node's work after 1 and 2 times fallbackDelay, and pending
+// instances after 6 and 11 times pendingInterval, in case those ranked
+// before them cannot (dead, stuck, or an older agent without a Replacer).
+// A live drained node whose instances found no room keeps them, so its
+// work stays: it is taken again only once its instance count changed (a
+// round under --max-txn-ops moved some) or after pendingInterval, as
+// pending instances are, not every interval.
 ReplacementWork dueWork(const ClusterSnapshot& view, const ReplacerConfig& config,
                         ReplacementMemory& memory, ReplacementMemory::Clock::time_point now);
 

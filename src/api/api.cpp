@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -104,6 +105,18 @@ void appendPlacements(std::string& out, const std::vector<InstancePlacement>& li
   out += ']';
 }
 
+// `ready`, or, once drained, `draining` while the node still holds
+// instances and `drained` when it holds none.
+std::string_view drainState(const std::optional<DrainRecord>& drain, std::uint32_t instances) {
+  if (!drain) return "ready";
+  return instances > 0 ? "draining" : "drained";
+}
+
+json drainJson(const std::optional<DrainRecord>& drain) {
+  if (!drain) return nullptr;
+  return json{{"sinceMs", drain->sinceMs}, {"by", drain->by}};
+}
+
 json jobSummaryJson(const JobRecord& r) {
   const auto pending = static_cast<std::uint32_t>(r.pending.size());
   return json{{"name", r.spec.name},
@@ -153,6 +166,18 @@ class Api {
       if (req.method != "GET") return methodNotAllowed(req, "GET");
       return listNodes();
     }
+    if (s.size() == 4 && s[1] == "nodes" && (s[3] == "drain" || s[3] == "undrain")) {
+      const std::string& name = s[2];
+      if (!isHostName(name)) {
+        return problem(makeProblem(
+            problems::kInvalidNodeName,
+            fmt::format("\"{}\" is not a node name: node names are host names (dot-separated "
+                        "DNS labels of lowercase letters, digits and '-').",
+                        name.substr(0, 80))));
+      }
+      if (req.method != "POST") return methodNotAllowed(req, "POST");
+      return changeDrain(name, s[3] == "drain");
+    }
     if (s.size() == 2 && s[1] == "jobs") {
       if (req.method == "GET") return listJobs();
       if (req.method == "POST") return submit(req);
@@ -195,9 +220,22 @@ class Api {
                      {"ports", portsJson(n.usage.ports)},
                      {"instances", n.usage.instances},
                      {"startedAtMs", n.record.startedAtMs},
-                     {"ageSeconds", now > n.record.startedAtMs ? (now - n.record.startedAtMs) / 1000 : 0}});
+                     {"ageSeconds", now > n.record.startedAtMs ? (now - n.record.startedAtMs) / 1000 : 0},
+                     {"state", drainState(n.drain, n.usage.instances)},
+                     {"drain", drainJson(n.drain)}});
     }
     return jsonResponse(200, out);
+  }
+
+  http::Response changeDrain(const std::string& name, bool drain) {
+    auto done = drain ? control_.drain(name, options_.nodeName) : control_.undrain(name);
+    if (!done) return problem(done.error());
+    return jsonResponse(200, {{"name", done->node},
+                              {"live", done->live},
+                              {"state", drainState(done->drain, done->usage.instances)},
+                              {"instances", done->usage.instances},
+                              {"drain", drainJson(done->drain)},
+                              {"changed", done->changed}});
   }
 
   http::Response listJobs() {

@@ -1,19 +1,17 @@
 // The commands that talk to a running cluster through any agent's API:
-// `ozy node list`, `ozy job run|plan|status|scale|stop`, and `ozy agent`.
-#include <cstdlib>
-#include <filesystem>
+// `ozy job run|plan|status|scale|stop` (and, from node_commands.cpp, `ozy
+// node ...`), and `ozy agent`.
 #include <iostream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
+#include "cli/api_call.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/table.h"
-#include "http/auth.h"
-#include "http/client.h"
 #include "job/job_parser.h"
 #include "job/units.h"
 #include "job/yaml_reader.h"
@@ -22,145 +20,6 @@ namespace ozy {
 namespace {
 
 using nlohmann::json;
-
-struct ApiOptions {
-  std::string address;
-  std::string caFile;
-  std::string output = "text";
-  bool json() const { return output == "json"; }
-};
-
-void addApiOptions(CLI::App* cmd, ApiOptions& o) {
-  cmd->add_option("--address", o.address, "Agent API URL (default $OZY_ADDR or http://127.0.0.1:7700)");
-  cmd->add_option("--ca-file", o.caFile, "CA certificate to verify an https API (default $OZY_CACERT)");
-  cmd->add_option("-o,--output", o.output, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
-}
-
-std::string envOr(const char* name, std::string fallback) {
-  const char* value = std::getenv(name);
-  return value && *value ? std::string(value) : std::move(fallback);
-}
-
-// The API token: $OZY_TOKEN, else the file $OZY_TOKEN_FILE names, else the
-// local agent's own (<default data dir>/token), which root can read on a
-// node, so `ozy job status` just works there. None is not an error here: the
-// API's 401 then says what to send.
-Result<std::string, std::string> apiToken() {
-  if (std::string token = envOr("OZY_TOKEN", ""); !token.empty()) return token;
-  const std::string named = envOr("OZY_TOKEN_FILE", "");
-  const std::string path = named.empty() ? AgentConfig{}.dataDir + "/token" : named;
-  std::error_code ec;
-  if (named.empty() && !std::filesystem::exists(path, ec)) return std::string();
-  auto file = http::readTokenFile(path);
-  if (!file) {
-    if (named.empty()) return std::string();  // not this user's to read: the 401 explains
-    return fail(fmt::format("OZY_TOKEN_FILE: {}", file.error()));
-  }
-  return std::move(file->token);
-}
-
-// Text from the server is shown without control characters, so an answer
-// cannot drive the terminal.
-std::string printable(std::string text) {
-  for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return text;
-}
-
-// Prints an API problem document for a person, or as it came.
-void printApiProblem(const json& problem, bool asJson) {
-  if (asJson) {
-    std::cout << problem.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
-    return;
-  }
-  if (!problem.is_object()) {
-    std::cerr << "error: the API answered with an unexpected body\n";
-    return;
-  }
-  std::cerr << fmt::format("error: {}: {}\n", printable(problem.value("title", "error")),
-                           printable(problem.value("detail", "")));
-  if (auto errors = problem.find("errors"); errors != problem.end() && errors->is_array() &&
-                                            errors->size() > 1) {
-    for (const auto& e : *errors) {
-      if (!e.is_object()) continue;
-      FieldError fe{e.value("path", ""), e.value("message", ""), e.value("line", 0), 0};
-      std::cerr << "  " << printable(fe.toString()) << '\n';
-    }
-  }
-  const std::string type = problem.value("type", "");
-  if (auto hash = type.find('#'); hash != std::string::npos) {
-    std::cerr << "  see docs/errors.md" << type.substr(hash) << '\n';
-  }
-}
-
-int exitCodeFor(int status, const json& problem) {
-  const std::string type = problem.is_object() ? problem.value("type", "") : "";
-  if (status < 300) return exit_code::kOk;
-  if (status == 401) return exit_code::kUnauthorized;
-  if (type.ends_with("#job-not-found") || type.ends_with("#job-exists")) return exit_code::kConflict;
-  if (status >= 500) return exit_code::kUnavailable;
-  if (type.find("#insufficient-") != std::string::npos) return exit_code::kUnplaceable;
-  return exit_code::kInvalidInput;
-}
-
-// One API call; on success hands the JSON body to `show`.
-int call(const ApiOptions& o, std::string method, std::string path, std::string body,
-         const std::function<void(const json&)>& show) {
-  http::HttpClientConfig config;
-  config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
-  config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
-  auto token = apiToken();
-  if (!token) {
-    std::cerr << "error: " << token.error() << '\n';
-    return exit_code::kUsage;
-  }
-  config.bearerToken = std::move(token).value();
-  config.deadline = std::chrono::seconds(60);
-  auto client = http::HttpClient::create(config);
-  if (!client) {
-    std::cerr << "error: " << client.error() << '\n';
-    return exit_code::kUsage;
-  }
-  http::ClientRequest request;
-  request.method = std::move(method);
-  request.path = std::move(path);
-  request.body = std::move(body);
-  if (!request.body.empty()) request.headers.add("Content-Type", "application/yaml");
-  auto response = client->send(request);
-  if (!response) {
-    std::cerr << "error: " << response.error()
-              << "\n  is an agent running there? Set --address or OZY_ADDR.\n";
-    return exit_code::kUnavailable;
-  }
-  json parsed = json::parse(response->body, nullptr, false);
-  if (parsed.is_discarded()) {
-    std::cerr << fmt::format("error: the API answered {} with a body that is not JSON\n",
-                             response->status);
-    return exit_code::kUnavailable;
-  }
-  if (response->status >= 300) {
-    printApiProblem(parsed, o.json());
-    return exitCodeFor(response->status, parsed);
-  }
-  if (o.json()) {
-    std::cout << parsed.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
-  } else {
-    show(parsed);
-  }
-  return exit_code::kOk;
-}
-
-std::string size(const json& bytes) { return formatSizeApprox(bytes.get<Bytes>()); }
-
-std::string age(std::int64_t seconds) {
-  if (seconds < 120) return fmt::format("{}s", seconds);
-  if (seconds < 7200) return fmt::format("{}m", seconds / 60);
-  if (seconds < 172800) return fmt::format("{}h", seconds / 3600);
-  return fmt::format("{}d", seconds / 86400);
-}
 
 std::string idList(const json& ids) {
   std::string out;
@@ -192,7 +51,7 @@ void showChange(const json& change, std::string_view verb) {
 
 // Reads a job file and checks it locally first, so a typo is reported with
 // line numbers before anything is sent.
-std::optional<std::string> readJob(const std::string& path, const ApiOptions& o) {
+std::optional<std::string> readJob(const std::string& path, const ApiCallOptions& o) {
   auto text = readInputFile(path, YamlLimits{}.maxBytes);
   if (!text) {
     std::cerr << "error: " << text.error().message << '\n';
@@ -219,26 +78,9 @@ bool checkName(const std::string& name) {
 }  // namespace
 
 void addClusterCommands(CLI::App& app, Action& action) {
-  auto o = std::make_shared<ApiOptions>();
+  auto o = std::make_shared<ApiCallOptions>();
 
-  auto* node = app.add_subcommand("node", "Inspect the cluster's nodes");
-  node->require_subcommand(1);
-  auto* nodeList = node->add_subcommand("list", "List live nodes with capacity, use and age");
-  addApiOptions(nodeList, *o);
-  nodeList->callback([o, &action] {
-    action = [o] {
-      return call(*o, "GET", "/v1/nodes", "", [](const json& nodes) {
-        Table table({"NODE", "ADDRESS", "MEMORY", "DISK", "INSTANCES", "AGE"});
-        for (const auto& n : nodes) {
-          table.add({n.value("name", ""), n.value("address", ""),
-                     size(n["used"]["memory"]) + "/" + size(n["capacity"]["memory"]),
-                     size(n["used"]["disk"]) + "/" + size(n["capacity"]["disk"]),
-                     std::to_string(n.value("instances", 0)), age(n.value("ageSeconds", 0))});
-        }
-        table.print(std::cout);
-      });
-    };
-  });
+  addNodeCommands(app, action);
 
   CLI::App* job = app.get_subcommand("job");
   auto file = std::make_shared<std::string>();

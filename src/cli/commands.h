@@ -12,7 +12,9 @@ using Action = std::function<int()>;
 
 void addJobCommands(CLI::App& app, Action& action);
 void addPlanCommand(CLI::App& app, Action& action);
-// node list, job run|plan|status|scale|stop (after addJobCommands), agent.
+// node ... (addNodeCommands), job run|plan|status|scale|stop (after
+// addJobCommands), agent.
 void addClusterCommands(CLI::App& app, Action& action);
+void addNodeCommands(CLI::App& app, Action& action);
 
 }  // namespace ozy

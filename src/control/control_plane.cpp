@@ -37,6 +37,22 @@ Problem notFound(const std::string& name) {
                      {{"job", name}});
 }
 
+Problem invalidNodeName(const std::string& name) {
+  return makeProblem(problems::kInvalidNodeName,
+                     fmt::format("\"{}\" is not a node name: node names are host names "
+                                 "(dot-separated DNS labels of lowercase letters, digits and '-').",
+                                 name.substr(0, 80)),
+                     {{"node", name.substr(0, 80)}});
+}
+
+Problem nodeNotFound(const std::string& name) {
+  return makeProblem(problems::kNodeNotFound,
+                     fmt::format("There is no node named \"{}\": it is not registered, holds no "
+                                 "instances and is not drained. `ozy node list` lists the nodes.",
+                                 name),
+                     {{"node", name}});
+}
+
 Txn toTxn(const CommitPlan& plan) {
   Txn txn;
   for (const auto& c : plan.compares) {
@@ -85,13 +101,14 @@ ControlPlane::ControlPlane(Store& store, ControlPlaneOptions options, SnapshotCa
 namespace {
 
 // The read every decision starts from, at one revision: nodes, usage, the
-// shared pool and, for a submission, the job's key (its absence is part of
-// the decision).
+// shared pool, drained nodes and, for a submission, the job's key (its
+// absence is part of the decision).
 Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
   Txn txn;
   txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
                  TxnOp::getPrefix(std::string(keys::kUsage)),
-                 TxnOp::get(std::string(keys::kSharedPool))};
+                 TxnOp::get(std::string(keys::kSharedPool)),
+                 TxnOp::getPrefix(std::string(keys::kDrain))};
   if (jobName) txn.success.push_back(TxnOp::get(keys::job(*jobName)));
   auto got = store.txn(txn);
   if (!got) return fail(toProblem(got.error()));
@@ -117,6 +134,13 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     e.usage = std::move(usage).value();
     e.usageModRevision = kv.modRevision;
   }
+  for (const auto& kv : result.gets.at(3)) {
+    // Only presence counts: an unreadable drain key still means drained.
+    const std::string name(keys::nameUnder(kv.key, keys::kDrain));
+    NodeEntry& e = nodes[name];
+    e.name = name;
+    e.drainModRevision = kv.modRevision;
+  }
   for (auto& [name, e] : nodes) read.snapshot.nodes.push_back(std::move(e));
   if (!result.gets.at(2).empty()) {
     const KeyValue& kv = result.gets.at(2).front();
@@ -125,7 +149,7 @@ Result<StateRead, Problem> readState(Store& store, const std::string* jobName) {
     read.snapshot.sharedPool = *pool;
     read.snapshot.sharedPoolModRevision = kv.modRevision;
   }
-  if (jobName && !result.gets.at(3).empty()) read.jobKey = result.gets.at(3).front();
+  if (jobName && !result.gets.at(4).empty()) read.jobKey = result.gets.at(4).front();
   return read;
 }
 
@@ -142,7 +166,9 @@ struct CommitOutcome {
 // Runs `plan` in one Txn. Its failure branch reads back the keys the
 // compares guard, so a lost race costs no extra round trip before the
 // re-plan, and only as many reads as the plan touched keys (reading the
-// whole cluster there would hold etcd's write path for it).
+// whole cluster there would hold etcd's write path for it). With each usage
+// key it reads the node's drain key: a drain rewrites the usage key, so a
+// plan that lost to a drain re-plans knowing the node is drained.
 Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
                                           const std::string& jobName, const CommitPlan& plan) {
   const std::size_t ops = std::max(plan.operationCount(), plan.compares.size());
@@ -157,13 +183,17 @@ Result<CommitOutcome, Problem> commitPlan(Store& store, std::size_t maxTxnOps,
   }
   Txn txn = toTxn(plan);
   CommitOutcome outcome;
-  for (const auto& c : plan.compares) {
-    if (std::find(outcome.guardedKeys.begin(), outcome.guardedKeys.end(), c.key) !=
+  auto readBack = [&](const std::string& key) {
+    if (std::find(outcome.guardedKeys.begin(), outcome.guardedKeys.end(), key) !=
         outcome.guardedKeys.end()) {
-      continue;
+      return;
     }
-    outcome.guardedKeys.push_back(c.key);
-    txn.failure.push_back(TxnOp::get(c.key));
+    outcome.guardedKeys.push_back(key);
+    txn.failure.push_back(TxnOp::get(key));
+  };
+  for (const auto& c : plan.compares) {
+    readBack(c.key);
+    if (auto node = keys::nameUnder(c.key, keys::kUsage); !node.empty()) readBack(keys::drain(node));
   }
   auto committed = store.txn(txn);
   if (!committed) return fail(toProblem(committed.error()));
@@ -200,6 +230,118 @@ StateRead refreshed(ClusterSnapshot snapshot, const CommitOutcome& lost, const s
 }
 
 }  // namespace
+
+namespace {
+
+// One node's keys, read at one revision: what a drain or undrain decides on.
+struct NodeKeys {
+  std::optional<KeyValue> node;
+  std::optional<KeyValue> usage;
+  std::optional<KeyValue> drain;
+  bool known() const { return node || usage || drain; }
+};
+
+Result<NodeKeys, Problem> readNodeKeys(Store& store, const std::string& node) {
+  Txn txn;
+  txn.success = {TxnOp::get(keys::node(node)), TxnOp::get(keys::usage(node)),
+                 TxnOp::get(keys::drain(node))};
+  auto got = store.txn(txn);
+  if (!got) return fail(toProblem(got.error()));
+  NodeKeys out;
+  auto first = [&](std::size_t i) {
+    const auto& found = got->gets.at(i);
+    return found.empty() ? std::nullopt : std::optional<KeyValue>(found.front());
+  };
+  out.node = first(0);
+  out.usage = first(1);
+  out.drain = first(2);
+  return out;
+}
+
+// The answer to a drain or undrain, from the node's keys after it.
+Result<DrainResult, Problem> drainResult(const std::string& node, const NodeKeys& keys,
+                                         bool changed) {
+  DrainResult result{node, keys.node.has_value(), {}, std::nullopt, changed};
+  if (keys.usage) {
+    auto usage = decodeUsage(keys.usage->value);
+    if (!usage) return fail(corrupt(keys.usage->key, usage.error()));
+    result.usage = std::move(usage).value();
+  }
+  if (keys.drain) {
+    auto record = decodeDrain(keys.drain->value);
+    if (!record) return fail(corrupt(keys.drain->key, record.error()));
+    result.drain = std::move(record).value();
+  }
+  return result;
+}
+
+}  // namespace
+
+Result<DrainResult, Problem> ControlPlane::drain(const std::string& node, const std::string& by) {
+  if (!isHostName(node)) return fail(invalidNodeName(node));
+  const DrainRecord record{options_.nowMs ? options_.nowMs() : 0, by};
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    if (attempt > 0) backOff(attempt);
+    auto read = readNodeKeys(store_, node);
+    if (!read) return fail(std::move(read).error());
+    NodeKeys& found = *read;
+    if (!found.known()) return fail(nodeNotFound(node));
+    if (found.drain) return drainResult(node, found, false);
+    // The drain key, and the usage key written back as it is: every plan
+    // that chose this node before the drain compares the usage key, so it
+    // loses its commit and re-plans seeing the drain (its Txn reads the
+    // drain key back). A live node without usage gets an empty one.
+    CommitPlan plan;
+    plan.compares.push_back({keys::drain(node), KeyCompare::Target::kVersion, 0});
+    plan.compares.push_back({keys::usage(node), KeyCompare::Target::kModRevision,
+                             found.usage ? found.usage->modRevision : 0});
+    plan.puts.push_back({keys::drain(node), encode(record)});
+    if (found.usage || found.node) {
+      UsageRecord usage;
+      if (found.usage) {
+        auto decoded = decodeUsage(found.usage->value);
+        if (!decoded) return fail(corrupt(found.usage->key, decoded.error()));
+        usage = std::move(decoded).value();
+      }
+      plan.puts.push_back({keys::usage(node), found.usage ? found.usage->value : encode(usage)});
+      plan.usage.emplace(node, usage);
+    }
+    auto committed = store_.txn(toTxn(plan));
+    if (!committed) return fail(toProblem(committed.error()));
+    if (!committed->succeeded) continue;  // drained meanwhile, or its usage changed: look again
+    if (cache_) cache_->applyCommit(plan, committed->revision);
+    spdlog::info("node {} drained (through {})", node, by);
+    found.drain = KeyValue{keys::drain(node), plan.puts[0].value, committed->revision,
+                           committed->revision, 1, 0};
+    return drainResult(node, found, true);
+  }
+  return fail(makeProblem(problems::kScheduleContention,
+                          fmt::format("Node \"{}\" kept changing while it was being drained; try "
+                                      "again.",
+                                      node),
+                          {{"node", node}}));
+}
+
+Result<DrainResult, Problem> ControlPlane::undrain(const std::string& node) {
+  if (!isHostName(node)) return fail(invalidNodeName(node));
+  auto read = readNodeKeys(store_, node);
+  if (!read) return fail(std::move(read).error());
+  NodeKeys& found = *read;
+  if (!found.known()) return fail(nodeNotFound(node));
+  if (!found.drain) return drainResult(node, found, false);
+  // A plain delete: nothing it decides on can change under it. A move off
+  // the node planned before it compares the drain key and loses.
+  auto removed = store_.remove(keys::drain(node));
+  if (!removed) return fail(toProblem(removed.error()));
+  if (cache_) {
+    CommitPlan plan;
+    plan.deletes.push_back(keys::drain(node));
+    cache_->applyCommit(plan, removed->revision);
+  }
+  spdlog::info("node {} undrained", node);
+  found.drain.reset();
+  return drainResult(node, found, removed->deleted > 0);
+}
 
 Result<ClusterSnapshot, Problem> ControlPlane::snapshot() {
   auto read = readState(store_, nullptr);
@@ -403,7 +545,7 @@ Result<ChangeResult, Problem> ControlPlane::replace(const std::string& name) {
 }
 
 Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
-    const std::set<std::string>& goneNodes, bool pending) {
+    const std::set<std::string>& nodesToVacate, bool pending) {
   std::optional<ClusterSnapshot> snap = cache_ ? cache_->current() : std::nullopt;
   if (!snap) {
     auto read = snapshot();
@@ -415,11 +557,12 @@ Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
   std::vector<std::string> names;
   for (const auto& info : *jobs) {
     const JobRecord& r = info.record;
-    const bool onGoneNode = std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
-      const NodeEntry* e = snap->find(n);
-      return goneNodes.contains(n) && (!e || !e->live);
-    });
-    if (onGoneNode || (pending && !r.pending.empty())) names.push_back(r.spec.name);
+    const bool onNodeToVacate =
+        std::any_of(r.nodes.begin(), r.nodes.end(), [&](const std::string& n) {
+          const NodeEntry* e = snap->find(n);
+          return nodesToVacate.contains(n) && (!e || !e->live || e->drained());
+        });
+    if (onNodeToVacate || (pending && !r.pending.empty())) names.push_back(r.spec.name);
   }
   return names;
 }
@@ -427,7 +570,8 @@ Result<std::vector<std::string>, Problem> ControlPlane::jobsToReplace(
 Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {
   Txn txn;
   txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
-                 TxnOp::getPrefix(std::string(keys::kUsage))};
+                 TxnOp::getPrefix(std::string(keys::kUsage)),
+                 TxnOp::getPrefix(std::string(keys::kDrain))};
   auto result = store_.txn(txn);
   if (!result) return fail(toProblem(result.error()));
   std::map<std::string, UsageRecord> usage;
@@ -436,12 +580,19 @@ Result<std::vector<NodeInfo>, Problem> ControlPlane::listNodes() {
     if (!u) return fail(corrupt(kv.key, u.error()));
     usage[std::string(keys::nameUnder(kv.key, keys::kUsage))] = std::move(u).value();
   }
+  std::map<std::string, DrainRecord> drains;
+  for (const auto& kv : result->gets.at(2)) {
+    auto d = decodeDrain(kv.value);
+    if (!d) return fail(corrupt(kv.key, d.error()));
+    drains[std::string(keys::nameUnder(kv.key, keys::kDrain))] = std::move(d).value();
+  }
   std::vector<NodeInfo> nodes;
   for (const auto& kv : result->gets.at(0)) {
     auto record = decodeNode(kv.value);
     if (!record) return fail(corrupt(kv.key, record.error()));
-    NodeInfo info{std::move(record).value(), {}, kv.lease};
+    NodeInfo info{std::move(record).value(), {}, kv.lease, std::nullopt};
     if (auto it = usage.find(info.record.name); it != usage.end()) info.usage = it->second;
+    if (auto it = drains.find(info.record.name); it != drains.end()) info.drain = it->second;
     nodes.push_back(std::move(info));
   }
   return nodes;

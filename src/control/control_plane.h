@@ -39,6 +39,17 @@ struct NodeInfo {
   NodeRecord record;
   UsageRecord usage;
   std::int64_t lease = 0;
+  std::optional<DrainRecord> drain;  // while the node is drained
+};
+
+// A node's drain after `ozy node drain` or `undrain`. The node may have left
+// (a drain outlives the registration): `live` says whether it is registered.
+struct DrainResult {
+  std::string node;
+  bool live = false;
+  UsageRecord usage;                 // what it still holds
+  std::optional<DrainRecord> drain;  // after the change; none once undrained
+  bool changed = false;              // false when it already was so
 };
 
 struct InstanceInfo {
@@ -78,14 +89,24 @@ class ControlPlane {
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
   Result<ChangeResult, Problem> stop(const std::string& name);
-  // Moves `name`'s instances off nodes that are gone and places its pending
-  // ones, as many as fit (planReplace). Revision 0 when nothing moved,
-  // including when the job no longer exists.
+  // Moves `name`'s instances off nodes that are gone or drained and places
+  // its pending ones, as many as fit (planReplace). Revision 0 when nothing
+  // moved, including when the job no longer exists.
   Result<ChangeResult, Problem> replace(const std::string& name);
-  // The jobs replace() would act on: those naming one of `goneNodes` that
-  // is not live, and, with `pending`, those with pending instances.
-  Result<std::vector<std::string>, Problem> jobsToReplace(const std::set<std::string>& goneNodes,
-                                                          bool pending);
+  // The jobs replace() would act on: those naming one of `nodesToVacate`
+  // that is gone or drained, and, with `pending`, those with pending
+  // instances.
+  Result<std::vector<std::string>, Problem> jobsToReplace(
+      const std::set<std::string>& nodesToVacate, bool pending);
+
+  // Marks `node` drained (`by`: the node whose API took the request): no new
+  // instances go there, and the replacers move its instances off. Known
+  // nodes only (registered, holding usage, or drained already:
+  // node-not-found otherwise). Idempotent: draining a drained node keeps
+  // its first record.
+  Result<DrainResult, Problem> drain(const std::string& node, const std::string& by);
+  // Ends a drain: the node takes new instances again; nothing moves back.
+  Result<DrainResult, Problem> undrain(const std::string& node);
 
   // The consistent read every decision starts from (public for tests).
   Result<ClusterSnapshot, Problem> snapshot();

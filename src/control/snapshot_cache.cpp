@@ -33,10 +33,12 @@ Result<bool, StoreError> SnapshotCache::resync() {
   nodesWatch_.reset();
   usageWatch_.reset();
   poolWatch_.reset();
+  drainWatch_.reset();
   Txn txn;
   txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
                  TxnOp::getPrefix(std::string(keys::kUsage)),
-                 TxnOp::get(std::string(keys::kSharedPool))};
+                 TxnOp::get(std::string(keys::kSharedPool)),
+                 TxnOp::getPrefix(std::string(keys::kDrain))};
   auto read = store_.txn(txn);
   if (!read) return fail(std::move(read).error());
   ClusterSnapshot fresh;
@@ -66,6 +68,7 @@ Result<bool, StoreError> SnapshotCache::resync() {
   nodesWatch_ = store_.watch(std::string(keys::kNodes), from, onEvents, onError);
   usageWatch_ = store_.watch(std::string(keys::kUsage), from, onEvents, onError);
   poolWatch_ = store_.watch(std::string(keys::kSharedPool), from, onEvents, onError);
+  drainWatch_ = store_.watch(std::string(keys::kDrain), from, onEvents, onError);
   return true;
 }
 
@@ -83,8 +86,8 @@ void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
 void SnapshotCache::applyCommit(const CommitPlan& plan, std::int64_t revision) {
   std::lock_guard lock(mutex_);
   for (const auto& put : plan.puts) {
-    // Plans never write node keys; usage and pool keys take the commit's
-    // revision. Usage comes decoded with the plan.
+    // Plans never write node keys; usage, pool and drain keys take the
+    // commit's revision. Usage comes decoded with the plan.
     const auto node = keys::nameUnder(put.key, keys::kUsage);
     const auto decoded = node.empty() ? plan.usage.end() : plan.usage.find(std::string(node));
     if (decoded != plan.usage.end()) {
@@ -134,6 +137,7 @@ void SnapshotCache::stop() {
   nodesWatch_.reset();
   usageWatch_.reset();
   poolWatch_.reset();
+  drainWatch_.reset();
 }
 
 }  // namespace ozy

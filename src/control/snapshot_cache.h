@@ -1,5 +1,5 @@
 // A live copy of what the scheduler reads (nodes, their usage, the shared
-// pool), kept current by etcd watches, so a submission plans without a read
+// pool, drained nodes), kept current by etcd watches, so a submission plans without a read
 // round trip and without decoding every node again.
 //
 // Staleness is safe: every commit compares the revisions the plan relied on,
@@ -56,6 +56,7 @@ class SnapshotCache {
   std::unique_ptr<Watch> nodesWatch_;
   std::unique_ptr<Watch> usageWatch_;
   std::unique_ptr<Watch> poolWatch_;
+  std::unique_ptr<Watch> drainWatch_;
   std::thread maintainer_;
 };
 

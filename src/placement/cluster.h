@@ -36,6 +36,10 @@ struct NodeState {
   Resources capacity;
   Resources used;
   std::vector<HostPort> portsInUse;
+  // Drained by its operator (`ozy node drain`): it keeps what it runs but
+  // takes no new instance, and a problem names it when that is why a job
+  // does not fit.
+  bool drained = false;
 };
 
 struct ClusterState {

@@ -29,13 +29,19 @@ Placer::Placer(ClusterState cluster) : cluster_(std::move(cluster)) {
                     saturatingSub(n.capacity.disk, n.used.disk)};
     for (const auto& p : n.portsInUse) use_[i].ports.push_back(p.key());
     std::sort(use_[i].ports.begin(), use_[i].ports.end());
-    byFreeMemory_.emplace(use_[i].free.memory, i);
     indexed_[i] = use_[i].free.memory;
+    use_[i].drained = n.drained;
+    if (n.drained) {
+      ++drained_;
+    } else {
+      byFreeMemory_.emplace(use_[i].free.memory, i);
+    }
   }
 }
 
 bool Placer::fits(std::uint32_t node, const JobDemand& demand) const {
   const NodeUse& u = use_[node];
+  if (u.drained) return false;
   if (u.free.memory < demand.perInstance.memory || u.free.disk < demand.perInstance.disk) {
     return false;
   }
@@ -91,6 +97,7 @@ std::optional<std::uint32_t> Placer::nextLeastLoaded(const JobDemand& demand) {
 }
 
 void Placer::reindex(std::uint32_t node) {
+  if (use_[node].drained) return;  // not in the index
   if (!stale_[node]) {
     stale_[node] = true;
     staleNodes_.push_back(node);
@@ -212,10 +219,26 @@ Result<PlacementOutcome, Problem> Placer::place(const PlacementRequest& request)
   return outcome;
 }
 
+std::string Placer::drainedNote() const {
+  if (drained_ == 0) return "";
+  // Name a few: enough to recognise an operator's drain, short enough to read.
+  constexpr std::uint32_t kNamed = 5;
+  std::string names;
+  std::uint32_t named = 0;
+  for (std::uint32_t i = 0; i < use_.size() && named < kNamed; ++i) {
+    if (!use_[i].drained) continue;
+    names += fmt::format("{}{}", named++ == 0 ? "" : ", ", cluster_.nodes[i].name);
+  }
+  if (drained_ == 1) return fmt::format(" ({} is drained)", names);
+  return fmt::format(" ({} nodes are drained: {}{})", drained_, names,
+                     drained_ > kNamed ? ", ..." : "");
+}
+
 // Why `request` could place only `placed` instances. Totals first (the whole
 // cluster lacks memory), then host ports, then fragmentation (enough in total,
 // but no single node has room for one more instance), named after the
-// resource that turned away the most nodes.
+// resource that turned away the most nodes. Drained nodes count for nothing
+// (their free room cannot be allocated) and the detail names them.
 Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) const {
   const JobDemand& d = request.demand;
   const Bytes sharedFree = saturatingSub(cluster_.sharedCapacity, cluster_.sharedUsed);
@@ -223,6 +246,14 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
                      {"instances", request.count},
                      {"placeable", placed},
                      {"nodes", cluster_.nodes.size()}};
+  if (drained_ > 0) ext["nodesDrained"] = drained_;
+  const std::string note = drainedNote();
+  // The note goes before a sentence's final period.
+  auto noted = [&](std::string sentence) {
+    if (!note.empty() && sentence.ends_with('.')) sentence.insert(sentence.size() - 1, note);
+    return sentence;
+  };
+  const auto schedulable = static_cast<std::uint32_t>(use_.size()) - drained_;
   if (request.chargeSharedSpace && d.sharedSpace > sharedFree) {
     ext["required"] = d.sharedSpace;
     ext["available"] = sharedFree;
@@ -243,6 +274,7 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
   std::uint32_t portsTaken = 0;
   for (std::uint32_t i = 0; i < use_.size(); ++i) {
     const NodeUse& u = use_[i];
+    if (u.drained) continue;
     freeMemory += u.free.memory;
     freeDisk += u.free.disk;
     lackMemory += u.free.memory < d.perInstance.memory ? 1 : 0;
@@ -262,30 +294,29 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
     ext["required"] = needMemory;
     ext["available"] = freeMemory;
     return makeProblem(problems::kInsufficientMemory,
-                       fmt::format("Job requires {} of memory but only {} can be allocated.",
-                                   formatSizeApprox(needMemory), formatSizeApprox(freeMemory)),
+                       noted(fmt::format("Job requires {} of memory but only {} can be allocated.",
+                                         formatSizeApprox(needMemory), formatSizeApprox(freeMemory))),
                        std::move(ext));
   }
   if (needDisk > freeDisk) {
     ext["required"] = needDisk;
     ext["available"] = freeDisk;
     return makeProblem(problems::kInsufficientDisk,
-                       fmt::format("Job requires {} of disk but only {} can be allocated.",
-                                   formatSizeApprox(needDisk), formatSizeApprox(freeDisk)),
+                       noted(fmt::format("Job requires {} of disk but only {} can be allocated.",
+                                         formatSizeApprox(needDisk), formatSizeApprox(freeDisk))),
                        std::move(ext));
   }
   // Nodes that the placed instances took ports on had them free before.
-  const std::uint32_t portsFree =
-      static_cast<std::uint32_t>(use_.size()) - portsTaken + (d.hostPorts.empty() ? 0 : placed);
+  const std::uint32_t portsFree = schedulable - portsTaken + (d.hostPorts.empty() ? 0 : placed);
   if (!d.hostPorts.empty() && portsFree < request.count) {
     ext["hostPorts"] = nlohmann::json::array();
     for (const auto& p : d.hostPorts) ext["hostPorts"].push_back(toString(p));
     return makeProblem(
         problems::kInsufficientPorts,
-        fmt::format("Job publishes host port {} from each of {} instances, so it needs {} nodes "
-                    "where that is free (neither used by instances nor reserved for the node's "
-                    "own API, etcd or DNS), but only {} are.",
-                    joinPorts(d.hostPorts), request.count, request.count, portsFree),
+        noted(fmt::format("Job publishes host port {} from each of {} instances, so it needs {} "
+                          "nodes where that is free (neither used by instances nor reserved for "
+                          "the node's own API, etcd or DNS), but only {} are.",
+                          joinPorts(d.hostPorts), request.count, request.count, portsFree)),
         std::move(ext));
   }
 
@@ -297,25 +328,25 @@ Problem Placer::explain(const PlacementRequest& request, std::uint32_t placed) c
       fmt::format("only {} of {} instances fit", placed, request.count);
   if (lackDisk > lackMemory && lackDisk >= portsTaken) {
     return makeProblem(problems::kInsufficientDisk,
-                       fmt::format("Job requires {} of disk per instance; {}: no other node has "
-                                   "that much disk free ({} of {} nodes have less).",
-                                   formatSizeApprox(d.perInstance.disk), fitted, lackDisk,
-                                   use_.size()),
+                       noted(fmt::format("Job requires {} of disk per instance; {}: no other node "
+                                         "has that much disk free ({} of {} nodes have less).",
+                                         formatSizeApprox(d.perInstance.disk), fitted, lackDisk,
+                                         schedulable)),
                        std::move(ext));
   }
   if (portsTaken > lackMemory) {
-    return makeProblem(problems::kInsufficientPorts,
-                       fmt::format("Job publishes host port {}; {}: it is taken (by instances, "
-                                   "or reserved for a node's own API, etcd or DNS) on {} of {} "
-                                   "nodes.",
-                                   joinPorts(d.hostPorts), fitted, portsTaken, use_.size()),
-                       std::move(ext));
+    return makeProblem(
+        problems::kInsufficientPorts,
+        noted(fmt::format("Job publishes host port {}; {}: it is taken (by instances, or reserved "
+                          "for a node's own API, etcd or DNS) on {} of {} nodes.",
+                          joinPorts(d.hostPorts), fitted, portsTaken, schedulable)),
+        std::move(ext));
   }
   return makeProblem(problems::kInsufficientMemory,
-                     fmt::format("Job requires {} of memory per instance; {}: no other node has "
-                                 "that much memory free ({} of {} nodes have less).",
-                                 formatSizeApprox(d.perInstance.memory), fitted, lackMemory,
-                                 use_.size()),
+                     noted(fmt::format("Job requires {} of memory per instance; {}: no other node "
+                                       "has that much memory free ({} of {} nodes have less).",
+                                       formatSizeApprox(d.perInstance.memory), fitted, lackMemory,
+                                       schedulable)),
                      std::move(ext));
 }
 

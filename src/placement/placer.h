@@ -5,7 +5,8 @@
 // runs it on the state read from etcd and commits the result in a Txn that
 // fails if that state changed; `ozy plan` runs it on a file.
 //
-// Feasibility: memory, local disk, free host ports, and the shared pool.
+// Feasibility: the node is not drained; memory, local disk, free host
+// ports, and the shared pool.
 // Choice: best fit on memory (the feasible node with the least memory left),
 // preferring nodes that hold no instance of the job yet. docs/scheduling.md
 // explains why.
@@ -66,6 +67,7 @@ class Placer {
   struct NodeUse {
     Resources free;
     std::vector<std::uint32_t> ports;  // HostPort::key(), sorted
+    bool drained = false;              // never feasible, and not in the index
   };
   using IndexEntry = std::pair<Bytes, std::uint32_t>;  // free memory, node
 
@@ -84,11 +86,14 @@ class Placer {
   void reindex(std::uint32_t node);
   void refreshIndex();
   Problem explain(const PlacementRequest& request, std::uint32_t placed) const;
+  // " (node-x is drained)" when drained nodes took part in the answer.
+  std::string drainedNote() const;
 
   ClusterState cluster_;
   std::vector<NodeUse> use_;
   // Nodes ordered by free memory: best fit is a lower_bound away. A node's
   // entry holds indexed_[node], which lags its free memory while stale.
+  // Drained nodes have no entry: no walk meets them.
   std::set<IndexEntry> byFreeMemory_;
   std::vector<Bytes> indexed_;
   std::vector<bool> stale_;
@@ -101,6 +106,7 @@ class Placer {
   std::uint32_t stamp_ = 0;
   std::vector<std::uint32_t> candidates_;  // for nextLeastLoaded()
   std::size_t nextCandidate_ = 0;
+  std::uint32_t drained_ = 0;  // how many nodes are drained
 };
 
 }  // namespace ozy

@@ -53,12 +53,15 @@ inline constexpr ProblemType kTransactionTooLarge{"transaction-too-large",
 inline constexpr ProblemType kCorruptState{"corrupt-state", "Unreadable cluster state", 500};
 inline constexpr ProblemType kCapabilityNotAllowed{"capability-not-allowed",
                                                    "Capability not allowed", 403};
+inline constexpr ProblemType kNodeNotFound{"node-not-found", "No such node", 404};
+inline constexpr ProblemType kInvalidNodeName{"invalid-node-name", "Invalid node name", 400};
 
 inline constexpr ProblemType kAll[] = {
     kInvalidJob,         kJobFileTooLarge,  kInsufficientMemory, kInsufficientDisk,
     kInsufficientPorts,  kInsufficientSharedSpace, kInvalidCluster, kJobExists,
     kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
-    kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed};
+    kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed,
+    kNodeNotFound, kInvalidNodeName};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

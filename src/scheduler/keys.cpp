@@ -4,6 +4,7 @@ namespace ozy::keys {
 
 std::string node(std::string_view name) { return std::string(kNodes) + std::string(name); }
 std::string usage(std::string_view nodeName) { return std::string(kUsage) + std::string(nodeName); }
+std::string drain(std::string_view nodeName) { return std::string(kDrain) + std::string(nodeName); }
 std::string job(std::string_view name) { return std::string(kJobs) + std::string(name); }
 std::string assignmentsOf(std::string_view nodeName) {
   return std::string(kAssignments) + std::string(nodeName) + "/";

@@ -29,9 +29,16 @@ inline constexpr std::string_view kAssignments = "/ozy/assignments/";
 inline constexpr std::string_view kStatus = "/ozy/status/";
 // The cluster-wide shared volume pool: capacity and use (a fence like kUsage).
 inline constexpr std::string_view kSharedPool = "/ozy/cluster/shared-pool";
+// Per node: present while the node is drained (`ozy node drain`): it takes
+// no new instances and its instances are moved to other nodes. Not under a
+// lease, so it outlives the node's registration and restarts; only an
+// undrain removes it. A commit that moves instances off a live drained node
+// compares this key's mod_revision, so an undrain in between wins.
+inline constexpr std::string_view kDrain = "/ozy/drain/";
 
 std::string node(std::string_view name);
 std::string usage(std::string_view node);
+std::string drain(std::string_view node);
 std::string job(std::string_view name);
 std::string assignment(std::string_view node, std::string_view job);
 std::string assignmentsOf(std::string_view node);  // prefix, ends in '/'

@@ -48,7 +48,8 @@ void takeFrom(UsageRecord& usage, const Assignment& a, std::uint32_t count) {
   }
 }
 
-// The placement engine's view: live nodes only, in snapshot order.
+// The placement engine's view: live nodes only, in snapshot order; drained
+// ones are there (so a problem can name them) but take nothing.
 struct EngineInput {
   ClusterState cluster;
   std::vector<const NodeEntry*> entries;  // engine node index -> snapshot entry
@@ -62,7 +63,8 @@ EngineInput engineInput(const ClusterSnapshot& snapshot) {
     // never picks the node for it and "insufficient-ports" counts the node.
     std::vector<HostPort> taken = e.usage.ports;
     taken.insert(taken.end(), e.record.reservedPorts.begin(), e.record.reservedPorts.end());
-    in.cluster.nodes.push_back(NodeState{e.name, e.record.capacity, e.usage.used, std::move(taken)});
+    in.cluster.nodes.push_back(
+        NodeState{e.name, e.record.capacity, e.usage.used, std::move(taken), e.drained()});
     in.entries.push_back(&e);
   }
   in.cluster.sharedCapacity = snapshot.sharedPool.capacity;
@@ -278,21 +280,25 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
         --toRemove;
       }
     }
-    // 3. From the fullest node (by memory share), one at a time, highest id first.
+    // 3. From gone nodes, then drained ones (their instances would have to
+    // move anyway), then from the fullest node (by memory share); one at a
+    // time, highest id first.
     while (toRemove > 0) {
       std::string fullest;
-      double fullestShare = -1;
+      std::pair<int, double> fullestRank{-1, 0.0};
       for (const auto& [node, a] : current) {
         if (builder.assignment(node, a).instances.empty()) continue;
         const NodeEntry* e = snapshot.find(node);
         const UsageRecord& u = builder.usage(node);
         // A node that is gone has no capacity: empty it first.
-        const double share = (e && e->live && e->record.capacity.memory > 0)
-                                 ? static_cast<double>(u.used.memory) /
-                                       static_cast<double>(e->record.capacity.memory)
-                                 : 2.0;
-        if (share > fullestShare) {
-          fullestShare = share;
+        const bool live = e && e->live && e->record.capacity.memory > 0;
+        const std::pair<int, double> rank{
+            !live ? 2 : (e->drained() ? 1 : 0),
+            live ? static_cast<double>(u.used.memory) /
+                       static_cast<double>(e->record.capacity.memory)
+                 : 0.0};
+        if (rank > fullestRank) {
+          fullestRank = rank;
           fullest = node;
         }
       }
@@ -320,24 +326,33 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry,
     const NodeEntry* e = snapshot.find(node);
     return e && e->live;
   };
-  // Every node touched costs two writes (assignment, usage) and two compares;
-  // the job key and the shared pool take the rest.
-  const std::size_t nodeBudget = maxOperations > 2 ? (maxOperations - 2) / 2 : 0;
+  // The job key and the shared pool take two writes and two compares. Every
+  // node touched costs two writes (assignment, usage) and two compares (usage,
+  // node key); a live drained node one compare more (its drain key).
+  std::size_t budget = maxOperations > 2 ? maxOperations - 2 : 0;
 
-  // Instances on gone nodes leave them, with what they held; they and the
-  // pending ones are placed again, lowest ids first. A transaction too small
-  // for every gone node takes some now and the rest on a later round.
+  // Instances that run nowhere come first: the pending ones and those on
+  // gone nodes, which leave them with what they held, lowest ids first. A
+  // transaction too small for every gone node takes some now and the rest
+  // on a later round.
   PlanBuilder builder(snapshot);
   std::vector<std::uint32_t> ids(entry.record.pending.begin(), entry.record.pending.end());
   std::vector<std::string> nodesWithJob;
+  std::vector<const std::pair<std::string, Assignment>*> onDrained;
   std::size_t goneTaken = 0;
-  for (const auto& [node, a] : entry.assignments) {
+  for (const auto& na : entry.assignments) {
+    const auto& [node, a] = na;
     if (live(node)) {
       builder.assignment(node, a);  // new instances join what it has
-      nodesWithJob.push_back(node);
+      if (snapshot.find(node)->drained()) {
+        onDrained.push_back(&na);
+      } else {
+        nodesWithJob.push_back(node);
+      }
       continue;
     }
-    if (goneTaken == nodeBudget) continue;
+    if (budget < 2) continue;
+    budget -= 2;
     ++goneTaken;
     Assignment& target = builder.assignment(node, a);
     takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(a.instances.size()));
@@ -348,6 +363,26 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry,
     // its instances away.
     plan.compares.push_back({keys::node(node), Target::kVersion, 0});
   }
+  std::sort(ids.begin(), ids.end());
+  const std::size_t urgent = ids.size();
+
+  // Then those on live drained nodes: they still run, so they move only
+  // where room is left after the others, and what finds none stays where
+  // it is (not pending) for a later round. The first drained node needs a
+  // node to move to within the limit; the next join only while every
+  // instance gathered could still go to a node of its own, so the limit is
+  // not spent on sources with nowhere to send their instances.
+  std::map<std::uint32_t, const std::pair<std::string, Assignment>*> drainedHolder;
+  std::size_t gathered = ids.size();
+  for (const auto* na : onDrained) {
+    const std::size_t more = gathered + na->second.instances.size();
+    if (budget < (drainedHolder.empty() ? 3 + 2 : 3 + 2 * more)) break;
+    budget -= 3;
+    gathered = more;
+    for (auto id : na->second.instances) drainedHolder.emplace(id, na);
+  }
+  for (const auto& [id, na] : drainedHolder) ids.push_back(id);
+
   // A gone node the record still names without an assignment (tolerated by
   // reads) is dropped from the record, or the job would look lost forever.
   std::vector<std::string> nodes;
@@ -361,21 +396,44 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry,
       nodes.push_back(node);
     }
   }
-  std::sort(ids.begin(), ids.end());
   std::sort(nodesWithJob.begin(), nodesWithJob.end());
 
+  // Every instance of a job needs the same, so what is placed is a prefix
+  // of `ids`: urgent ones first.
   const JobDemand demand = demandOf(entry.record.spec);
   const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
   auto placed = placeInstances(snapshot, plan.job, demand, ids, nodesWithJob, chargeShared,
-                               builder, plan, PlacementMode::kAsManyAsFit, nodeBudget - goneTaken);
+                               builder, plan, PlacementMode::kAsManyAsFit, budget / 2);
   const std::size_t count = placed ? *placed : 0;  // as many as fit: no problem to report
   if (goneTaken == 0 && !staleNames && count == 0) return CommitPlan{};  // nothing to write
+
+  // The placed instances of drained nodes leave them, in the same Txn that
+  // puts them elsewhere, keeping their ids.
+  std::map<const std::pair<std::string, Assignment>*, std::vector<std::uint32_t>> moved;
+  for (std::size_t i = urgent; i < count; ++i) moved[drainedHolder.at(ids[i])].push_back(ids[i]);
+  for (auto& [na, movedIds] : moved) {
+    const auto& [node, a] = *na;
+    std::vector<std::uint32_t>& leaving = movedIds;  // a lambda cannot capture a binding
+    std::sort(leaving.begin(), leaving.end());
+    std::erase_if(builder.assignment(node, a).instances, [&](std::uint32_t id) {
+      return std::binary_search(leaving.begin(), leaving.end(), id);
+    });
+    takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(leaving.size()));
+    for (auto id : leaving) plan.removed.push_back({id, node});
+    // Still drained: an undrain in between keeps the instances where they run.
+    plan.compares.push_back(
+        {keys::drain(node), Target::kModRevision, snapshot.find(node)->drainModRevision});
+  }
+
   if (chargeShared && count > 0) {
     plan.job.sharedSpace = demand.sharedSpace;
     guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
   }
   plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
-  plan.job.pending.assign(ids.begin() + static_cast<std::ptrdiff_t>(count), ids.end());
+  plan.job.pending.assign(ids.begin() + static_cast<std::ptrdiff_t>(std::min(count, urgent)),
+                          ids.begin() + static_cast<std::ptrdiff_t>(urgent));
+  // A live drained node's usage changes: finish() fences its registration
+  // too, so one that died meanwhile is re-planned as gone.
   builder.finish(plan, true);
   plan.job.nodes = builder.nodesWithInstances(nodes);
   plan.puts.push_back({keys::job(name), encode(plan.job)});

@@ -21,7 +21,8 @@
 namespace ozy {
 
 // A node as the scheduler sees it: live (registered under a lease) or not,
-// with its usage key, which outlives the node until its instances are moved.
+// with its usage key, which outlives the node until its instances are moved,
+// and whether it is drained.
 struct NodeEntry {
   std::string name;
   bool live = false;
@@ -31,6 +32,11 @@ struct NodeEntry {
   std::int64_t modRevision = 0;
   UsageRecord usage;
   std::int64_t usageModRevision = 0;  // 0: no usage key yet
+  // Of the drain key; 0: the node is not drained. Its value (when, by whom)
+  // is for people and plays no part in planning.
+  std::int64_t drainModRevision = 0;
+
+  bool drained() const { return drainModRevision != 0; }
 };
 
 struct ClusterSnapshot {

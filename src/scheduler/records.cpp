@@ -112,6 +112,8 @@ std::string encode(const InstanceStatus& r) {
       .dump();
 }
 
+std::string encode(const DrainRecord& r) { return json{{"sinceMs", r.sinceMs}, {"by", r.by}}.dump(); }
+
 Result<NodeRecord, std::string> decodeNode(std::string_view text) {
   return decodeWith<NodeRecord>("node", text, [](const json& j) {
     return NodeRecord{j.at("name").get<std::string>(), j.at("address").get<std::string>(),
@@ -182,6 +184,12 @@ Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) 
     return InstanceStatus{j.at("node").get<std::string>(), state,
                           j.at("reason").get<std::string>(), j.at("restarts").get<std::uint32_t>(),
                           j.at("podIp").get<std::string>(), j.at("sinceMs").get<std::int64_t>()};
+  });
+}
+
+Result<DrainRecord, std::string> decodeDrain(std::string_view text) {
+  return decodeWith<DrainRecord>("drain", text, [](const json& j) {
+    return DrainRecord{j.at("sinceMs").get<std::int64_t>(), j.at("by").get<std::string>()};
   });
 }
 

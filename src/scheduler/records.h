@@ -83,12 +83,21 @@ struct SharedPoolRecord {
   bool operator==(const SharedPoolRecord&) const = default;
 };
 
+// /ozy/drain/<node>: the node is drained; when, and through which agent's
+// API, for people reading `ozy node list`.
+struct DrainRecord {
+  std::int64_t sinceMs = 0;
+  std::string by;  // the node whose API took the request
+  bool operator==(const DrainRecord&) const = default;
+};
+
 std::string encode(const NodeRecord& record);
 std::string encode(const UsageRecord& record);
 std::string encode(const Assignment& record);
 std::string encode(const JobRecord& record);
 std::string encode(const SharedPoolRecord& record);
 std::string encode(const InstanceStatus& record);
+std::string encode(const DrainRecord& record);
 
 Result<NodeRecord, std::string> decodeNode(std::string_view text);
 Result<UsageRecord, std::string> decodeUsage(std::string_view text);
@@ -96,6 +105,7 @@ Result<Assignment, std::string> decodeAssignment(std::string_view text);
 Result<JobRecord, std::string> decodeJob(std::string_view text);
 Result<SharedPoolRecord, std::string> decodeSharedPool(std::string_view text);
 Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text);
+Result<DrainRecord, std::string> decodeDrain(std::string_view text);
 
 nlohmann::json toJson(const Resources& resources);
 

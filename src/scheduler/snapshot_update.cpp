@@ -21,7 +21,11 @@ NodeEntry& entryFor(ClusterSnapshot& view, std::string_view name) {
 }  // namespace
 
 void prune(ClusterSnapshot& view) {
-  std::erase_if(view.nodes, [](const NodeEntry& e) { return !e.live && e.usageModRevision == 0; });
+  // A drained node that has left keeps its entry: it is still drained when
+  // it comes back.
+  std::erase_if(view.nodes, [](const NodeEntry& e) {
+    return !e.live && e.usageModRevision == 0 && !e.drained();
+  });
 }
 
 void applyUsage(ClusterSnapshot& view, std::string_view node, const UsageRecord* usage,
@@ -67,6 +71,12 @@ bool applyKey(ClusterSnapshot& view, const std::string& key, const std::string* 
     } else {
       readable = false;
     }
+  } else if (auto drained = keys::nameUnder(key, keys::kDrain); !drained.empty()) {
+    // Only the key's presence matters to planning: even an unreadable value
+    // means drained.
+    NodeEntry& e = entryFor(view, drained);
+    if (modRevision != 0 && modRevision <= e.drainModRevision) return true;
+    e.drainModRevision = value ? std::max<std::int64_t>(modRevision, 1) : 0;
   } else if (key == keys::kSharedPool) {
     if (modRevision != 0 && modRevision <= view.sharedPoolModRevision) return true;
     if (!value) {

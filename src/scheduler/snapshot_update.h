@@ -22,7 +22,7 @@ bool applyKey(ClusterSnapshot& view, const std::string& key, const std::string* 
 void applyUsage(ClusterSnapshot& view, std::string_view node, const UsageRecord* usage,
                 std::int64_t modRevision);
 
-// Drops entries that are neither live nodes nor hold usage.
+// Drops entries that are neither live nodes nor hold usage nor are drained.
 void prune(ClusterSnapshot& view);
 
 }  // namespace ozy

@@ -29,6 +29,7 @@ using ::testing::HasSubstr;
 using testing_support::AgentOptions;
 using testing_support::AgentProcess;
 using testing_support::EtcdProcess;
+using testing_support::runOzy;
 using testing_support::TempDir;
 
 // Every agent of a cluster takes the same token, as in a real one.
@@ -359,6 +360,83 @@ TEST_F(Replacement, WhatDoesNotFitWaitsPendingUntilANodeJoins) {
   ASSERT_TRUE(within(std::chrono::seconds(20), [&] { return countOn(placement(url), "node-d") == 2; }))
       << send(url, "GET", "/v1/jobs/web").body;
   EXPECT_EQ(countOn(placement(url), ""), 0u);
+}
+
+TEST_F(Replacement, ADrainedNodesInstancesMoveAndItTakesNothingNewUntilUndrained) {
+  AgentProcess& a = startNode("node-a", "4G");
+  AgentProcess& b = startNode("node-b", "4G");
+  AgentProcess& c = startNode("node-c", "4G");
+  const std::string url = a.url();
+  ASSERT_TRUE(within(std::chrono::seconds(10), [&] { return liveNodes(url).size() == 3; }));
+  ASSERT_EQ(send(url, "POST", "/v1/jobs", jobFile("web", 6, "1G", false)).status, 201);
+  // Spread over all three, or (if node-a's cache had not seen node-c yet)
+  // three each on a and b: either way the node drained holds some.
+  const auto before = placement(url);
+  const std::string victim = countOn(before, "node-c") > 0 ? "node-c" : "node-b";
+  ASSERT_GT(countOn(before, victim), 0u);
+  const std::set<std::string> others = victim == "node-c"
+                                           ? std::set<std::string>{"node-a", "node-b"}
+                                           : std::set<std::string>{"node-a", "node-c"};
+
+  // Through the CLI, with the token from the environment, via another node's API.
+  const std::string via = victim == "node-c" ? b.url() : c.url();
+  const auto drained = runOzy(OZY_BINARY, {"node", "drain", victim, "--address", via}, a.ozyEnv());
+  ASSERT_EQ(drained.exitCode, 0) << drained.stderrText;
+  EXPECT_THAT(drained.stdoutText, HasSubstr("node " + victim + ": drain"));
+
+  auto usageOf = [&](const std::string& node) {
+    auto got = store_->get(keys::usage(node));
+    if (!got || got->kvs.empty()) return UsageRecord{};
+    auto usage = decodeUsage(got->kvs[0].value);
+    return usage ? *usage : UsageRecord{};
+  };
+  ASSERT_TRUE(within(std::chrono::seconds(20), [&] {
+    const auto placed = placement(url);
+    std::size_t onOthers = 0;
+    for (const auto& n : others) onOthers += countOn(placed, n);
+    return usageOf(victim).instances == 0 && placed.size() == 6 && onOthers == 6;
+  })) << send(url, "GET", "/v1/jobs/web").body;
+  // Same ids, none pending, nothing counted twice.
+  const auto after = placement(url);
+  for (const auto& [id, node] : before) EXPECT_TRUE(after.contains(id)) << id;
+  EXPECT_EQ(countOn(after, ""), 0u);
+  EXPECT_EQ(usageOf(victim), UsageRecord{});
+  Bytes used = 0;
+  for (const auto& n : others) used += usageOf(n).used.memory;
+  EXPECT_EQ(used, 6 * kGiB);
+
+  const auto list = runOzy(OZY_BINARY, {"node", "list", "-o", "json", "--address", url}, a.ozyEnv());
+  ASSERT_EQ(list.exitCode, 0) << list.stderrText;
+  std::map<std::string, std::string> states;
+  for (const auto& n : json::parse(list.stdoutText)) states[n["name"]] = n["state"];
+  EXPECT_EQ(states, (std::map<std::string, std::string>{
+                        {victim, "drained"}, {*others.begin(), "ready"}, {*others.rbegin(), "ready"}}));
+
+  // A new job avoids the drained node; one that needs it gets the usual
+  // problem, naming the drain.
+  auto small = send(url, "POST", "/v1/jobs", jobFile("small", 3, "256M", false));
+  ASSERT_EQ(small.status, 201) << small.body;
+  EXPECT_THAT(json::parse(small.body)["nodes"], ::testing::Not(::testing::Contains(victim)));
+  auto ports = send(url, "POST", "/v1/jobs", jobFile("ports", 3, "256M", true));
+  EXPECT_EQ(ports.status, 422) << ports.body;
+  EXPECT_THAT(json::parse(ports.body).value("type", ""), HasSubstr("#insufficient-ports"));
+  EXPECT_THAT(json::parse(ports.body).value("detail", ""), HasSubstr(victim + " is drained"));
+
+  const auto undrained = runOzy(OZY_BINARY, {"node", "undrain", victim, "--address", url}, a.ozyEnv());
+  ASSERT_EQ(undrained.exitCode, 0) << undrained.stderrText;
+  EXPECT_THAT(undrained.stdoutText, HasSubstr("node " + victim + ": ready"));
+  ports = send(url, "POST", "/v1/jobs", jobFile("ports", 3, "256M", true));
+  ASSERT_EQ(ports.status, 201) << ports.body;
+  EXPECT_THAT(json::parse(ports.body)["nodes"], ::testing::Contains(victim));
+  EXPECT_EQ(countOn(placement(url), victim), 0u) << "undraining moves nothing back";
+
+  const auto unknown = runOzy(OZY_BINARY, {"node", "drain", "node-z", "--address", url}, a.ozyEnv());
+  EXPECT_EQ(unknown.exitCode, 4) << unknown.stderrText;
+  EXPECT_THAT(unknown.stderrText, HasSubstr("node-not-found"));
+  const auto badName = send(url, "POST", "/v1/nodes/Not_A_Host/drain");
+  EXPECT_EQ(badName.status, 400);
+  EXPECT_THAT(json::parse(badName.body).value("type", ""), HasSubstr("#invalid-node-name"));
+  EXPECT_EQ(send(url, "GET", "/v1/nodes/" + victim + "/drain").status, 405);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // real race cannot be lost on cue.
 #include "control/control_plane.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -123,9 +124,10 @@ TEST_F(ControlPlaneRetry, ALostCommitReplansOnWhatItsTxnReadBackWithoutWaiting) 
   EXPECT_EQ(racing_->commits, 2);
   EXPECT_EQ(racing_->reads, 1) << "the retry must plan from the failed Txn's reads";
   EXPECT_EQ(sleeps_, 0) << "one lost race is no reason to back off";
-  // What it read back: the keys its compares guard (job, node, usage), not
-  // the whole cluster, which etcd would read inside its write path.
-  EXPECT_EQ(racing_->lastFailureBranch.size(), 3u);
+  // What it read back: the keys its compares guard (job, node, usage) and
+  // the node's drain key, not the whole cluster, which etcd would read
+  // inside its write path.
+  EXPECT_EQ(racing_->lastFailureBranch.size(), 4u);
   for (const auto& op : racing_->lastFailureBranch) EXPECT_EQ(op.kind, TxnOp::kGet) << op.key;
   // The retry saw the competitor's gigabyte: both are counted.
   const UsageRecord usage = usageOfN1();
@@ -177,6 +179,79 @@ TEST_F(ControlPlaneRetry, ScalingAlsoReplansOnWhatTheLostTxnReadBack) {
   EXPECT_EQ(racing_->reads, 1);
   EXPECT_EQ(sleeps_, 0);
   EXPECT_EQ(usageOfN1().used.memory, 2 * kGiB);
+}
+
+TEST_F(ControlPlaneRetry, ASubmissionThatLosesToADrainIsPlannedAgainWithoutTheNode) {
+  // Another agent's API drains n1 just before our commit: the drain
+  // rewrites n1's usage key, so the commit loses; what it reads back
+  // includes the drain, so the re-plan knows n1 takes nothing.
+  ControlPlane other(*store_, ControlPlaneOptions{});
+  racing_->competitors = {[&](Store&) { ASSERT_TRUE(other.drain("n1", "n2")); }};
+  auto done = control_->submit(jobOf("web", "512M"));
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().type.slug, problems::kInsufficientMemory.slug);
+  EXPECT_THAT(done.error().detail, ::testing::HasSubstr("(n1 is drained)"));
+  EXPECT_EQ(racing_->commits, 1);
+  EXPECT_EQ(racing_->reads, 1) << "the re-plan used what the lost Txn read back";
+  EXPECT_TRUE(store_->get(keys::job("web"))->kvs.empty());
+}
+
+TEST_F(ControlPlaneRetry, AnUndrainJustBeforeAMoveOffTheNodeWins) {
+  ASSERT_TRUE(store_->put(keys::node("n2"),
+                          encode(NodeRecord{"n2", "10.0.0.2", "http://10.0.0.2:7700",
+                                            {8 * kGiB, 10 * kGiB}, 0, {}}))
+                  .ok());
+  ASSERT_TRUE(control_->submit(jobOf("web", "512M")));  // best fit: n1
+  ASSERT_FALSE(store_->get(keys::assignment("n1", "web"))->kvs.empty());
+  ASSERT_TRUE(control_->drain("n1", "n1"));
+  racing_->commits = 0;
+  ControlPlane other(*store_, ControlPlaneOptions{});
+  racing_->competitors = {[&](Store&) { ASSERT_TRUE(other.undrain("n1")); }};
+  auto done = control_->replace("web");
+  ASSERT_TRUE(done) << done.error().detail;
+  EXPECT_EQ(racing_->commits, 1);
+  EXPECT_EQ(done->revision, 0) << "undrained: nothing to move any more";
+  EXPECT_FALSE(store_->get(keys::assignment("n1", "web"))->kvs.empty()) << "it stays where it runs";
+  EXPECT_TRUE(store_->get(keys::assignment("n2", "web"))->kvs.empty());
+}
+
+TEST_F(ControlPlaneRetry, DrainAndUndrainAreIdempotentForKnownNodesOnly) {
+  auto drained = control_->drain("n1", "n7");
+  ASSERT_TRUE(drained) << drained.error().detail;
+  EXPECT_TRUE(drained->changed);
+  EXPECT_TRUE(drained->live);
+  ASSERT_TRUE(drained->drain);
+  EXPECT_EQ(drained->drain->by, "n7");
+  // A live node without usage gets an empty usage key: the fence a plan
+  // that chose it before the drain compares.
+  EXPECT_EQ(usageOfN1(), UsageRecord{});
+
+  auto again = control_->drain("n1", "n8");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->changed);
+  EXPECT_EQ(again->drain->by, "n7") << "the first drain's record stays";
+
+  EXPECT_EQ(control_->drain("ghost", "n1").error().type.slug, problems::kNodeNotFound.slug);
+  EXPECT_EQ(control_->undrain("ghost").error().type.slug, problems::kNodeNotFound.slug);
+  EXPECT_EQ(control_->drain("Not_A_Host", "n1").error().type.slug,
+            problems::kInvalidNodeName.slug);
+
+  auto undrained = control_->undrain("n1");
+  ASSERT_TRUE(undrained);
+  EXPECT_TRUE(undrained->changed);
+  EXPECT_FALSE(undrained->drain);
+  EXPECT_TRUE(store_->get(keys::drain("n1"))->kvs.empty());
+  auto undrainedAgain = control_->undrain("n1");
+  ASSERT_TRUE(undrainedAgain);
+  EXPECT_FALSE(undrainedAgain->changed);
+
+  // A node that has left but whose drain or instances are recorded is known.
+  ASSERT_TRUE(control_->drain("n1", "n7"));
+  ASSERT_TRUE(store_->remove(keys::node("n1")).ok());
+  auto away = control_->undrain("n1");
+  ASSERT_TRUE(away) << away.error().detail;
+  EXPECT_FALSE(away->live);
+  EXPECT_TRUE(away->changed);
 }
 
 }  // namespace

@@ -56,6 +56,27 @@ TEST_F(SnapshotCacheTest, StartsFromWhatEtcdHoldsAndFollowsItsChanges) {
   (*cache)->stop();
 }
 
+TEST_F(SnapshotCacheTest, FollowsDrainsAndKeepsThemForNodesThatLeft) {
+  putNode("a");
+  ASSERT_TRUE(store_->put(keys::drain("gone"), encode(DrainRecord{1, "a"})).ok());
+  auto cache = SnapshotCache::start(*store_);
+  ASSERT_TRUE(cache.ok());
+  auto view = (*cache)->current();
+  ASSERT_TRUE(view && view->find("gone"));
+  EXPECT_TRUE(view->find("gone")->drained()) << "read at start, kept though not live";
+
+  ASSERT_TRUE(store_->put(keys::drain("a"), encode(DrainRecord{2, "a"})).ok());
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("a")->drained(); }));
+  ASSERT_TRUE(store_->remove(keys::drain("a")).ok());
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return !s.find("a")->drained(); }));
+  // A drained node that comes back is still drained.
+  putNode("gone");
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) {
+    return s.find("gone")->live && s.find("gone")->drained();
+  }));
+  (*cache)->stop();
+}
+
 TEST_F(SnapshotCacheTest, TakesItsOwnCommitsAtOnceAndIgnoresOlderNews) {
   putNode("a");
   auto cache = SnapshotCache::start(*store_);

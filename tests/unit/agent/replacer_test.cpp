@@ -115,29 +115,29 @@ class DueWork : public ::testing::Test {
 
 TEST_F(DueWork, TheFirstActsAtOnceTheNextTwoOnlyAfterTheirDelay) {
   const ClusterSnapshot view = viewOf(live, {"dead"});
-  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).goneNodes.contains("dead"));
-  EXPECT_TRUE(at(ranked("dead", 1, live), view, 0s).goneNodes.empty());
-  EXPECT_TRUE(at(ranked("dead", 1, live), view, 4s).goneNodes.empty());
-  EXPECT_TRUE(at(ranked("dead", 1, live), view, 5s).goneNodes.contains("dead"));
-  EXPECT_TRUE(at(ranked("dead", 2, live), view, 0s).goneNodes.empty());
-  EXPECT_TRUE(at(ranked("dead", 2, live), view, 9s).goneNodes.empty());
-  EXPECT_TRUE(at(ranked("dead", 2, live), view, 10s).goneNodes.contains("dead"));
-  EXPECT_TRUE(at(ranked("dead", 3, live), view, 0s).goneNodes.empty());
-  EXPECT_TRUE(at(ranked("dead", 3, live), view, 600s).goneNodes.empty()) << "the rest never act";
+  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).nodesToVacate.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 0s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 4s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked("dead", 1, live), view, 5s).nodesToVacate.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 0s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 9s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked("dead", 2, live), view, 10s).nodesToVacate.contains("dead"));
+  EXPECT_TRUE(at(ranked("dead", 3, live), view, 0s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked("dead", 3, live), view, 600s).nodesToVacate.empty()) << "the rest never act";
 }
 
 TEST_F(DueWork, AGoneNodeWithoutInstancesIsNoWork) {
   ClusterSnapshot view = viewOf(live, {"dead"});
   for (auto& e : view.nodes) e.usage.instances = 0;
-  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).goneNodes.empty());
+  EXPECT_TRUE(at(ranked("dead", 0, live), view, 0s).nodesToVacate.empty());
 }
 
 TEST_F(DueWork, TheDelayStartsAgainWhenTheWorkComesBack) {
   const std::string second = ranked("dead", 1, live);
-  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 0s).goneNodes.empty());
-  EXPECT_TRUE(at(second, viewOf(live, {}), 3s).goneNodes.empty());  // someone did it
-  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 6s).goneNodes.empty()) << "seen again at 6 s";
-  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 11s).goneNodes.contains("dead"));
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 0s).nodesToVacate.empty());
+  EXPECT_TRUE(at(second, viewOf(live, {}), 3s).nodesToVacate.empty());  // someone did it
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 6s).nodesToVacate.empty()) << "seen again at 6 s";
+  EXPECT_TRUE(at(second, viewOf(live, {"dead"}), 11s).nodesToVacate.contains("dead"));
 }
 
 TEST_F(DueWork, PendingInstancesAreLookedAtEveryIntervalWithFallbacks) {
@@ -151,6 +151,51 @@ TEST_F(DueWork, PendingInstancesAreLookedAtEveryIntervalWithFallbacks) {
   EXPECT_FALSE(at(second, view, 59s).pending);
   EXPECT_TRUE(at(second, view, 60s).pending);
   EXPECT_FALSE(at(ranked("pending instances", 3, live), view, 0s).pending);
+}
+
+// A live node that is drained and still holds `instances`.
+void drainIn(ClusterSnapshot& view, const std::string& node, std::uint32_t instances) {
+  for (auto& e : view.nodes) {
+    if (e.name != node) continue;
+    e.drainModRevision = 7;
+    e.usage.instances = instances;
+  }
+}
+
+TEST_F(DueWork, ADrainedNodeWithInstancesIsWorkLikeAGoneOne) {
+  ClusterSnapshot view = viewOf(live, {});
+  const std::string drained = live[4];
+  drainIn(view, drained, 3);
+  // Ranked among all live nodes, the drained one included: it can act too.
+  EXPECT_TRUE(at(ranked(drained, 0, live), view, 0s).nodesToVacate.contains(drained));
+  EXPECT_TRUE(at(ranked(drained, 1, live), view, 0s).nodesToVacate.empty());
+  EXPECT_TRUE(at(ranked(drained, 1, live), view, 5s).nodesToVacate.contains(drained));
+  drainIn(view, drained, 0);
+  EXPECT_TRUE(at(ranked(drained, 0, live), view, 6s).nodesToVacate.empty()) << "nothing left";
+}
+
+TEST_F(DueWork, ADrainThatFoundNoRoomIsTriedAgainWhenItMovedSomeOrAfterThePendingInterval) {
+  ClusterSnapshot view = viewOf(live, {});
+  const std::string drained = live[2];
+  const std::string first = ranked(drained, 0, live);
+  drainIn(view, drained, 3);
+  EXPECT_TRUE(at(first, view, 0s).nodesToVacate.contains(drained));
+  EXPECT_TRUE(at(first, view, 1s).nodesToVacate.empty()) << "nothing moved: wait for room";
+  EXPECT_TRUE(at(first, view, 9s).nodesToVacate.empty());
+  EXPECT_TRUE(at(first, view, 10s).nodesToVacate.contains(drained)) << "the pending interval";
+  drainIn(view, drained, 2);
+  EXPECT_TRUE(at(first, view, 11s).nodesToVacate.contains(drained)) << "one moved: go on";
+  // A gone node is never held back like this: its instances go pending at once.
+  const ClusterSnapshot gone = viewOf(live, {"dead"});
+  const std::string firstForDead = ranked("dead", 0, live);
+  EXPECT_TRUE(at(firstForDead, gone, 0s).nodesToVacate.contains("dead"));
+  EXPECT_TRUE(at(firstForDead, gone, 1s).nodesToVacate.contains("dead"));
+}
+
+TEST_F(DueWork, ALiveNodeThatIsNotDrainedIsNoWork) {
+  ClusterSnapshot view = viewOf(live, {});
+  for (auto& e : view.nodes) e.usage.instances = 5;
+  for (const auto& n : live) EXPECT_TRUE(at(n, view, 0s).nodesToVacate.empty()) << n;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <set>
@@ -234,6 +235,74 @@ TEST(Placer, ReleaseGivesBackMemoryDiskAndPorts) {
   EXPECT_EQ(placer.state().nodes[0].used, Resources{});
   EXPECT_TRUE(placer.state().nodes[0].portsInUse.empty());
   EXPECT_TRUE(placer.place(request(d, 1)).ok());
+}
+
+NodeState drainedNode(std::string name, Bytes memory) {
+  NodeState n = node(std::move(name), memory);
+  n.drained = true;
+  return n;
+}
+
+TEST(Placer, NeverPlacesOnADrainedNodeInAnyMode) {
+  // The drained node is the best fit and the only one without the job: it
+  // must still take nothing, whether the request fills nodes, spreads by
+  // count or places as many as fit.
+  struct Case {
+    const char* what;
+    std::uint32_t count;
+    PlacementMode mode;
+  };
+  for (const Case& c : {Case{"one, all or nothing", 1, PlacementMode::kAllOrNothing},
+                        Case{"spread by count", 6, PlacementMode::kAllOrNothing},
+                        Case{"as many as fit", 12, PlacementMode::kAsManyAsFit}}) {
+    Placer placer(cluster({node("a", 8 * kGiB), drainedNode("tight", 2 * kGiB), node("b", 8 * kGiB)}));
+    auto req = request(demand(1 * kGiB), c.count, c.mode);
+    req.nodesWithJob = {0, 2};
+    auto outcome = placer.place(req);
+    ASSERT_TRUE(outcome.ok()) << c.what;
+    EXPECT_EQ(std::count(outcome->nodes.begin(), outcome->nodes.end(), 1u), 0) << c.what;
+    EXPECT_EQ(placer.state().nodes[1].used, Resources{}) << c.what;
+  }
+}
+
+TEST(Placer, NamesDrainedNodesWhenTheyAreWhyAJobDoesNotFit) {
+  struct Case {
+    const char* what;
+    JobDemand demand;
+    std::uint32_t count;
+    const char* slug;
+    const char* detail;
+  };
+  const Case cases[] = {
+      {"totals", demand(4 * kGiB), 2, "insufficient-memory",
+       "Job requires 8G of memory but only 4G can be allocated (b is drained)."},
+      {"ports", demand(1 * kGiB, 0, {{80, Protocol::kTcp}}), 2, "insufficient-ports",
+       "Job publishes host port 80/tcp from each of 2 instances, so it needs 2 nodes where that "
+       "is free (neither used by instances nor reserved for the node's own API, etcd or DNS), "
+       "but only 1 are (b is drained)."},
+  };
+  for (const Case& c : cases) {
+    Placer placer(cluster({node("a", 4 * kGiB), drainedNode("b", 64 * kGiB)}));
+    auto outcome = placer.place(request(c.demand, c.count));
+    ASSERT_FALSE(outcome.ok()) << c.what;
+    EXPECT_EQ(outcome.error().type.slug, c.slug) << c.what;
+    EXPECT_EQ(outcome.error().detail, c.detail) << c.what;
+    EXPECT_EQ(outcome.error().toJson()["nodesDrained"], 1) << c.what;
+  }
+  // Per instance: the only node with room is drained.
+  Placer placer(cluster({node("a", 2 * kGiB), node("c", 2 * kGiB), drainedNode("b", 64 * kGiB),
+                         drainedNode("d", 64 * kGiB)}));
+  auto outcome = placer.place(request(demand(3 * kGiB), 1));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_THAT(outcome.error().detail, HasSubstr("(2 of 2 nodes have less) (2 nodes are drained: b, d)."));
+}
+
+TEST(Placer, ReleaseOnADrainedNodeKeepsItOutOfReach) {
+  Placer placer(cluster({drainedNode("a", 8 * kGiB), node("b", 1 * kGiB)}));
+  placer.release(0, demand(1 * kGiB));
+  auto outcome = placer.place(request(demand(2 * kGiB), 1));
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.error().type.slug, "insufficient-memory");
 }
 
 TEST(Demand, SumsContainersAndSeparatesLocalFromSharedVolumes) {

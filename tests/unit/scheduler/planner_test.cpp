@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -89,6 +90,10 @@ class MiniEtcd {
         n.name = node;
         n.usage = *decodeUsage(e.value);
         n.usageModRevision = e.modRevision;
+      } else if (auto drained = keys::nameUnder(key, keys::kDrain); !drained.empty()) {
+        NodeEntry& n = nodes[std::string(drained)];
+        n.name = drained;
+        n.drainModRevision = e.modRevision;
       } else if (key == keys::kSharedPool) {
         s.sharedPool = *decodeSharedPool(e.value);
         s.sharedPoolModRevision = e.modRevision;
@@ -554,6 +559,266 @@ TEST(PlannerReplace, LosesToAConcurrentChangeOfTheJob) {
   const CommitPlan replace = replanAfterCDies(etcd);
   ASSERT_TRUE(etcd.commit(*planScale(etcd.snapshot(), etcd.job("web"), 3)));
   EXPECT_FALSE(etcd.commit(replace));
+}
+
+}  // namespace
+}  // namespace ozy
+
+namespace ozy {
+namespace {
+
+// `ozy node drain` and `undrain`, as the API writes them.
+void drain(MiniEtcd& etcd, const std::string& node) {
+  etcd.put(keys::drain(node), encode(DrainRecord{1000, "a"}));
+}
+void undrain(MiniEtcd& etcd, const std::string& node) { etcd.remove(keys::drain(node)); }
+
+std::vector<std::uint32_t> idsOn(const JobEntry& entry, const std::string& node) {
+  for (const auto& [n, a] : entry.assignments) {
+    if (n == node) return a.instances;
+  }
+  return {};
+}
+
+bool hasCompare(const CommitPlan& plan, const std::string& key, KeyCompare::Target target,
+                std::int64_t equals) {
+  return std::any_of(plan.compares.begin(), plan.compares.end(), [&](const KeyCompare& c) {
+    return c.key == key && c.target == target && c.equals == equals;
+  });
+}
+
+TEST(PlannerDrain, NothingNewLandsOnADrainedNode) {
+  // "tight" is the best fit and holds no instance of the job: without the
+  // drain it would be chosen first every time.
+  struct Case {
+    const char* what;
+    std::function<std::vector<InstancePlacement>(MiniEtcd&)> place;
+  };
+  const Case cases[] = {
+      {"submit",
+       [](MiniEtcd& etcd) { return planSubmit(etcd.snapshot(), plainJob(4, "1G"), 0)->placed; }},
+      {"scale up",
+       [](MiniEtcd& etcd) {
+         EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(1, "1G"), 0)));
+         return planScale(etcd.snapshot(), etcd.job("web"), 4)->placed;
+       }},
+      {"re-placement of a gone node's instances",
+       [](MiniEtcd& etcd) {
+         addNode(etcd, "c", 8 * kGiB);
+         EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1G"), 0)));
+         etcd.remove(keys::node("c"));
+         return planReplace(etcd.snapshot(), etcd.job("web"), 128).placed;
+       }},
+      {"pending instances",
+       [](MiniEtcd& etcd) {
+         EXPECT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+         JobEntry entry = etcd.job("web");
+         entry.record.pending = {2, 3};
+         return planReplace(etcd.snapshot(), entry, 128).placed;
+       }},
+  };
+  for (const Case& c : cases) {
+    MiniEtcd etcd;
+    addNode(etcd, "a", 8 * kGiB);
+    addNode(etcd, "b", 8 * kGiB);
+    addNode(etcd, "tight", 2 * kGiB);
+    drain(etcd, "tight");
+    const auto placed = c.place(etcd);
+    EXPECT_FALSE(placed.empty()) << c.what;
+    for (const auto& p : placed) EXPECT_NE(p.node, "tight") << c.what << ": instance " << p.id;
+  }
+}
+
+TEST(PlannerDrain, AJobThatNoLongerFitsBecauseOfADrainGetsTheUsualProblem) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 4 * kGiB);
+  addNode(etcd, "b", 4 * kGiB);
+  drain(etcd, "b");
+  auto plan = planSubmit(etcd.snapshot(), plainJob(3, "2G"), 0);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.error().type.slug, "insufficient-memory");
+  EXPECT_EQ(plan.error().detail, "Job requires 6G of memory but only 4G can be allocated (b is drained).");
+}
+
+TEST(PlannerDrain, AfterAnUndrainTheNodeTakesInstancesAgain) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "tight", 2 * kGiB);
+  drain(etcd, "tight");
+  undrain(etcd, "tight");
+  auto plan = planSubmit(etcd.snapshot(), plainJob(1, "1G"), 0);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->placed[0].node, "tight");
+}
+
+TEST(PlannerDrain, ADrainedNodesInstancesMoveInOneTxnKeepingTheirIds) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1G"), 0)));
+  const std::vector<std::uint32_t> onC = idsOn(etcd.job("web"), "c");
+  ASSERT_EQ(onC.size(), 2u);
+  drain(etcd, "c");
+
+  const ClusterSnapshot seen = etcd.snapshot();
+  const CommitPlan plan = planReplace(seen, etcd.job("web"), 128);
+  std::vector<std::uint32_t> placedIds;
+  for (const auto& p : plan.placed) {
+    EXPECT_NE(p.node, "c");
+    placedIds.push_back(p.id);
+  }
+  EXPECT_EQ(placedIds, onC) << "the instances keep their ids";
+  // Leaving c and arriving elsewhere is one commit, fenced on c still being
+  // drained and still the same registration.
+  EXPECT_THAT(plan.deletes, ::testing::Contains(keys::assignment("c", "web")));
+  const NodeEntry* c = seen.find("c");
+  EXPECT_TRUE(hasCompare(plan, keys::drain("c"), KeyCompare::Target::kModRevision, c->drainModRevision));
+  EXPECT_TRUE(hasCompare(plan, keys::node("c"), KeyCompare::Target::kModRevision, c->modRevision));
+  ASSERT_TRUE(etcd.commit(plan));
+
+  const JobEntry after = etcd.job("web");
+  EXPECT_EQ(after.record.nodes, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(instancesOn(after, "a") + instancesOn(after, "b"), 6u);
+  EXPECT_TRUE(after.record.pending.empty());
+  EXPECT_EQ(after.record.version, 1u);
+  EXPECT_EQ(etcd.usage("c"), UsageRecord{}) << "c is live: its usage stays, empty";
+  EXPECT_TRUE(etcd.has(keys::usage("c")));
+  EXPECT_EQ(etcd.usage("a").used.memory + etcd.usage("b").used.memory, 6 * kGiB);
+  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web"), 128).puts.empty()) << "nothing left";
+}
+
+TEST(PlannerDrain, WhatCannotMoveKeepsRunningOnTheDrainedNodeNotPending) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 3 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1536M"), 0)));
+  const std::vector<std::uint32_t> onC = idsOn(etcd.job("web"), "c");
+  drain(etcd, "c");
+  // a and b are full: nothing to write, c keeps both.
+  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web"), 128).puts.empty());
+
+  addNode(etcd, "d", 2 * kGiB);  // room for one
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
+  JobEntry after = etcd.job("web");
+  EXPECT_TRUE(after.record.pending.empty()) << "the one left still runs on c";
+  EXPECT_EQ(idsOn(after, "d"), std::vector<std::uint32_t>{onC[0]});
+  EXPECT_EQ(idsOn(after, "c"), std::vector<std::uint32_t>{onC[1]});
+  EXPECT_EQ(etcd.usage("c").instances, 1u);
+  EXPECT_EQ(etcd.usage("c").used.memory, 1536 * kMiB);
+
+  addNode(etcd, "e", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
+  after = etcd.job("web");
+  EXPECT_TRUE(idsOn(after, "c").empty());
+  EXPECT_EQ(idsOn(after, "e"), std::vector<std::uint32_t>{onC[1]});
+  EXPECT_EQ(etcd.usage("c").instances, 0u);
+}
+
+TEST(PlannerDrain, InstancesThatRunNowhereGetTheRoomBeforeThoseOfADrainedNode) {
+  MiniEtcd etcd;
+  for (const char* n : {"a", "b", "c"}) addNode(etcd, n, 3 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(6, "1536M"), 0)));
+  const JobEntry before = etcd.job("web");
+  drain(etcd, "b");
+  etcd.remove(keys::node("c"));
+  addNode(etcd, "d", 3 * kGiB);  // room for two: c's, not b's
+
+  ASSERT_TRUE(etcd.commit(planReplace(etcd.snapshot(), etcd.job("web"), 128)));
+  const JobEntry after = etcd.job("web");
+  EXPECT_EQ(idsOn(after, "d"), idsOn(before, "c"));
+  EXPECT_EQ(idsOn(after, "b"), idsOn(before, "b"));
+  EXPECT_TRUE(after.record.pending.empty());
+}
+
+TEST(PlannerDrain, MovesWithinTheTransactionLimitAndFinishesOnLaterRounds) {
+  MiniEtcd etcd;
+  for (int i = 0; i < 12; ++i) addNode(etcd, fmt::format("n{:02}", i), 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(24, "1G"), 0)));
+  const std::vector<std::string> drained = {"n00", "n01", "n02"};
+  for (const auto& n : drained) drain(etcd, n);
+  constexpr std::size_t kLimit = 14;
+  int rounds = 0;
+  for (; rounds < 10; ++rounds) {
+    const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), kLimit);
+    if (plan.puts.empty()) break;
+    EXPECT_LE(plan.operationCount(), kLimit);
+    EXPECT_LE(plan.compares.size(), kLimit);
+    ASSERT_TRUE(etcd.commit(plan));
+    EXPECT_TRUE(etcd.job("web").record.pending.empty()) << "round " << rounds;
+  }
+  EXPECT_GT(rounds, 1) << "one round cannot have done it within the limit";
+  std::size_t total = 0;
+  for (const auto& [node, a] : etcd.job("web").assignments) {
+    EXPECT_TRUE(std::find(drained.begin(), drained.end(), node) == drained.end()) << node;
+    total += a.instances.size();
+  }
+  EXPECT_EQ(total, 24u);
+  for (const auto& n : drained) EXPECT_EQ(etcd.usage(n).instances, 0u) << n;
+}
+
+TEST(PlannerDrain, ACommitFailsWhenTheDrainedNodeChangedMeanwhile) {
+  struct Case {
+    const char* what;
+    std::function<void(MiniEtcd&)> meanwhile;
+  };
+  const Case cases[] = {
+      {"undrained", [](MiniEtcd& etcd) { undrain(etcd, "c"); }},
+      {"undrained and drained again",
+       [](MiniEtcd& etcd) {
+         undrain(etcd, "c");
+         drain(etcd, "c");
+       }},
+      {"registered afresh", [](MiniEtcd& etcd) { addNode(etcd, "c", 8 * kGiB); }},
+      {"gone", [](MiniEtcd& etcd) { etcd.remove(keys::node("c")); }},
+  };
+  for (const Case& c : cases) {
+    MiniEtcd etcd;
+    addNode(etcd, "a", 8 * kGiB);
+    addNode(etcd, "c", 8 * kGiB);
+    ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+    drain(etcd, "c");
+    const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), 128);
+    ASSERT_FALSE(plan.puts.empty()) << c.what;
+    c.meanwhile(etcd);
+    EXPECT_FALSE(etcd.commit(plan)) << c.what;
+  }
+}
+
+TEST(PlannerDrain, AnUndrainedNodeKeepsItsInstances) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  drain(etcd, "c");
+  undrain(etcd, "c");
+  EXPECT_TRUE(planReplace(etcd.snapshot(), etcd.job("web"), 128).puts.empty())
+      << "no rebalancing back, and nothing moves off a node that is not drained";
+}
+
+TEST(PlannerDrain, ADrainedNodeThatIsGoneIsVacatedAsGone) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  addNode(etcd, "c", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(2, "1G"), 0)));
+  drain(etcd, "c");
+  etcd.remove(keys::node("c"));
+  const CommitPlan plan = planReplace(etcd.snapshot(), etcd.job("web"), 128);
+  EXPECT_TRUE(hasCompare(plan, keys::node("c"), KeyCompare::Target::kVersion, 0));
+  ASSERT_TRUE(etcd.commit(plan));
+  EXPECT_EQ(instancesOn(etcd.job("web"), "a"), 2u);
+  EXPECT_FALSE(etcd.has(keys::usage("c")));
+  EXPECT_TRUE(etcd.has(keys::drain("c"))) << "the drain outlives the node";
+}
+
+TEST(PlannerDrain, ScaleDownTakesFromADrainedNodeFirst) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 4 * kGiB);
+  addNode(etcd, "b", 64 * kGiB);  // the emptiest by share
+  addNode(etcd, "c", 4 * kGiB);
+  ASSERT_TRUE(etcd.commit(*planSubmit(etcd.snapshot(), plainJob(3, "1G"), 0)));
+  drain(etcd, "b");
+  auto plan = planScale(etcd.snapshot(), etcd.job("web"), 2);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->removed.size(), 1u);
+  EXPECT_EQ(plan->removed[0].node, "b");
 }
 
 }  // namespace

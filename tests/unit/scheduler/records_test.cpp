@@ -30,6 +30,9 @@ TEST(Records, RoundTripEveryKind) {
 
   const SharedPoolRecord pool{100 * kGiB, 3 * kGiB};
   EXPECT_EQ(*decodeSharedPool(encode(pool)), pool);
+
+  const DrainRecord drain{1795683600000, "node-b"};
+  EXPECT_EQ(*decodeDrain(encode(drain)), drain);
 }
 
 TEST(Records, ReadANodeRecordWrittenBeforeReservedPorts) {

@@ -1,0 +1,36 @@
+// How the CLI calls an agent's API: where (--address, $OZY_ADDR), with
+// which token ($OZY_TOKEN, $OZY_TOKEN_FILE, the local agent's), and how
+// answers and problems are shown (tables for people, JSON with -o json).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+namespace ozy {
+
+struct ApiCallOptions {
+  std::string address;
+  std::string caFile;
+  std::string output = "text";
+  bool json() const { return output == "json"; }
+};
+
+// --address, --ca-file and -o on `cmd`.
+void addApiOptions(CLI::App* cmd, ApiCallOptions& o);
+
+// Text from the server without control characters, so an answer cannot
+// drive the terminal.
+std::string printable(std::string text);
+
+// Prints an API problem document for a person (stderr), or as it came.
+void printApiProblem(const nlohmann::json& problem, bool asJson);
+
+// One API call; on success hands the JSON body to `show` (or prints it with
+// -o json). Returns the exit code (exit_codes.h).
+int call(const ApiCallOptions& o, std::string method, std::string path, std::string body,
+         const std::function<void(const nlohmann::json&)>& show);
+
+}  // namespace ozy
