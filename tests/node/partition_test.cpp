@@ -1,9 +1,11 @@
-// A real cut between one agent and etcd (a TCP proxy in front of etcd for that
-// agent only, which the test blackholes), with real podman on both nodes:
+// Two nodes with real podman, one of them behind a TCP proxy to etcd that the
+// test can blackhole: a real cut between one agent and etcd, as etcd's own
+// functional tests make it.
 // - longer than the TTL: the cut-off node's container is dead before its
 //   replacement starts on the other node (podman's own event times), and
 //   after the heal the instance runs once;
-// - shorter than the TTL: no container anywhere restarts.
+// - shorter than the TTL: no container anywhere restarts;
+// and a drain: the instance is healthy on the other node before it stops.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -79,7 +81,7 @@ std::optional<std::int64_t> eventTime(const std::string& container, const std::s
   return first;
 }
 
-class PartitionTest : public testing_support::EtcdStoreTest {
+class TwoNodes : public testing_support::EtcdStoreTest {
  protected:
   static void SetUpTestSuite() {
     imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
@@ -199,7 +201,7 @@ containers:
   std::unique_ptr<AgentProcess> other_;
 };
 
-TEST_F(PartitionTest, ACutLongerThanTheTtlKillsTheOldContainerBeforeItsReplacementStarts) {
+TEST_F(TwoNodes, ACutLongerThanTheTtlKillsTheOldContainerBeforeItsReplacementStarts) {
   ASSERT_NO_FATAL_FAILURE(submitOnCutNode());
 
   proxy_->cut();
@@ -225,7 +227,7 @@ TEST_F(PartitionTest, ACutLongerThanTheTtlKillsTheOldContainerBeforeItsReplaceme
   EXPECT_EQ(podman("ps -q --filter name=" + container(cutNode_)), "") << "it runs twice";
 }
 
-TEST_F(PartitionTest, ACutShorterThanTheTtlRestartsNothing) {
+TEST_F(TwoNodes, ACutShorterThanTheTtlRestartsNothing) {
   ASSERT_NO_FATAL_FAILURE(submitOnCutNode());
   const std::string startedAt = podman("inspect -f '{{.State.StartedAt}}' " + container(cutNode_));
   ASSERT_FALSE(startedAt.empty());
@@ -246,6 +248,28 @@ TEST_F(PartitionTest, ACutShorterThanTheTtlRestartsNothing) {
   }
   EXPECT_TRUE(healthyOn(cutNode_));
   EXPECT_EQ(status()->restarts, 0u);
+}
+
+TEST_F(TwoNodes, ADrainedNodesInstanceIsHealthyElsewhereBeforeItStopsThere) {
+  ASSERT_NO_FATAL_FAILURE(submitOnCutNode());
+
+  const auto drained = testing_support::runOzy(OZY_BINARY, {"node", "drain", cutNode_, "--address", other_->url()},
+                                               other_->ozyEnv());
+  ASSERT_EQ(drained.exitCode, 0) << drained.stderrText;
+  ASSERT_TRUE(waitFor([&] { return healthyOn(otherNode_); }, 30s)) << other_->log() << cut_->log();
+  const std::int64_t healthyThereMs = status()->sinceMs;
+  ASSERT_TRUE(waitFor([&] { return eventTime(container(cutNode_), "died").has_value(); }, 30s)) << cut_->log();
+
+  const std::int64_t diedHereMs = *eventTime(container(cutNode_), "died") / 1'000'000;
+  EXPECT_GE(diedHereMs, healthyThereMs) << "the old instance stopped before the new one was healthy";
+  RecordProperty("overlap_ms", static_cast<int>(diedHereMs - healthyThereMs));
+  EXPECT_TRUE(waitFor([&] { return podman("pod ps -q --filter label=ozy.node=" + cutNode_).empty(); }, 20s));
+  const auto list = testing_support::runOzy(OZY_BINARY, {"node", "list", "-o", "json", "--address", cut_->url()},
+                                            cut_->ozyEnv());
+  ASSERT_EQ(list.exitCode, 0) << list.stderrText;
+  for (const auto& node : nlohmann::json::parse(list.stdoutText)) {
+    if (node["name"] == cutNode_) EXPECT_EQ(node["state"], "drained") << node.dump();
+  }
 }
 
 }  // namespace
