@@ -73,7 +73,9 @@ TEST_F(EtcdLeaseTest, KeyVanishesWhenItsLeaseExpiresAndTheLeaseIsThenNotFound) {
   EXPECT_TRUE(waitUntilGone("/nodes/n2", 10s)) << "the key outlived its lease by over 8 s";
   auto keepAlive = store_->keepAliveOnce(lease->id);
   EXPECT_TRUE(failsWith(keepAlive, StoreError::kNotFound));
-  if (!keepAlive.ok()) EXPECT_NE(keepAlive.error().message.find("lease"), std::string::npos);
+  if (!keepAlive.ok()) {
+    EXPECT_NE(keepAlive.error().message.find("lease"), std::string::npos);
+  }
   EXPECT_TRUE(failsWith(store_->leaseTimeToLive(lease->id), StoreError::kNotFound));
 }
 
