@@ -34,13 +34,6 @@ Digest sha256(std::string_view data) {
   return digest;
 }
 
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 // The credential of an "Authorization: Bearer <token>" header (RFC 6750
 // section 2.1; the scheme name is case-insensitive).
 std::optional<std::string_view> bearerCredential(const Headers& headers) {
@@ -50,7 +43,7 @@ std::optional<std::string_view> bearerCredential(const Headers& headers) {
       !equalsIgnoringCase(value->substr(0, kScheme.size()), kScheme)) {
     return std::nullopt;
   }
-  return trim(value->substr(kScheme.size()));
+  return trimWhitespace(value->substr(kScheme.size()));
 }
 
 // The detail says what to send, never what was expected or received.
@@ -124,7 +117,7 @@ std::optional<Response> BearerToken::check(const Request& request) const {
 Result<TokenFile, std::string> readTokenFile(const std::filesystem::path& path) {
   auto text = readSmallFile(path);
   if (!text) return fail(std::move(text).error());
-  const std::string_view token = trim(*text);
+  const std::string_view token = trimWhitespace(*text);
   if (token.empty()) {
     return fail(fmt::format("token file {} is empty; write the API token into it", path.string()));
   }

@@ -42,6 +42,8 @@ class Headers {
 };
 
 bool equalsIgnoringCase(std::string_view a, std::string_view b);
+// Without leading and trailing spaces, tabs, CRs and LFs.
+std::string_view trimWhitespace(std::string_view text);
 
 // RFC 9110 field syntax. Anything else must never reach the wire: a CR or LF
 // in a value would let its author write headers of their own.

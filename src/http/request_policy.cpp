@@ -19,13 +19,6 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view kSpace = " \t";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
 bool isIpAddress(const std::string& host) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(host, ec);
@@ -35,13 +28,13 @@ bool isIpAddress(const std::string& host) {
 bool hasBody(const Request& head) {
   if (head.headers.contains("Transfer-Encoding")) return true;
   const auto length = head.headers.get("Content-Length");
-  return length && trim(*length) != "0";
+  return length && trimWhitespace(*length) != "0";
 }
 
 // application/json and application/yaml (and its older name), with any
 // parameters such as charset.
 bool isAcceptedBodyType(std::string_view contentType) {
-  const std::string type = lowercase(trim(contentType.substr(0, contentType.find(';'))));
+  const std::string type = lowercase(trimWhitespace(contentType.substr(0, contentType.find(';'))));
   return type == "application/json" || type == "application/yaml" || type == "application/x-yaml";
 }
 
@@ -52,7 +45,7 @@ Response refusal(const ProblemType& type, std::string detail) {
 }  // namespace
 
 std::optional<std::string> hostOfHeader(std::string_view value) {
-  value = trim(value);
+  value = trimWhitespace(value);
   if (value.empty()) return std::nullopt;
   std::string_view host;
   std::string_view rest;

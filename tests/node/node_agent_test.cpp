@@ -52,12 +52,10 @@ int freeUdpPort() {
 
 class NodeAgentTest : public testing_support::EtcdStoreTest {
  protected:
-  static void SetUpTestSuite() {
-    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
-  }
+  static void SetUpTestSuite() { node_testing::testImageError(); }
 
   void SetUp() override {
-    if (!imageError().empty()) GTEST_SKIP() << imageError();
+    if (!node_testing::testImageError().empty()) GTEST_SKIP() << node_testing::testImageError();
     ASSERT_NO_FATAL_FAILURE(startEtcd());
     std::random_device device;
     node_ = fmt::format("nt{}", device() % 1000000);
@@ -156,14 +154,6 @@ class NodeAgentTest : public testing_support::EtcdStoreTest {
                               node_, job, id));
   }
 
-  static TempDir& imageDir() {
-    static TempDir dir;
-    return dir;
-  }
-  static std::string& imageError() {
-    static std::string error;
-    return error;
-  }
 
   TempDir dataDir_;
   TempDir sharedDir_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "support/temp_dir.h"
 #include "support/test_image.h"
 
 namespace ozy::node_testing {
@@ -36,6 +37,15 @@ inline bool waitFor(const std::function<bool()>& ready, std::chrono::millisecond
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return ready();
+}
+
+// The busybox test image, made once per test program (in a directory that
+// lives as long as it); empty, or why it could not be made.
+inline const std::string& testImageError() {
+  static testing_support::TempDir dir;
+  static const std::string error =
+      testing_support::ensureTestImage(dir.path(), testing_support::projectContainersConf());
+  return error;
 }
 
 }  // namespace ozy::node_testing

@@ -83,12 +83,10 @@ std::optional<std::int64_t> eventTime(const std::string& container, const std::s
 
 class TwoNodes : public testing_support::EtcdStoreTest {
  protected:
-  static void SetUpTestSuite() {
-    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
-  }
+  static void SetUpTestSuite() { node_testing::testImageError(); }
 
   void SetUp() override {
-    if (!imageError().empty()) GTEST_SKIP() << imageError();
+    if (!node_testing::testImageError().empty()) GTEST_SKIP() << node_testing::testImageError();
     ASSERT_NO_FATAL_FAILURE(startEtcd());
     const std::string endpoint = etcd_->endpoint();
     auto proxy = testing_support::TcpProxy::start(
@@ -184,14 +182,6 @@ containers:
     ASSERT_TRUE(other_);
   }
 
-  static TempDir& imageDir() {
-    static TempDir dir;
-    return dir;
-  }
-  static std::string& imageError() {
-    static std::string error;
-    return error;
-  }
 
   TempDir tmp_;
   std::unique_ptr<testing_support::TcpProxy> proxy_;
