@@ -128,7 +128,10 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
   }
   s->startWatch();
   s->thread_ = std::thread([raw = s.get()] { raw->loop(); });
-  s->guardThread_ = std::thread([raw = s.get()] { raw->guardLoop(); });
+  s->guard_ = std::make_unique<CutOffGuard>(
+      runtime, CutOffGuardConfig{s->config_.node, s->managedLabels(), s->config_.cutOffGrace,
+                                 s->config_.cutOff, [raw = s.get()] { raw->poke(); },
+                                 s->config_.steadyMs});
   return s;
 }
 
@@ -841,68 +844,14 @@ void NodeSupervisor::standDown() {
 void NodeSupervisor::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && !thread_.joinable() && !guardThread_.joinable()) return;
+    if (stopping_ && !thread_.joinable() && !guard_) return;
     stopping_ = true;
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
-  if (guardThread_.joinable()) guardThread_.join();
+  guard_.reset();
   if (watch_) watch_->stop();
   if (health_) health_->stop();
-}
-
-void NodeSupervisor::guardLoop() {
-  // Cut-off begins at 3/4 of the TTL after the last confirmed renewal; the
-  // containers get cutOffGrace to exit, then SIGKILL, all at once. Checking
-  // every 100 ms keeps the whole stand-down inside the last quarter.
-  constexpr auto kTick = std::chrono::milliseconds(100);
-  constexpr std::int64_t kRecheckMs = 500;  // a pass that raced the kill
-  std::int64_t lastKillMs = 0;
-  for (;;) {
-    {
-      std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, kTick, [this] { return stopping_; })) return;
-    }
-    if (!config_.cutOff || !config_.cutOff()) {
-      lastKillMs = 0;
-      continue;
-    }
-    if (lastKillMs != 0 && now() - lastKillMs < kRecheckMs) continue;
-    if (lastKillMs == 0) {
-      spdlog::warn("node {}: no lease renewal for 3/4 of its TTL; killing every container "
-                   "({} s grace) before the lease can expire",
-                   config_.node, config_.cutOffGrace.count());
-    }
-    killAll();
-    lastKillMs = now();
-    poke();  // the pass stands down (removes the pods) and waits for etcd
-  }
-}
-
-void NodeSupervisor::killAll() {
-  auto pods = runtime_.listPods(managedLabels());
-  if (!pods) {
-    spdlog::error("cannot list pods to kill them: {}", pods.error().message);
-    return;
-  }
-  std::vector<std::string> running;
-  for (const auto& pod : *pods) {
-    const bool live = std::any_of(pod.containers.begin(), pod.containers.end(), [](const auto& c) {
-      return c.state == runtime::ContainerStatus::kRunning || c.state == runtime::ContainerStatus::kPaused ||
-             c.state == runtime::ContainerStatus::kStopping;
-    });
-    if (live) running.push_back(pod.name);
-  }
-  // Side by side: one slow pod must not hold the others past the lease.
-  std::vector<std::thread> threads;
-  for (const auto& name : running) {
-    threads.emplace_back([this, name] {
-      if (auto stopped = runtime_.stopPod(name, config_.cutOffGrace); !stopped) {
-        spdlog::error("pod {}: cannot kill it: {}", name, stopped.error().message);
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
 }
 
 void NodeSupervisor::sweepVolumes(const std::vector<runtime::PodSummary>& pods) {

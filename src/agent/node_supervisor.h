@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/cut_off_guard.h"
 #include "agent/desired_state.h"
 #include "agent/health_monitor.h"
 #include "agent/pod_policy.h"
@@ -100,7 +101,7 @@ class NodeSupervisor {
   NodeSupervisor(const NodeSupervisor&) = delete;
   NodeSupervisor& operator=(const NodeSupervisor&) = delete;
 
-  // Ends the passes, the guard, the watch and the health checks. Pods keep
+  // Ends the passes, the cut-off guard, the watch and the health checks. Pods keep
   // running: an agent restart is not a node leaving (`ozy node drain` is),
   // and the next agent adopts them.
   void stop();
@@ -129,10 +130,6 @@ class NodeSupervisor {
   using InstanceKey = std::pair<std::string, std::uint32_t>;
 
   void loop();
-  // The cut-off guard's thread: on its own timer, independent of passes,
-  // kills every managed container once the node may have lost its lease.
-  void guardLoop();
-  void killAll();
   // One pass; returns when the next one is due at the latest.
   std::int64_t pass();
   void startWatch();
@@ -218,7 +215,7 @@ class NodeSupervisor {
   bool stopping_ = false;
   bool restartWatch_ = false;
   std::thread thread_;
-  std::thread guardThread_;
+  std::unique_ptr<CutOffGuard> guard_;  // started after the pass thread
 };
 
 }  // namespace ozy
