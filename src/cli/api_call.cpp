@@ -11,6 +11,7 @@
 #include "cli/exit_codes.h"
 #include "http/auth.h"
 #include "http/client.h"
+#include "http/url.h"
 #include "problem/problem.h"
 
 namespace ozy {
@@ -27,9 +28,14 @@ std::string envOr(const char* name, std::string fallback) {
 // local agent's own (<default data dir>/token), which root can read on a
 // node, so `ozy job status` just works there. None is not an error here: the
 // API's 401 then says what to send.
-Result<std::string, std::string> apiToken() {
+Result<std::string, std::string> apiToken(const std::string& baseUrl) {
   if (std::string token = envOr("OZY_TOKEN", ""); !token.empty()) return token;
   const std::string named = envOr("OZY_TOKEN_FILE", "");
+  // The local agent's own token goes to the local agent only: never to
+  // whatever other address OZY_ADDR or --address names.
+  const auto url = http::parseBaseUrl(baseUrl);
+  const bool local = url && (url->host == "localhost" || url->host == "::1" || url->host.starts_with("127."));
+  if (named.empty() && !local) return std::string();
   const std::string path = named.empty() ? AgentConfig{}.dataDir + "/token" : named;
   std::error_code ec;
   if (named.empty() && !std::filesystem::exists(path, ec)) return std::string();
@@ -101,7 +107,7 @@ int call(const ApiCallOptions& o, std::string method, std::string path, std::str
   http::HttpClientConfig config;
   config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
   config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
-  auto token = apiToken();
+  auto token = apiToken(config.baseUrl);
   if (!token) {
     std::cerr << "error: " << token.error() << '\n';
     return exit_code::kUsage;

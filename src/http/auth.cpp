@@ -137,26 +137,46 @@ Result<GeneratedToken, std::string> loadOrCreateTokenFile(const std::filesystem:
   }
   std::string token;
   for (const unsigned char byte : random) token += fmt::format("{:02x}", byte);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0 && errno == EEXIST) {
-    auto existing = readTokenFile(path);
-    if (!existing) return fail(std::move(existing).error());
-    if (!existing->warning.empty()) return fail(existing->warning);
-    return GeneratedToken{std::move(existing->token), false};
-  }
+  auto existing = [&]() -> Result<GeneratedToken, std::string> {
+    auto file = readTokenFile(path);
+    if (!file) return fail(std::move(file).error());
+    if (!file->warning.empty()) return fail(file->warning);
+    return GeneratedToken{std::move(file->token), false};
+  };
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) return existing();
+  // Written whole to a private temporary file, made durable, then linked
+  // into place: link() fails if the name exists, so two agents starting on
+  // one data dir agree on one token, and a crash never leaves an empty file.
+  const std::filesystem::path temporary =
+      path.string() + fmt::format(".new-{}", static_cast<long>(::getpid()));
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    return fail(fmt::format("cannot create the API token file {}: {}", path.string(),
+    return fail(fmt::format("cannot create the API token file {}: {}", temporary.string(),
                             std::error_code(errno, std::generic_category()).message()));
   }
   const std::string text = token + "\n";
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  written = written && ::fsync(fd) == 0;
   const int writeError = errno;
   ::close(fd);
+  const bool linked = written && ::link(temporary.c_str(), path.c_str()) == 0;
+  const int linkError = errno;
+  ::unlink(temporary.c_str());
   if (!written) {
-    std::error_code ignored;
-    std::filesystem::remove(path, ignored);
-    return fail(fmt::format("cannot write the API token file {}: {}", path.string(),
+    return fail(fmt::format("cannot write the API token file {}: {}", temporary.string(),
                             std::error_code(writeError, std::generic_category()).message()));
+  }
+  if (!linked && linkError == EEXIST) return existing();  // another agent was first
+  if (!linked) {
+    return fail(fmt::format("cannot create the API token file {}: {}", path.string(),
+                            std::error_code(linkError, std::generic_category()).message()));
+  }
+  if (const int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(),
+                             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
   }
   return GeneratedToken{std::move(token), true};
 }

@@ -19,10 +19,12 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
-bool isIpAddress(const std::string& host) {
+// The canonical text of an IP address ("::0001" -> "::1"), or nullopt.
+std::optional<std::string> canonicalIp(const std::string& host) {
   boost::system::error_code ec;
-  boost::asio::ip::make_address(host, ec);
-  return !ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return address.to_string();
 }
 
 bool hasBody(const Request& head) {
@@ -74,13 +76,19 @@ std::optional<std::string> hostOfHeader(std::string_view value) {
 RequestPolicy::RequestPolicy(RequestPolicyConfig config)
     : config_(std::move(config)), token_(config_.token) {
   for (const auto& host : config_.hosts) {
-    if (auto parsed = hostOfHeader(host)) hosts_.insert(*parsed);
+    // A bare IPv6 address has colons that are not a port's.
+    if (auto ip = canonicalIp(host)) {
+      hosts_.insert(*ip);
+    } else if (auto parsed = hostOfHeader(host)) {
+      hosts_.insert(*parsed);
+    }
   }
 }
 
 bool RequestPolicy::hostAllowed(std::string_view host) const {
   const std::string name(host);
-  return hosts_.contains(name) || (config_.anyAddress && isIpAddress(name));
+  if (const auto ip = canonicalIp(name)) return hosts_.contains(*ip) || config_.anyAddress;
+  return hosts_.contains(name);
 }
 
 std::optional<Response> RequestPolicy::admit(const Request& head) const {

@@ -354,6 +354,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void lingerThenClose() {
     phase_ = Phase::Closing;
+    // Nothing is in flight: at a bound, a lingering connection is the first
+    // to make room (otherwise refused requests, which cost nothing to send,
+    // could fill every slot for the linger time).
+    context_.registry.setIdle(this, true);
     if constexpr (!kTls) {
       error_code ignored;
       tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -134,8 +134,10 @@ json containerCreateBody(const ContainerSpec& spec) {
     mounts.push_back({{"destination", mount.containerPath},
                       {"source", mount.hostPath},
                       {"type", "bind"},
-                      // nosuid, nodev: a container must not leave a setuid binary or a
-                      // device node for host users to find.
+                      // nosuid, nodev inside the container: a setuid binary or a
+                      // device node in a volume grants nothing there. (The host
+                      // side is protected by the 0700 roots and by the user
+                      // namespace that owns what containers write.)
                       {"options", {"rbind", "nosuid", "nodev", mount.readOnly ? "ro" : "rw"}}});
   }
   if (!mounts.empty()) body["mounts"] = std::move(mounts);

@@ -82,6 +82,18 @@ TEST(RequestPolicy, AWildcardListenerAnswersForAnyAddressButNoUnlistedName) {
   EXPECT_EQ(statusOf(policy(true), with("Host", "evil.example")), 421);
 }
 
+TEST(RequestPolicy, AnswersForConfiguredIpv6AddressesInAnySpelling) {
+  RequestPolicyConfig config;
+  config.token = kToken;
+  config.hosts = {"::1", "fd00::5"};
+  const RequestPolicy p(config);
+  EXPECT_EQ(statusOf(p, with("Host", "[::1]:7700")), 0);
+  EXPECT_EQ(statusOf(p, with("Host", "[0:0::1]")), 0);
+  EXPECT_EQ(statusOf(p, with("Host", "[fd00:0::5]:80")), 0);
+  EXPECT_EQ(statusOf(p, with("Host", "[fd00::6]:80")), 421);
+  EXPECT_EQ(statusOf(p, with("Host", "127.0.0.1")), 421);
+}
+
 TEST(RequestPolicy, RefusesTwoHostFields) {
   Request request = goodRequest();
   request.headers.add("Host", "evil.example");

@@ -388,6 +388,27 @@ TEST(HttpServer, ClosesTheLongestIdleConnectionToMakeRoomAtTheLimit) {
   EXPECT_TRUE(younger.readResponse(5s)) << "the other one was left alone";
 }
 
+TEST(HttpServer, AConnectionLingeringAfterARefusalMakesRoomForANewcomer) {
+  // Refused requests cost nothing to send: were their lingering connections
+  // busy, a few hundred a second would hold every slot.
+  auto config = testServerConfig();
+  config.maxConnections = 1;
+  auto server = startServer(config, okHandler());
+  ASSERT_TRUE(server);
+  auto refused = connectTo(*server);
+  refused.send("X\r\n\r\n");  // and it never closes its side
+  const auto bad = refused.readResponse(5s);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+
+  auto newcomer = connectTo(*server);
+  newcomer.send("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+
+  const auto response = newcomer.readResponse(1s);
+  ASSERT_TRUE(response) << "the newcomer waited for the linger to end";
+  EXPECT_EQ(response->status, 200);
+}
+
 TEST(HttpServer, ServesNoNewcomerBeyondTheLimitWhileEveryConnectionIsBusy) {
   auto gate = std::make_shared<testing::Gate>();
   auto config = testServerConfig();
