@@ -9,6 +9,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <fstream>
 #include <random>
 
 #include <fmt/format.h>
@@ -86,6 +87,44 @@ Result<std::string, std::string> apiToken(const AgentConfig& config) {
                  path.string());
   }
   return std::move(made->token);
+}
+
+// etcd holds everything: a pod that can reach it in plain HTTP can rewrite
+// jobs, assignments and DNS records. Beyond loopback the agent speaks TLS
+// to it unless the operator says --insecure-etcd.
+std::string insecureEtcd(const AgentConfig& config) {
+  if (config.insecureEtcd) return {};
+  for (const auto& url : config.etcd) {
+    auto parsed = http::parseBaseUrl(url);
+    if (parsed && !parsed->tls && !isLoopback(parsed->host)) {
+      return fmt::format(
+          "--etcd {} is plain HTTP beyond loopback: anyone who reaches it (a pod included) can "
+          "rewrite the cluster's state. Use an https:// URL with --etcd-ca, --etcd-cert and "
+          "--etcd-key (and etcd's --client-cert-auth), or say --insecure-etcd on a network pods "
+          "cannot reach",
+          url);
+    }
+  }
+  return {};
+}
+
+// A data dir holds one node's lease, pods' volumes and token: starting
+// another node on it would leave the first node's pods running unmanaged
+// and sweep the volumes they still use. The first start writes the name.
+Result<bool, std::string> claimDataDir(const std::string& dataDir, const std::string& node) {
+  const auto path = std::filesystem::path(dataDir) / "node";
+  std::ifstream in(path);
+  std::string owner;
+  if (in && std::getline(in, owner) && !owner.empty()) {
+    if (owner == node) return true;
+    return fail(fmt::format("the data dir {} belongs to node {} (its lease, pods and volumes); "
+                            "start it with --node {}, or give node {} a data dir of its own",
+                            dataDir, owner, owner, node));
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << node << '\n';
+  if (!out.flush()) return fail(fmt::format("cannot write {}", path.string()));
+  return true;
 }
 
 bool isWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
@@ -359,6 +398,8 @@ int runAgent(const AgentConfig& config) {
   auto listen = parseListen(config.listen);
   if (!listen) return fatal(listen.error());
   if (auto dir = ensurePrivateDir(config.dataDir, "data dir"); !dir) return fatal(dir.error());
+  if (auto claimed = claimDataDir(config.dataDir, node); !claimed) return fatal(claimed.error());
+  if (std::string why = insecureEtcd(config); !why.empty()) return fatal(why);
   if (!config.sharedDir.empty()) {
     if (auto dir = ensurePrivateDir(config.sharedDir, "shared volume dir"); !dir) return fatal(dir.error());
   }

@@ -26,6 +26,7 @@ struct AgentConfig {
   std::string tlsCert;
   std::string tlsKey;
   bool insecureHttp = false;             // plain HTTP beyond loopback
+  bool insecureEtcd = false;             // plain HTTP to an etcd beyond loopback
   std::vector<std::string> apiHosts;     // names the API answers for, besides its addresses
   std::vector<std::string> allowOrigins; // web origins allowed to call the API
   int leaseTtl = 10;  // seconds

@@ -264,7 +264,13 @@ std::int64_t NodeSupervisor::pass() {
   for (const Action& action : actions) {
     if (action.kind == ActionKind::kRemovePod) removals.push_back(action);
   }
-  if (fresh) removals = afterHandover(std::move(removals), wanted, due);
+  if (fresh) {
+    removals = afterHandover(std::move(removals), wanted, due);
+  } else {
+    // Without a fresh read nobody can tell whether a handover is done:
+    // those pods wait for the next pass.
+    std::erase_if(removals, [&](const Action& a) { return handovers_.contains({a.job, a.id}); });
+  }
   if (!removals.empty()) {
     const std::size_t removed = removePods(removals, wanted);
     if (removed > 0) acted = true;
@@ -515,19 +521,24 @@ std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
   return count;
 }
 
-std::optional<std::string> NodeSupervisor::movedTo(const std::string& job, std::uint32_t id) {
+Result<std::optional<std::string>, StoreError> NodeSupervisor::movedTo(const std::string& job,
+                                                                       std::uint32_t id) {
   auto record = store_.get(keys::job(job));
-  if (!record || record->kvs.empty()) return std::nullopt;  // stopped: nothing to hand over
+  if (!record) return fail(std::move(record).error());
+  if (record->kvs.empty()) return std::optional<std::string>();  // stopped: nothing to hand over
   auto decoded = decodeJob(record->kvs.front().value);
-  if (!decoded) return std::nullopt;
+  if (!decoded) return std::optional<std::string>();
   for (const std::string& node : decoded->nodes) {
     if (node == config_.node) continue;
     auto assignment = store_.get(keys::assignment(node, job));
-    if (!assignment || assignment->kvs.empty()) continue;
+    if (!assignment) return fail(std::move(assignment).error());
+    if (assignment->kvs.empty()) continue;
     auto a = decodeAssignment(assignment->kvs.front().value);
-    if (a && std::binary_search(a->instances.begin(), a->instances.end(), id)) return node;
+    if (a && std::binary_search(a->instances.begin(), a->instances.end(), id)) {
+      return std::optional<std::string>(node);
+    }
   }
-  return std::nullopt;
+  return std::optional<std::string>();
 }
 
 std::vector<Action> NodeSupervisor::afterHandover(
@@ -552,14 +563,21 @@ std::vector<Action> NodeSupervisor::afterHandover(
     if (it == handovers_.end()) {
       auto target = movedTo(action.job, action.id);
       if (!target) {
+        // Moved or not, nobody can say: the pod stays until etcd answers.
+        spdlog::warn("pod {}: cannot tell where its instance went: {}", action.pod,
+                     target.error().message);
+        due = std::min(due, now() + kLookAgainMs);
+        continue;
+      }
+      if (!*target) {
         goNow.push_back(std::move(action));
         continue;
       }
       spdlog::info("pod {}: instance moved to node {}; stopping it once it is healthy there",
-                   action.pod, *target);
+                   action.pod, **target);
       if (!config_.domain.empty()) removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
       removeOwned(statusWritten_, keys::status(action.job, action.id));
-      it = handovers_.emplace(key, Handover{*target, now() + config_.handoverTimeout.count()}).first;
+      it = handovers_.emplace(key, Handover{**target, now() + config_.handoverTimeout.count()}).first;
     }
     auto status = store_.get(keys::status(action.job, action.id));
     std::optional<InstanceStatus> there;

@@ -155,7 +155,7 @@ class NodeSupervisor {
                                     const std::map<InstanceKey, const DesiredInstance*>& wanted,
                                     std::int64_t& due);
   // The node that etcd now assigns the instance to, if not this one.
-  std::optional<std::string> movedTo(const std::string& job, std::uint32_t id);
+  Result<std::optional<std::string>, StoreError> movedTo(const std::string& job, std::uint32_t id);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
   void forgetLeftovers();
   // Stops and removes every managed pod, without touching etcd (it is out

@@ -188,6 +188,8 @@ void addClusterCommands(CLI::App& app, Action& action) {
                     "Bearer token required by the API (default: <data dir>/token, made if missing)");
   agent->add_option("--tls-cert", config->tlsCert, "API TLS certificate (PEM)");
   agent->add_option("--tls-key", config->tlsKey, "API TLS private key (PEM)");
+  agent->add_flag("--insecure-etcd", config->insecureEtcd,
+                  "Speak plain HTTP to an etcd beyond loopback (anyone reaching it owns the cluster)");
   agent->add_flag("--insecure-http", config->insecureHttp,
                   "Serve plain HTTP beyond loopback (the token travels in the clear)");
   agent->add_option("--api-host", config->apiHosts,

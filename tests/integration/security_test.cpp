@@ -133,6 +133,28 @@ int curlPost(const std::string& url, const std::string& file, const std::vector<
   return std::atoi(std::string(out, n).c_str());
 }
 
+TEST_F(LiveAgent, RefusesPlainHttpToAnEtcdBeyondLoopback) {
+  // Refused before any connection is tried: no packet leaves for that address.
+  const std::string dir = tmp_.path() + "/far";
+  const auto r = runOzy(OZY_BINARY, {"agent", "--node", "far", "--etcd", "http://etcd.example:2379",
+                                     "--data-dir", dir, "--runtime", "none"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.stderrText, HasSubstr("--insecure-etcd"));
+  EXPECT_THAT(r.stderrText, HasSubstr("--etcd-cert"));
+}
+
+TEST_F(LiveAgent, RefusesToRunAnotherNodeOnANodesDataDir) {
+  auto first = start("node-1", {});
+  ASSERT_TRUE(first);
+  first.reset();  // killed: its pods, lease and volumes would still be there
+  const auto r = runOzy(OZY_BINARY, {"agent", "--node", "node-2", "--etcd", etcd_->endpoint(),
+                                     "--listen", "127.0.0.1:0", "--data-dir", tmp_.path() + "/node-1",
+                                     "--runtime", "none"});
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_THAT(r.stderrText, HasSubstr("belongs to node node-1"));
+  EXPECT_TRUE(start("node-1", {})) << "its own node starts on it again";
+}
+
 TEST_F(LiveAgent, RefusesWhatAWebPageCanSendEvenWithTheToken) {
   auto agent = start("node-1", {});
   ASSERT_TRUE(agent);
