@@ -268,7 +268,9 @@ TEST_F(TwoNodes, ADrainedNodesInstanceIsHealthyElsewhereBeforeItStopsThere) {
                                             cut_->ozyEnv());
   ASSERT_EQ(list.exitCode, 0) << list.stderrText;
   for (const auto& node : nlohmann::json::parse(list.stdoutText)) {
-    if (node["name"] == cutNode_) EXPECT_EQ(node["state"], "drained") << node.dump();
+    if (node["name"] == cutNode_) {
+      EXPECT_EQ(node["state"], "drained") << node.dump();
+    }
   }
 }
 
