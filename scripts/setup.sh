@@ -18,6 +18,8 @@ packages=(
   # containers: podman with runc (crun fails here), its pause binary, and
   # busybox-static for the test images (config/containers.conf)
   podman runc catatonit busybox-static
+  # image pulls: a local registry for the tests, htpasswd for its passwords
+  docker-registry apache2-utils
 )
 
 missing=()

@@ -2,15 +2,19 @@
 
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -23,6 +27,7 @@
 #include "dns/skydns.h"
 #include "runtime/podman_runtime.h"
 #include "runtime/podman_service.h"
+#include "runtime/registry_auth.h"
 #include "api/api.h"
 #include "control/control_plane.h"
 #include "control/snapshot_cache.h"
@@ -222,6 +227,41 @@ Result<std::vector<std::string>, std::string> hostIpFlags(const std::vector<std:
   return ips;
 }
 
+// The operator's registry settings: credentials from an auth.json that only
+// the agent's user may read (it holds passwords), and the registries that
+// may be reached without TLS verification.
+Result<RegistrySettings, std::string> registryFlags(const AgentConfig& config) {
+  RegistrySettings out;
+  if (!config.registryAuth.empty()) {
+    struct stat info {};
+    if (::stat(config.registryAuth.c_str(), &info) != 0) {
+      return fail(fmt::format("--registry-auth {}: {}", config.registryAuth, std::strerror(errno)));
+    }
+    if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      return fail(fmt::format("--registry-auth {}: the file holds passwords, but other users may read "
+                              "it (chmod 600 it)",
+                              config.registryAuth));
+    }
+    std::ifstream in(config.registryAuth);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) return fail(fmt::format("--registry-auth {}: cannot read it", config.registryAuth));
+    auto auths = runtime::parseRegistryAuthFile(text.str());
+    if (!auths) return fail(fmt::format("--registry-auth {}: {}", config.registryAuth, auths.error()));
+    out.auths = std::move(auths).value();
+    spdlog::info("registry credentials for {} from {}", out.auths.size(), config.registryAuth);
+  }
+  for (const auto& host : config.insecureRegistries) {
+    if (host.empty() || host.find('/') != std::string::npos) {
+      return fail(fmt::format("--insecure-registry {}: give a registry as HOST or HOST:PORT, as image "
+                              "references name it (e.g. 127.0.0.1:5000)",
+                              host));
+    }
+    out.insecure.insert(host);
+  }
+  return out;
+}
+
 // The host ports this node keeps from jobs: its API's, a local etcd's
 // (client and, on the usual 2379, peer 2380) and its DNS responder's. etcd
 // counts as local when its URL names this node's address or loopback; a
@@ -310,6 +350,8 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   auto logMaxSize = sizeFlag("log-max-size", config.logMaxSize, 0);
   if (!logMaxSize) return fail(logMaxSize.error());
   if (config.pidsLimit < 0) return fail("--pids-limit must be 0 (no limit) or more");
+  auto registries = registryFlags(config);
+  if (!registries) return fail(registries.error());
 
   std::string socket = config.podmanSocket;
   if (socket.empty()) {
@@ -359,6 +401,8 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.policy = std::move(policy);
   sc.pidsLimit = config.pidsLimit;
   sc.logMaxSize = *logMaxSize;
+  sc.registries = std::move(registries).value();
+  sc.parallelPulls = static_cast<std::size_t>(std::max(1, config.parallelPulls));
   sc.lease = [&registration] { return registration.lease(); };
   sc.cutOff = [&registration] { return registration.cutOff(); };
   sc.nowMs = wallClockMs;

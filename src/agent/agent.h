@@ -59,6 +59,11 @@ struct AgentConfig {
   std::vector<std::string> allowHostIps;       // host IPs ports may name besides --address
   std::int64_t pidsLimit = 1024;               // per container; 0: no limit
   std::string logMaxSize = "10M";              // per container log file; 0: no limit
+
+  // Where images come from (docs/operations.md#images).
+  std::string registryAuth;                  // an auth.json of registry credentials; empty: none
+  std::vector<std::string> insecureRegistries;  // host:port pulled from without TLS verification
+  int parallelPulls = 3;                     // image pulls at once
 };
 
 // Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM

@@ -104,6 +104,11 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
   std::unique_ptr<NodeSupervisor> s(new NodeSupervisor(store, runtime, std::move(config)));
   s->health_ = std::make_unique<HealthMonitor>(
       [&runtime](const CheckTarget& t) { return runProbe(t, runtime); }, [raw = s.get()] { raw->poke(); });
+  s->puller_ = std::make_unique<ImagePuller>(
+      runtime, ImagePullerConfig{.parallel = s->config_.parallelPulls,
+                                 .maxWaiting = 256,
+                                 .onDone = [raw = s.get()] { raw->poke(); },
+                                 .steadyMs = s->config_.steadyMs});
   auto pods = runtime.listPods(s->managedLabels());
   if (!pods) return fail(pods.error().message);
   if (!adopt) {
@@ -289,6 +294,22 @@ std::int64_t NodeSupervisor::pass() {
           due = std::min(due, failure.notBeforeMs);
           break;
         }
+        // The images first, pulled on the puller's threads: this pass goes on.
+        const auto asked = imagesAskedAt_.try_emplace(key, start).first->second;
+        const ImagesVerdict images =
+            prepareImages(*wanted.at(key)->spec, runtime_, *puller_, config_.registries, asked);
+        if (images.state == ImagesVerdict::State::kPulling) {
+          // Shown at once by the next pass; the puller wakes the one after.
+          if (pulling_.insert_or_assign(key, images.reason).second) due = start;
+          break;
+        }
+        pulling_.erase(key);
+        imagesAskedAt_.erase(key);
+        if (images.state == ImagesVerdict::State::kFailed) {
+          createFailed(key, action.pod, images.reason);
+          due = std::min(due, createFailures_[key].notBeforeMs);
+          break;
+        }
         spdlog::info("pod {}: creating ({})", action.pod, action.reason);
         if (createPod(*wanted.at(key))) {
           createFailures_.erase(key);
@@ -319,6 +340,13 @@ std::int64_t NodeSupervisor::pass() {
   for (auto it = createFailures_.begin(); it != createFailures_.end();) {
     it = wanted.contains(it->first) ? std::next(it) : createFailures_.erase(it);
   }
+  std::erase_if(imagesAskedAt_, [&](const auto& entry) { return !wanted.contains(entry.first); });
+  std::erase_if(pulling_, [&](const auto& entry) { return !wanted.contains(entry.first); });
+  std::set<std::string> images;
+  for (const auto& d : lastDesired_) {
+    for (const auto& c : d.spec->containers) images.insert(c.image);
+  }
+  puller_->retain(images);
   if (fresh) {
     forgetLeftovers();
     sweepVolumes(*pods);
@@ -406,14 +434,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   const Job& job = *want.spec;
   const std::string pod = podNameOnNode(want.job, want.id);
   const InstanceKey key{want.job, want.id};
-  auto failed = [&](const std::string& reason) {
-    CreateFailure& f = createFailures_[key];
-    f.notBeforeMs = now() + restartDelay(f.count, config_.backoff).count();
-    ++f.count;
-    f.reason = reason;
-    spdlog::error("pod {}: {}", pod, reason);
-    return false;
-  };
+  auto failed = [&](const std::string& reason) { return createFailed(key, pod, reason); };
   // Decided before anything is made: a refusal becomes the instance's
   // status (failed, naming the flag that would allow it), and is asked
   // again with the back-off of any failed creation.
@@ -475,6 +496,15 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
     (void)startContainer(start, false, *podId);  // a failure is seen, and retried, next pass
   }
   return true;
+}
+
+bool NodeSupervisor::createFailed(const InstanceKey& key, const std::string& pod, const std::string& reason) {
+  CreateFailure& f = createFailures_[key];
+  f.notBeforeMs = now() + restartDelay(f.count, config_.backoff).count();
+  ++f.count;
+  f.reason = reason;
+  spdlog::error("pod {}: {}", pod, reason);
+  return false;
 }
 
 std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
@@ -702,7 +732,10 @@ InstanceStatus NodeSupervisor::statusOf(const DesiredInstance& d, const runtime:
   status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
   if (!summary || label(summary->labels, kLabelSpec) != fmt::format("{:x}", d.jobVersion)) {
     auto failure = createFailures_.find(key);
-    if (failure != createFailures_.end() && failure->second.count > 0) {
+    if (auto pulling = pulling_.find(key); pulling != pulling_.end()) {
+      status.state = InstanceState::kPulling;
+      status.reason = pulling->second;
+    } else if (failure != createFailures_.end() && failure->second.count > 0) {
       status.state = InstanceState::kFailed;
       status.reason = failure->second.reason;
     } else {
@@ -855,6 +888,8 @@ void NodeSupervisor::standDown() {
   tracks_.clear();
   networks_.clear();
   createFailures_.clear();
+  imagesAskedAt_.clear();
+  pulling_.clear();
   baseRestarts_.clear();
   stateSince_.clear();
 }
@@ -868,6 +903,7 @@ void NodeSupervisor::stop() {
   }
   if (thread_.joinable()) thread_.join();
   guard_.reset();
+  if (puller_) puller_->stop();
   if (watch_) watch_->stop();
   if (health_) health_->stop();
 }

@@ -29,6 +29,8 @@
 #include "agent/cut_off_guard.h"
 #include "agent/desired_state.h"
 #include "agent/health_monitor.h"
+#include "agent/image_puller.h"
+#include "agent/pod_images.h"
 #include "agent/pod_policy.h"
 #include "agent/volumes.h"
 #include "common/result.h"
@@ -72,6 +74,9 @@ struct SupervisorConfig {
   PodPolicy policy;                // what the node refuses to run
   std::int64_t pidsLimit = 1024;   // per container; 0: none
   std::uint64_t logMaxSize = 10 * 1024 * 1024;  // bytes per container log; 0: none
+  // Where images come from: credentials and registries without TLS.
+  RegistrySettings registries;
+  std::size_t parallelPulls = 3;  // image pulls at once on this node
   std::function<std::int64_t()> lease;  // the node's current lease
   // True while the node may have lost its lease without hearing of it
   // (NodeRegistration::cutOff): its instances are stopped until it clears.
@@ -143,6 +148,9 @@ class NodeSupervisor {
   std::string checkKey(const runtime::PodSummary& pod, const std::string& container) const;
   // Each returns false if it failed (logged; retried on a later pass).
   bool createPod(const DesiredInstance& want);
+  // Records a pod that could not be made: the instance is failed with
+  // `reason` and tried again after the restart back-off. Returns false.
+  bool createFailed(const InstanceKey& key, const std::string& pod, const std::string& reason);
   // Removes the pods of `removals` (several at a time), with what goes with
   // each: DNS record first, then the pod, local volumes, status last.
   // Returns how many are gone.
@@ -188,6 +196,7 @@ class NodeSupervisor {
   DesiredState desired_;
   VolumeDirs volumes_;
   std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<ImagePuller> puller_;
 
   // Owned by the pass thread.
   std::vector<DesiredInstance> lastDesired_;
@@ -195,6 +204,10 @@ class NodeSupervisor {
   std::map<InstanceKey, std::uint32_t> baseRestarts_;  // carried over on adoption
   std::set<InstanceKey> assumeHealthy_;                // likewise
   std::map<InstanceKey, CreateFailure> createFailures_;
+  // Instances whose pod waits for its images: since when (the pulls they
+  // take must be that recent), and what they wait for (their status).
+  std::map<InstanceKey, std::int64_t> imagesAskedAt_;
+  std::map<InstanceKey, std::string> pulling_;
   std::map<std::string, runtime::PodNetwork> networks_;  // by pod id
   std::map<std::string, std::string> podIds_;            // pod name -> id, this pass
   std::map<std::string, Published> statusWritten_;       // by key

@@ -252,6 +252,13 @@ void addClusterCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   agent->add_option("--log-max-size", config->logMaxSize, "Size of each container's log (0: no limit)")
       ->capture_default_str();
+  agent->add_option("--registry-auth", config->registryAuth,
+                    "Registry credentials (podman's auth.json format) that jobs name with registryAuth");
+  agent->add_option("--insecure-registry", config->insecureRegistries,
+                    "A registry HOST:PORT pulled from over plain HTTP or unverified TLS (repeatable)");
+  agent->add_option("--parallel-pulls", config->parallelPulls, "Image pulls at once on this node")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
 }
 

@@ -310,7 +310,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // be taken for the next request.
   void refuse(Response response) {
     phase_ = Phase::Busy;
-    context_.registry.setIdle(this, false);
+    // Evictable from here on, answer and linger included: a refused request
+    // costs its sender nothing, so its connection must never keep a
+    // newcomer out.
+    context_.registry.setIdle(this, true);
     send(std::move(response), 11, false, false, true);
   }
 
@@ -354,10 +357,6 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void lingerThenClose() {
     phase_ = Phase::Closing;
-    // Nothing is in flight: at a bound, a lingering connection is the first
-    // to make room (otherwise refused requests, which cost nothing to send,
-    // could fill every slot for the linger time).
-    context_.registry.setIdle(this, true);
     if constexpr (!kTls) {
       error_code ignored;
       tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);

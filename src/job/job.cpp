@@ -41,6 +41,18 @@ std::string_view toString(HealthCheckType type) {
 
 std::string_view toString(VolumeType type) { return type == VolumeType::kShared ? "shared" : "local"; }
 
+std::string_view toString(PullPolicy policy) {
+  switch (policy) {
+    case PullPolicy::kIfNotPresent:
+      return "if-not-present";
+    case PullPolicy::kAlways:
+      return "always";
+    case PullPolicy::kNever:
+      return "never";
+  }
+  return "?";
+}
+
 std::string toString(const PortMapping& port) {
   std::string out;
   if (!port.hostIp.empty()) {

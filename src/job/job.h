@@ -16,6 +16,9 @@ enum class RestartPolicy { kAlways, kOnFailure, kNo };
 enum class Protocol { kTcp, kUdp };
 enum class HealthCheckType { kHttp, kTcp, kExec };
 enum class VolumeType { kShared, kLocal };
+// When a node pulls a container's image, with Kubernetes' meanings: only if
+// it lacks it, before every new pod, or never (the image must be there).
+enum class PullPolicy { kIfNotPresent, kAlways, kNever };
 
 struct EnvVar {
   std::string name;
@@ -56,6 +59,12 @@ struct Volume {
 struct Container {
   std::string name;
   std::string image;
+  // The parser fills in the default for the image (image_reference.h).
+  PullPolicy pull = PullPolicy::kIfNotPresent;
+  // Which of the node's registry credentials (a key of `ozy agent
+  // --registry-auth`'s file) pull the image; empty: none. Only the name is
+  // ever stored, never the secret.
+  std::string registryAuth;
   RestartPolicy restart = RestartPolicy::kAlways;
   std::vector<std::string> command;  // empty: the image's default
   std::vector<EnvVar> environment;
@@ -92,6 +101,7 @@ std::string_view toString(RestartPolicy policy);
 std::string_view toString(Protocol protocol);
 std::string_view toString(HealthCheckType type);
 std::string_view toString(VolumeType type);
+std::string_view toString(PullPolicy policy);
 
 // "127.0.0.1:80:3000/udp" in the job file's own syntax.
 std::string toString(const PortMapping& port);

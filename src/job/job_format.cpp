@@ -23,6 +23,8 @@ OrderedJson healthToJson(const HealthCheck& h) {
 OrderedJson containerToJson(const Container& c) {
   OrderedJson out;
   out["image"] = c.image;
+  out["pull"] = std::string(toString(c.pull));
+  if (!c.registryAuth.empty()) out["registryAuth"] = c.registryAuth;
   out["restart"] = std::string(toString(c.restart));
   if (!c.command.empty()) out["command"] = c.command;
   OrderedJson env = OrderedJson::array();

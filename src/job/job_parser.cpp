@@ -11,16 +11,18 @@
 #include <fmt/format.h>
 
 #include "job/capabilities.h"
+#include "job/image_reference.h"
 #include "job/suggest.h"
 
 namespace ozy {
 namespace {
 
 constexpr std::string_view kJobFields[] = {"name", "numInstances", "containers"};
-constexpr std::string_view kContainerFields[] = {"image",       "restart", "command",
-                                                 "environment", "ports",   "depends_on",
-                                                 "memory",      "healthcheck", "volumes",
-                                                 "cap_add",     "cap_drop"};
+constexpr std::string_view kContainerFields[] = {"image",       "pull",        "registryAuth",
+                                                 "restart",     "command",     "environment",
+                                                 "ports",       "depends_on",  "memory",
+                                                 "healthcheck", "volumes",     "cap_add",
+                                                 "cap_drop"};
 constexpr std::string_view kHealthFields[] = {"type",     "port",
                                               "path",     "command",
                                               "timeout",  "interval",
@@ -28,6 +30,8 @@ constexpr std::string_view kHealthFields[] = {"type",     "port",
 constexpr std::string_view kVolumeFields[] = {"type", "path", "space"};
 constexpr std::string_view kEnvFields[] = {"name", "value"};
 constexpr std::string_view kRestartNames[] = {"always", "on-failure", "no"};
+// In PullPolicy's order.
+constexpr std::string_view kPullNames[] = {"if-not-present", "always", "never"};
 constexpr std::string_view kHealthTypes[] = {"http", "tcp", "exec"};
 constexpr std::string_view kVolumeTypes[] = {"shared", "local"};
 
@@ -71,6 +75,16 @@ bool isImageReference(std::string_view image) {
   return std::all_of(image.begin(), image.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '@';
+  });
+}
+
+// A key of an auth.json file (podman's containers-auth.json(5)): a registry
+// host with an optional port, or a host and a repository path under it.
+bool isRegistryAuthName(std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.front() == '/' || name.back() == '/') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-' || c == '/' || c == ':' || c == '[' || c == ']';
   });
 }
 
@@ -223,6 +237,23 @@ class JobReader {
       }
     } else {
       r_.missing(node, childPath(path, "image"));
+    }
+    c.pull = defaultPullPolicy(c.image);
+    if (auto n = FieldReader::field(node, "pull"); FieldReader::present(n)) {
+      if (auto i = r_.choice(n, childPath(path, "pull"), kPullNames)) {
+        c.pull = static_cast<PullPolicy>(*i);
+      }
+    }
+    if (auto n = FieldReader::field(node, "registryAuth"); FieldReader::present(n)) {
+      if (auto auth = r_.string(n, childPath(path, "registryAuth"))) {
+        c.registryAuth = *auth;
+        if (!isRegistryAuthName(c.registryAuth)) {
+          r_.error(n, childPath(path, "registryAuth"),
+                   quote(c.registryAuth) +
+                       " is not a registry name: use a key of the nodes' --registry-auth file "
+                       "(e.g. registry.example.com:5000)");
+        }
+      }
     }
     if (auto n = FieldReader::field(node, "restart"); FieldReader::present(n)) {
       if (auto i = r_.choice(n, childPath(path, "restart"), kRestartNames)) {

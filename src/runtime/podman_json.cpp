@@ -8,6 +8,8 @@
 
 #include <cctype>
 
+#include "common/base64.h"
+
 namespace ozy::runtime::podman {
 
 using nlohmann::json;
@@ -287,6 +289,51 @@ std::string percentEncode(std::string_view text) {
     }
   }
   return out;
+}
+
+RuntimeResult<std::string> parsePullStream(std::string_view body, std::string_view reference) {
+  std::string error;
+  std::string id;
+  while (!body.empty()) {
+    const auto end = body.find('\n');
+    const std::string_view line = body.substr(0, end);
+    body = end == std::string_view::npos ? std::string_view() : body.substr(end + 1);
+    const json item = json::parse(line, nullptr, false);
+    if (!item.is_object()) continue;
+    if (const std::string e = stringOf(item, "error"); !e.empty()) error = e;
+    if (const std::string i = stringOf(item, "id"); !i.empty()) id = i;
+  }
+  if (error.empty() && !id.empty()) return id;
+  if (error.empty()) {
+    return fail(RuntimeError{RuntimeError::Code::kOther,
+                             fmt::format("podman could not pull {}: its answer named no image", reference)});
+  }
+  const auto says = [&](std::string_view words) { return error.find(words) != std::string::npos; };
+  RuntimeError failure{RuntimeError::Code::kOther, ""};
+  std::string hint;
+  if (says("manifest unknown") || says("name unknown") || says("not found") || says("image not known")) {
+    failure.code = RuntimeError::Code::kNotFound;
+    hint = "the registry has no such image or tag";
+  } else if (says("unauthorized") || says("authentication required") || says("denied")) {
+    hint = "the registry refused the credentials (the container's registryAuth, the agent's --registry-auth)";
+  } else if (says("server gave HTTP response to HTTPS client")) {
+    failure.code = RuntimeError::Code::kUnavailable;
+    hint = "the registry speaks plain HTTP; start the agent with --insecure-registry HOST:PORT if that is meant";
+  } else if (says("certificate") || says("x509")) {
+    hint = "the registry's TLS certificate does not verify";
+  } else if (says("pinging container registry") || says("connection refused") || says("no such host") ||
+             says("i/o timeout") || says("network is unreachable")) {
+    failure.code = RuntimeError::Code::kUnavailable;
+    hint = "the registry cannot be reached";
+  }
+  failure.message = hint.empty() ? fmt::format("podman could not pull {}: {}", reference, error)
+                                 : fmt::format("podman could not pull {}: {} ({})", reference, hint, error);
+  return fail(std::move(failure));
+}
+
+std::string registryAuthHeader(const RegistryAuth& auth) {
+  const json body = {{"username", auth.username}, {"password", auth.password}, {"serveraddress", auth.serverAddress}};
+  return base64Encode(body.dump(), /*urlSafe=*/true);
 }
 
 RuntimeError errorFromResponse(int status, std::string_view body, std::string_view what) {

@@ -36,6 +36,14 @@ Result<PodNetwork, std::string> parsePodNetwork(std::string_view infraBody);
 // GET /libpod/exec/{id}/json: the exit code, or nullopt while still running.
 Result<std::optional<int>, std::string> parseExecExit(std::string_view body);
 
+// The answer of POST /libpod/images/pull: one JSON object a line, "stream"
+// for progress, then "error" (the pull failed: podman still answers 200) or
+// "id" (the image's id). Errors are classified by podman's words.
+RuntimeResult<std::string> parsePullStream(std::string_view body, std::string_view reference);
+// The X-Registry-Auth header's value: base64url of {"username", "password",
+// "serveraddress"}, as podman 4.3.1 accepted it when probed with curl.
+std::string registryAuthHeader(const RegistryAuth& auth);
+
 ContainerStatus parseStatus(std::string_view state);
 
 // {"label":["k=v",...]} for the `filters` query parameter.

@@ -64,17 +64,23 @@ PodmanRuntime::PodmanRuntime(PodmanConfig config)
     : config_(std::move(config)),
       http_(UnixHttpConfig{config_.socketPath, config_.deadline, std::size_t{64} << 20}) {}
 
-RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call) const {
+RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call, const http::Headers& headers,
+                                                        std::stop_token stop) const {
   http::ClientRequest request;
   request.method = call.method;
   request.path = config_.apiPrefix + call.path;
+  request.headers = headers;
   if (!call.body.empty()) {
     request.headers.add("Content-Type", "application/json");
     request.body = call.body;
   }
-  auto response = http_.send(request, config_.deadline + call.extraTime);
+  auto response = http_.send(request, config_.deadline + call.extraTime, std::move(stop));
   if (!response) {
     const UnixHttpError& error = response.error();
+    if (error.stopped) {
+      return fail(RuntimeError{Code::kUnavailable, fmt::format("abandoned the attempt to {}: the agent is stopping",
+                                                               call.what)});
+    }
     const std::string hint =
         error.connectFailed ? " (is `podman system service` running on that socket?)" : "";
     return fail(RuntimeError{Code::kUnavailable,
@@ -101,6 +107,22 @@ RuntimeResult<bool> PodmanRuntime::imageExists(const std::string& image) {
   if (response) return true;
   if (response.error().code == Code::kNotFound) return false;
   return fail(std::move(response).error());
+}
+
+RuntimeResult<std::string> PodmanRuntime::pullImage(const std::string& reference,
+                                                    const std::optional<RegistryAuth>& auth,
+                                                    bool tlsVerify, std::stop_token stop) {
+  // quiet: the answer holds only the outcome, not every layer's progress.
+  const Call c{"POST",
+               fmt::format("/images/pull?reference={}&tlsVerify={}&quiet=true",
+                           podman::percentEncode(reference), boolText(tlsVerify)),
+               "", "pull image " + reference, config_.pullDeadline};
+  http::Headers headers;
+  if (auth) headers.add("X-Registry-Auth", podman::registryAuthHeader(*auth));
+  auto response = call(c, headers, std::move(stop));
+  if (!response) return fail(std::move(response).error());
+  // podman answers 200 whatever happens, and tells in the stream.
+  return podman::parsePullStream(response->body, reference);
 }
 
 RuntimeResult<std::string> PodmanRuntime::createPod(const PodSpec& spec) {

@@ -21,6 +21,8 @@ struct PodmanConfig {
   // A forced removal stops running containers with their own stop timeouts,
   // which this side does not know; this bounds the wait.
   std::chrono::seconds removeGrace{60};
+  // An image pull moves the whole image over the network.
+  std::chrono::milliseconds pullDeadline{std::chrono::minutes(30)};
   std::string apiPrefix = "/v4.0.0/libpod";
 };
 
@@ -30,6 +32,9 @@ class PodmanRuntime final : public ContainerRuntime {
 
   RuntimeResult<Done> ping() override;
   RuntimeResult<bool> imageExists(const std::string& image) override;
+  RuntimeResult<std::string> pullImage(const std::string& reference,
+                                       const std::optional<RegistryAuth>& auth,
+                                       bool tlsVerify, std::stop_token stop) override;
 
   RuntimeResult<std::string> createPod(const PodSpec& spec) override;
   RuntimeResult<Done> startPod(const std::string& pod) override;
@@ -57,7 +62,9 @@ class PodmanRuntime final : public ContainerRuntime {
     std::chrono::milliseconds extraTime{0};
   };
   // One exchange; a non-2xx status (except 304, "already so") is an error.
-  RuntimeResult<http::ClientResponse> call(const Call& call) const;
+  // `headers` go besides Content-Type; `stop` abandons the exchange.
+  RuntimeResult<http::ClientResponse> call(const Call& call, const http::Headers& headers = {},
+                                           std::stop_token stop = {}) const;
   RuntimeResult<Done> simple(const Call& call) const;
 
   PodmanConfig config_;

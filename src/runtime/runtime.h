@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,6 +40,13 @@ using RuntimeResult = Result<T, RuntimeError>;
 using Done = std::monostate;
 
 using Labels = std::map<std::string, std::string>;
+
+// A login to one registry, as `podman login` would make it.
+struct RegistryAuth {
+  std::string username;
+  std::string password;
+  std::string serverAddress;  // the registry's host[:port]
+};
 
 struct PublishedPort {
   std::string hostIp;  // empty: every address of the host
@@ -144,6 +152,15 @@ class ContainerRuntime {
   // Answers once the engine does; for startup checks.
   virtual RuntimeResult<Done> ping() = 0;
   virtual RuntimeResult<bool> imageExists(const std::string& image) = 0;
+  // Pulls `reference` from its registry, with `auth` if given, over TLS
+  // that is verified unless `tlsVerify` is false (which also allows plain
+  // HTTP); returns the image's id. Slow on purpose: its deadline is long,
+  // and a stop requested through `stop` abandons it (kUnavailable).
+  // kNotFound: the registry has no such image or tag; kUnavailable: the
+  // engine or the registry cannot be reached.
+  virtual RuntimeResult<std::string> pullImage(const std::string& reference,
+                                               const std::optional<RegistryAuth>& auth,
+                                               bool tlsVerify, std::stop_token stop) = 0;
 
   // Returns the pod's id.
   virtual RuntimeResult<std::string> createPod(const PodSpec& spec) = 0;

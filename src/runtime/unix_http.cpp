@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
@@ -81,20 +82,27 @@ http::ClientResponse toClientResponse(bhttp::response<bhttp::string_body>&& mess
 }  // namespace
 
 Result<http::ClientResponse, UnixHttpError> UnixHttpClient::send(
-    const http::ClientRequest& request, std::optional<std::chrono::milliseconds> deadline) const {
+    const http::ClientRequest& request, std::optional<std::chrono::milliseconds> deadline,
+    std::stop_token stop) const {
   const auto budget = deadline.value_or(config_.deadline);
   const std::string& socket = config_.socketPath;
   auto fault = [&](error_code ec, std::string_view step) {
-    return fail(failure(ec, step, socket, budget, config_.bodyLimit));
+    auto error = failure(ec, step, socket, budget, config_.bodyLimit);
+    error.stopped = stop.stop_requested();
+    return fail(std::move(error));
   };
   if (!http::isValidFieldName(request.method) || request.path.empty() ||
       request.path.front() != '/') {
-    return fail(UnixHttpError{false, false,
+    return fail(UnixHttpError{false, false, false,
                               fmt::format("invalid request {} {}", request.method, request.path)});
   }
   net::io_context ioc;
   Stream stream(ioc);
   stream.expires_after(budget);  // covers every later step: expiry is per stream
+  // Runs on the thread that asks for the stop: the cancellation is posted to
+  // the io_context, which the stream's own handlers run on. One posted
+  // while no step is under way runs when the next one starts.
+  std::stop_callback onStop(stop, [&] { net::post(ioc, [&] { stream.cancel(); }); });
   if (auto ec = await(ioc, [&](auto h) { stream.async_connect(local::endpoint(socket), h); })) {
     auto error = failure(ec, "connect to", socket, budget, config_.bodyLimit);
     error.connectFailed = true;

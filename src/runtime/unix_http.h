@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <stop_token>
 #include <string>
 
 #include "common/result.h"
@@ -30,6 +31,7 @@ struct UnixHttpConfig {
 struct UnixHttpError {
   bool timedOut = false;
   bool connectFailed = false;
+  bool stopped = false;  // abandoned through the stop token
   std::string message;
 };
 
@@ -38,10 +40,13 @@ class UnixHttpClient {
   explicit UnixHttpClient(UnixHttpConfig config) : config_(std::move(config)) {}
 
   // `deadline` overrides the configured one for calls that legitimately take
-  // long (a stop that waits for its timeout, an exec). Thread-safe.
+  // long (a stop that waits for its timeout, an exec). A stop requested
+  // through `stop` abandons the exchange at once (an image pull that would
+  // hold an agent's shutdown for its whole deadline). Thread-safe.
   Result<http::ClientResponse, UnixHttpError> send(
       const http::ClientRequest& request,
-      std::optional<std::chrono::milliseconds> deadline = std::nullopt) const;
+      std::optional<std::chrono::milliseconds> deadline = std::nullopt,
+      std::stop_token stop = {}) const;
 
   const UnixHttpConfig& config() const { return config_; }
 

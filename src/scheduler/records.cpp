@@ -92,6 +92,8 @@ std::string_view toString(InstanceState state) {
   switch (state) {
     case InstanceState::kPending:
       return "pending";
+    case InstanceState::kPulling:
+      return "pulling";
     case InstanceState::kStarting:
       return "starting";
     case InstanceState::kHealthy:
@@ -176,7 +178,7 @@ Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) 
   return decodeWith<InstanceStatus>("instance status", text, [](const json& j) {
     const auto word = j.at("state").get<std::string>();
     InstanceState state = InstanceState::kPending;
-    for (auto s : {InstanceState::kPending, InstanceState::kStarting, InstanceState::kHealthy,
+    for (auto s : {InstanceState::kPending, InstanceState::kPulling, InstanceState::kStarting, InstanceState::kHealthy,
                    InstanceState::kUnhealthy, InstanceState::kFailed, InstanceState::kUnknown}) {
       if (toString(s) == word) state = s;
     }

@@ -62,8 +62,10 @@ struct JobRecord {
 };
 
 // /ozy/status/<job>/<id>: how the instance is doing on its node.
-// kUnknown: the node's container engine does not answer, so nobody can say.
-enum class InstanceState { kPending, kStarting, kHealthy, kUnhealthy, kFailed, kUnknown };
+// kPulling: the node is pulling an image the instance needs (the reason
+// names it). kUnknown: the node's container engine does not answer, so
+// nobody can say.
+enum class InstanceState { kPending, kPulling, kStarting, kHealthy, kUnhealthy, kFailed, kUnknown };
 std::string_view toString(InstanceState state);
 
 struct InstanceStatus {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/base64.h"
+
 namespace ozy::runtime::podman {
 namespace {
 
@@ -170,6 +172,54 @@ TEST(PodmanJson, FiltersAreJsonAndEncodeForAQuery) {
   EXPECT_EQ(labelFilter({{"a", "b"}, {"c", "d"}}), R"({"label":["a=b","c=d"]})");
   EXPECT_EQ(podFilter({"p1"}), R"({"pod":["p1"]})");
   EXPECT_EQ(percentEncode(R"({"a":"b c/d"})"), "%7B%22a%22%3A%22b%20c%2Fd%22%7D");
+}
+
+// What POST /libpod/images/pull answered podman 4.3.1 (HTTP 200 every time).
+TEST(PodmanJson, PullStreamGivesTheImageId) {
+  const auto id = parsePullStream(
+      "{\"stream\":\"Trying to pull 127.0.0.1:5000/t:v1...\\n\"}\n"
+      "{\"images\":[\"62b0\"],\"id\":\"62b0\"}\n",
+      "127.0.0.1:5000/t:v1");
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_EQ(*id, "62b0");
+}
+
+TEST(PodmanJson, PullStreamErrorsAreClassifiedAndKeepPodmansWords) {
+  const struct {
+    const char* error;
+    Code code;
+    const char* hint;
+  } cases[] = {
+      {"initializing source docker://r/t:nope: reading manifest nope in r/t: manifest unknown: manifest unknown",
+       Code::kNotFound, "no such image or tag"},
+      {"initializing source docker://r/t:v1: reading manifest v1 in r/t: unauthorized: authentication required",
+       Code::kOther, "refused the credentials"},
+      {"pinging container registry 127.0.0.1:1: Get http://127.0.0.1:1/v2/: dial tcp 127.0.0.1:1: "
+       "connect: connection refused",
+       Code::kUnavailable, "cannot be reached"},
+      {"pinging container registry r: Get https://r/v2/: http: server gave HTTP response to HTTPS client",
+       Code::kUnavailable, "--insecure-registry"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.error);
+    const auto pulled = parsePullStream(std::string("{\"error\":\"") + c.error + "\"}\n", "r/t:v1");
+    ASSERT_FALSE(pulled.ok());
+    EXPECT_EQ(pulled.error().code, c.code);
+    EXPECT_NE(pulled.error().message.find(c.hint), std::string::npos) << pulled.error().message;
+    EXPECT_NE(pulled.error().message.find("r/t:v1"), std::string::npos) << pulled.error().message;
+  }
+  EXPECT_FALSE(parsePullStream("", "r/t:v1").ok());
+}
+
+TEST(PodmanJson, RegistryAuthHeaderIsBase64UrlOfTheLogin) {
+  const std::string header = registryAuthHeader({"alice", "s3cr?t>>", "127.0.0.1:5000"});
+  EXPECT_EQ(header.find_first_of("+/"), std::string::npos);
+  std::string standard = header;
+  for (char& c : standard) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  const auto decoded = ozy::base64Decode(standard);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(json::parse(*decoded),
+            json::parse(R"({"username":"alice","password":"s3cr?t>>","serveraddress":"127.0.0.1:5000"})"));
 }
 
 }  // namespace

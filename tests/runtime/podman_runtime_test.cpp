@@ -1,6 +1,7 @@
 // PodmanRuntime against a real podman 4.3 service: pods, containers, ports,
 // mounts, memory limits, stop timeouts, exec, listing and errors.
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,6 +14,7 @@
 
 #include "http/client.h"
 #include "podman_fixture.h"
+#include "support/registry_process.h"
 #include "support/temp_dir.h"
 
 namespace ozy::runtime::testing {
@@ -376,6 +378,64 @@ TEST_F(PodmanTest, PrivateServiceStopsByPid) {
   auto after = second.ping();
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().code, Code::kUnavailable);
+}
+
+// Pulls from a private registry on loopback: the image's id, podman's
+// reasons for what fails, and a stop that does not wait for a registry
+// that never answers.
+TEST_F(PodmanTest, PullsFromARegistryAndSaysWhyNot) {
+  if (!std::filesystem::exists("/usr/bin/docker-registry")) GTEST_SKIP() << "needs docker-registry";
+  auto registry = ozy::testing_support::RegistryProcess::start();
+  ASSERT_TRUE(registry) << registry.error();
+  const std::string image = (*registry)->host() + "/" + uniqueName("pull") + ":v1";
+  ASSERT_EQ(std::system(("CONTAINERS_CONF='" + containersConf() + "' podman push -q --tls-verify=false " +
+                         kTestImage + " " + image + " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  // Verified TLS against a plain-HTTP registry: refused, naming the flag.
+  auto strict = runtime_->pullImage(image, std::nullopt, true, {});
+  ASSERT_FALSE(strict);
+  EXPECT_NE(strict.error().message.find("--insecure-registry"), std::string::npos) << strict.error().message;
+  auto pulled = runtime_->pullImage(image, std::nullopt, false, {});
+  ASSERT_TRUE(pulled) << pulled.error().message;
+  EXPECT_FALSE(pulled->empty());
+  auto exists = runtime_->imageExists(image);
+  EXPECT_TRUE(exists && *exists);
+  auto missing = runtime_->pullImage((*registry)->host() + "/" + uniqueName("pull") + ":nope", std::nullopt,
+                                     false, {});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Code::kNotFound) << missing.error().message;
+  // Untag only: the image is the shared test image.
+  (void)std::system(("CONTAINERS_CONF='" + containersConf() + "' podman untag " + image + " " + image +
+                     " >/dev/null 2>&1")
+                        .c_str());
+}
+
+TEST_F(PodmanTest, APullIsAbandonedWhenItsStopIsAskedFor) {
+  // A listener that never answers: the pull would wait for its deadline.
+  const int port = freeLoopbackPort();
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  std::stop_source stop;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(500ms);
+    stop.request_stop();
+  });
+  const auto began = Clock::now();
+  auto pulled = runtime_->pullImage("127.0.0.1:" + std::to_string(port) + "/x:1", std::nullopt, false,
+                                    stop.get_token());
+  const auto took = Clock::now() - began;
+  stopper.join();
+  ::close(listener);
+  ASSERT_FALSE(pulled);
+  EXPECT_EQ(pulled.error().code, Code::kUnavailable);
+  EXPECT_NE(pulled.error().message.find("stopping"), std::string::npos) << pulled.error().message;
+  EXPECT_LT(took, 5s);
 }
 
 }  // namespace

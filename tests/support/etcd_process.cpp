@@ -2,6 +2,8 @@
 // etcd_process.h.
 #include "etcd_process.h"
 
+#include "child_process.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,34 +29,6 @@ using namespace std::chrono_literals;
 
 std::string errnoText(const std::string& what) {
   return what + ": " + std::strerror(errno);
-}
-
-// Closes a file descriptor when it goes out of scope.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-// Asks the kernel for `count` distinct free loopback ports: every socket stays
-// bound until all are chosen, so no port is handed out twice.
-Result<std::vector<int>, std::string> freePorts(int count) {
-  std::vector<Fd> sockets(static_cast<std::size_t>(count));
-  std::vector<int> ports;
-  for (Fd& socket : sockets) {
-    socket.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof addr;
-    if (socket.fd < 0 || ::bind(socket.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(socket.fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
-      return fail(errnoText("cannot reserve a loopback port"));
-    }
-    ports.push_back(ntohs(addr.sin_port));
-  }
-  return ports;
 }
 
 Result<std::string, std::string> makeWorkDir() {
@@ -94,32 +68,6 @@ std::string describeExit(int status) {
   const int code = WEXITSTATUS(status);
   return "etcd exited with code " + std::to_string(code) +
          (code == 127 ? " (could it be run at all?)" : "");
-}
-
-// Runs `argv` as a child that dies with the calling thread, output to `logFd`.
-Result<pid_t, std::string> spawn(const std::vector<std::string>& argv, int logFd) {
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  Fd devNull{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(errnoText("fork"));
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec: the parent may be
-    // multi-threaded (gRPC).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(devNull.fd, STDIN_FILENO);
-    ::dup2(logFd, STDOUT_FILENO);
-    ::dup2(logFd, STDERR_FILENO);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 }  // namespace
@@ -223,18 +171,7 @@ std::string EtcdProcess::logTail(std::size_t maxBytes) const {
 }
 
 void EtcdProcess::terminate() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  int status = 0;
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
+  terminateChild(pid_);
   pid_ = -1;
 }
 

@@ -156,7 +156,7 @@ TEST(JobFormat, WritesEveryDefaultOfAMinimalJob) {
   auto job = parseJob("name: web\ncontainers: {app: {image: nginx}}\n");
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(toJson(*job).dump(),
-            R"({"name":"web","numInstances":1,"containers":{"app":{"image":"nginx",)"
+            R"({"name":"web","numInstances":1,"containers":{"app":{"image":"nginx","pull":"always",)"
             R"("restart":"always","environment":[],"ports":[],"depends_on":[],"memory":"256M",)"
             R"("volumes":[]}}})");
 }

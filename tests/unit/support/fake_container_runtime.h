@@ -1,0 +1,125 @@
+// FakeContainerRuntime: a ContainerRuntime with no engine behind it, for the
+// agent's rules as unit tests. Images are a set; pulls are counted and can
+// be held at a gate until the test lets them finish. Everything else
+// answers "invalid": a test that needs more teaches the fake more.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runtime/runtime.h"
+
+namespace ozy::testing_support {
+
+class FakeContainerRuntime final : public runtime::ContainerRuntime {
+ public:
+  using Code = runtime::RuntimeError::Code;
+  template <typename T>
+  using R = runtime::RuntimeResult<T>;
+
+  // Pulls wait until released (hold(false)), or until stopped.
+  void hold(bool held) {
+    std::lock_guard lock(mutex_);
+    held_ = held;
+    changed_.notify_all();
+  }
+  // A pull of `reference` fails with `error` instead of bringing the image.
+  void failPull(const std::string& reference, runtime::RuntimeError error) {
+    std::lock_guard lock(mutex_);
+    failures_[reference] = std::move(error);
+  }
+  void addImage(const std::string& reference) {
+    std::lock_guard lock(mutex_);
+    images_.insert(reference);
+  }
+  int pulls(const std::string& reference) {
+    std::lock_guard lock(mutex_);
+    return pulls_[reference];
+  }
+  int maxRunning() {
+    std::lock_guard lock(mutex_);
+    return maxRunning_;
+  }
+  int running() {
+    std::lock_guard lock(mutex_);
+    return running_;
+  }
+  std::vector<runtime::RegistryAuth> authsSeen() {
+    std::lock_guard lock(mutex_);
+    return auths_;
+  }
+  std::vector<bool> tlsVerifySeen() {
+    std::lock_guard lock(mutex_);
+    return tlsVerify_;
+  }
+
+  R<runtime::Done> ping() override { return runtime::Done{}; }
+  R<bool> imageExists(const std::string& image) override {
+    std::lock_guard lock(mutex_);
+    return images_.contains(image);
+  }
+  R<std::string> pullImage(const std::string& reference, const std::optional<runtime::RegistryAuth>& auth,
+                           bool tlsVerify, std::stop_token stop) override {
+    // Before the lock: with a stop already asked for, it runs right here.
+    std::stop_callback wake(stop, [this] {
+      std::lock_guard inner(mutex_);
+      changed_.notify_all();
+    });
+    std::unique_lock lock(mutex_);
+    ++pulls_[reference];
+    if (auth) auths_.push_back(*auth);
+    tlsVerify_.push_back(tlsVerify);
+    ++running_;
+    maxRunning_ = std::max(maxRunning_, running_);
+    changed_.wait(lock, [&] { return !held_ || stop.stop_requested(); });
+    --running_;
+    if (stop.stop_requested()) return fail(runtime::RuntimeError{Code::kUnavailable, "abandoned"});
+    if (auto f = failures_.find(reference); f != failures_.end()) return fail(f->second);
+    images_.insert(reference);
+    return "id-of-" + reference;
+  }
+
+  R<std::string> createPod(const runtime::PodSpec&) override { return no<std::string>(); }
+  R<runtime::Done> startPod(const std::string&) override { return no<runtime::Done>(); }
+  R<runtime::Done> stopPod(const std::string&, std::chrono::seconds) override { return no<runtime::Done>(); }
+  R<runtime::Done> removePod(const std::string&, bool) override { return no<runtime::Done>(); }
+  R<std::vector<runtime::PodSummary>> listPods(const runtime::Labels&) override {
+    return std::vector<runtime::PodSummary>{};
+  }
+  R<runtime::PodNetwork> inspectPodNetwork(const std::string&) override { return no<runtime::PodNetwork>(); }
+  R<std::string> createContainer(const runtime::ContainerSpec&) override { return no<std::string>(); }
+  R<runtime::Done> startContainer(const std::string&) override { return no<runtime::Done>(); }
+  R<runtime::Done> stopContainer(const std::string&, std::chrono::seconds) override {
+    return no<runtime::Done>();
+  }
+  R<runtime::Done> removeContainer(const std::string&, bool) override { return no<runtime::Done>(); }
+  R<runtime::ContainerState> inspectContainer(const std::string&) override {
+    return no<runtime::ContainerState>();
+  }
+  R<int> exec(const std::string&, const std::vector<std::string>&, std::chrono::milliseconds) override {
+    return no<int>();
+  }
+
+ private:
+  template <typename T>
+  static R<T> no() {
+    return fail(runtime::RuntimeError{Code::kInvalid, "the fake runtime does not do that"});
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
+  std::set<std::string> images_;
+  std::map<std::string, runtime::RuntimeError> failures_;
+  std::map<std::string, int> pulls_;
+  std::vector<runtime::RegistryAuth> auths_;
+  std::vector<bool> tlsVerify_;
+  int running_ = 0;
+  int maxRunning_ = 0;
+};
+
+}  // namespace ozy::testing_support
