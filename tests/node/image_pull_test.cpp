@@ -160,23 +160,10 @@ class ImagePullTest : public testing_support::EtcdStoreTest {
   }
 
   std::map<std::uint32_t, InstanceStatus> statuses(const std::string& job) {
-    std::map<std::uint32_t, InstanceStatus> out;
-    auto range = store_->getPrefix(keys::statusOf(job));
-    if (!range) return out;
-    for (const auto& kv : range->kvs) {
-      auto s = decodeInstanceStatus(kv.value);
-      if (s) out[std::stoul(std::string(keys::nameUnder(kv.key, keys::statusOf(job))))] = *s;
-    }
-    return out;
+    return node_testing::statuses(*store_, job);
   }
-
   bool allIn(const std::string& job, std::size_t count, InstanceState state) {
-    auto s = statuses(job);
-    if (s.size() != count) return false;
-    for (const auto& [id, status] : s) {
-      if (status.state != state) return false;
-    }
-    return true;
+    return node_testing::allIn(*store_, job, count, state);
   }
 
   std::string describe(const std::string& job) {

@@ -3,10 +3,16 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
+
+#include "scheduler/keys.h"
+#include "scheduler/records.h"
+#include "store/store.h"
 
 #include "support/temp_dir.h"
 #include "support/test_image.h"
@@ -37,6 +43,28 @@ inline bool waitFor(const std::function<bool()>& ready, std::chrono::millisecond
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return ready();
+}
+
+// A job's instance statuses as etcd holds them, by id.
+inline std::map<std::uint32_t, InstanceStatus> statuses(Store& store, const std::string& job) {
+  std::map<std::uint32_t, InstanceStatus> out;
+  auto range = store.getPrefix(keys::statusOf(job));
+  if (!range) return out;
+  for (const auto& kv : range->kvs) {
+    auto s = decodeInstanceStatus(kv.value);
+    if (s) out[std::stoul(std::string(keys::nameUnder(kv.key, keys::statusOf(job))))] = *s;
+  }
+  return out;
+}
+
+// Exactly `count` instances, every one in `state`.
+inline bool allIn(Store& store, const std::string& job, std::size_t count, InstanceState state) {
+  auto s = statuses(store, job);
+  if (s.size() != count) return false;
+  for (const auto& [id, status] : s) {
+    if (status.state != state) return false;
+  }
+  return true;
 }
 
 // The busybox test image, made once per test program (in a directory that
