@@ -34,6 +34,17 @@ Handler okHandler() {
   return [](const Request&) { return textResponse(200, "ok"); };
 }
 
+// Answers "ok"; a request for /slow first waits until the gate opens.
+Handler slowBehind(const std::shared_ptr<testing::Gate>& gate) {
+  return [gate](const Request& request) {
+    if (request.path == "/slow") {
+      gate->markEntered();
+      gate->waitOpen();
+    }
+    return textResponse(200, "ok");
+  };
+}
+
 RawConnection connectTo(const HttpServer& server) {
   auto connection = RawConnection::open(server.port());
   if (!connection) throw std::runtime_error("cannot connect to the test server");
@@ -413,13 +424,7 @@ TEST(HttpServer, ServesNoNewcomerBeyondTheLimitWhileEveryConnectionIsBusy) {
   auto gate = std::make_shared<testing::Gate>();
   auto config = testServerConfig();
   config.maxConnections = 1;
-  auto server = startServer(config, [gate](const Request& request) {
-    if (request.path == "/slow") {
-      gate->markEntered();
-      gate->waitOpen();
-    }
-    return textResponse(200, "ok");
-  });
+  auto server = startServer(config, slowBehind(gate));
   ASSERT_TRUE(server);
   auto busy = connectTo(*server);
   busy.send("GET /slow HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
@@ -525,13 +530,7 @@ TEST(HttpServer, AnswersBusyWith503AndRetryAfterWhenEveryHandlerIsTaken) {
   auto config = testServerConfig();
   config.handlerThreads = 1;
   config.handlerQueue = 1;
-  auto server = startServer(config, [gate](const Request& request) {
-    if (request.path == "/slow") {
-      gate->markEntered();
-      gate->waitOpen();
-    }
-    return textResponse(200, "ok");
-  });
+  auto server = startServer(config, slowBehind(gate));
   ASSERT_TRUE(server);
   auto running = connectTo(*server);
   running.send("GET /slow HTTP/1.1\r\nHost: test\r\n\r\n");
