@@ -385,6 +385,12 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   auto volumeGrace = durationFlag("volume-grace", config.volumeGrace);
   if (!volumeGrace) return fail(volumeGrace.error());
   sc.volumeGrace = *volumeGrace;
+  if (config.imageGcGrace != "off") {
+    auto imageGcGrace = durationFlag("image-gc-grace", config.imageGcGrace);
+    if (!imageGcGrace) return fail(imageGcGrace.error() + " (or off)");
+    sc.imageGcGrace = *imageGcGrace;
+  }
+  sc.imageRecord = std::filesystem::path(config.dataDir) / "images";
   auto handoverTimeout = durationFlag("handover-timeout", config.handoverTimeout);
   if (!handoverTimeout) return fail(handoverTimeout.error());
   sc.handoverTimeout = *handoverTimeout;

@@ -45,6 +45,7 @@ struct AgentConfig {
   std::string sharedDir;           // shared volumes' root; default <data dir>/shared
   int stopGrace = 10;              // seconds from SIGTERM to SIGKILL
   std::string volumeGrace = "1h";  // an unused local volume is kept this long
+  std::string imageGcGrace = "off";  // an image no instance uses is removed after this long
   std::string handoverTimeout = "2m";  // a moved instance runs here until healthy there, at most this
   std::string restartBackoff = "10s";  // first restart delay; doubles to 5 min
   std::string resync = "5s";           // full reconcile period

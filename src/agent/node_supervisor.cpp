@@ -11,6 +11,7 @@
 #include "dns/skydns.h"
 #include "job/capabilities.h"
 #include "job/job_parser.h"
+#include "job/units.h"
 #include "scheduler/keys.h"
 
 namespace ozy {
@@ -88,6 +89,11 @@ std::vector<bool> stopAndRemove(runtime::ContainerRuntime& runtime, const std::v
   return {gone.begin(), gone.end()};
 }
 
+// Whether `pod` was made from version `version` of its job's spec.
+bool ofVersion(const runtime::PodSummary& pod, std::uint64_t version) {
+  return label(pod.labels, kLabelSpec) == fmt::format("{:x}", version);
+}
+
 }  // namespace
 
 NodeSupervisor::NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime,
@@ -109,6 +115,10 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
                                  .maxWaiting = 256,
                                  .onDone = [raw = s.get()] { raw->poke(); },
                                  .steadyMs = s->config_.steadyMs});
+  if (s->config_.imageGcGrace.count() > 0) {
+    s->collector_ = std::make_unique<ImageCollector>(s->config_.imageRecord, s->config_.imageGcGrace,
+                                                     s->config_.nowMs());
+  }
   auto pods = runtime.listPods(s->managedLabels());
   if (!pods) return fail(pods.error().message);
   if (!adopt) {
@@ -255,6 +265,9 @@ std::int64_t NodeSupervisor::pass() {
   }
   std::vector<ObservedPod> observed = observe(*pods, lastDesired_);
   std::vector<Action> actions = reconcile(lastDesired_, observed, start, config_.backoff);
+  std::map<InstanceKey, const DesiredInstance*> wanted;
+  for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
+  holdForNewImages(actions, observed, wanted, start, due);
   // First tell the cluster what is: an instance that turned unhealthy loses
   // its DNS record now, not after this pass's restarts and removals.
   if (fresh) publish(lastDesired_, *pods, actions);
@@ -262,8 +275,6 @@ std::int64_t NodeSupervisor::pass() {
   bool acted = false;
   podIds_.clear();
   for (const auto& p : *pods) podIds_[p.name] = p.id;
-  std::map<InstanceKey, const DesiredInstance*> wanted;
-  for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
   // Removals first (the reconciler lists them first), all at once.
   std::vector<Action> removals;
   for (const Action& action : actions) {
@@ -342,6 +353,7 @@ std::int64_t NodeSupervisor::pass() {
   }
   std::erase_if(imagesAskedAt_, [&](const auto& entry) { return !wanted.contains(entry.first); });
   std::erase_if(pulling_, [&](const auto& entry) { return !wanted.contains(entry.first); });
+  std::erase_if(lastServing_, [&](const auto& entry) { return !wanted.contains(entry.first); });
   std::set<std::string> images;
   for (const auto& d : lastDesired_) {
     for (const auto& c : d.spec->containers) images.insert(c.image);
@@ -350,6 +362,7 @@ std::int64_t NodeSupervisor::pass() {
   if (fresh) {
     forgetLeftovers();
     sweepVolumes(*pods);
+    if (collector_) collectImages(images);
   }
   // After acting, look again at once: created containers wait to be started,
   // started ones for their health checks.
@@ -505,6 +518,92 @@ bool NodeSupervisor::createFailed(const InstanceKey& key, const std::string& pod
   f.reason = reason;
   spdlog::error("pod {}: {}", pod, reason);
   return false;
+}
+
+void NodeSupervisor::holdForNewImages(std::vector<Action>& actions,
+                                      const std::vector<ObservedPod>& observed,
+                                      const std::map<InstanceKey, const DesiredInstance*>& wanted,
+                                      std::int64_t start, std::int64_t& due) {
+  std::map<std::string, const ObservedPod*> byName;
+  for (const ObservedPod& pod : observed) byName[pod.name] = &pod;
+  std::set<std::string> heldPods;
+  std::set<InstanceKey> held;
+  for (const Action& action : actions) {
+    if (action.kind != ActionKind::kRemovePod || action.job.empty()) continue;
+    const InstanceKey key{action.job, action.id};
+    const auto want = wanted.find(key);
+    const auto pod = byName.find(action.pod);
+    if (want == wanted.end() || pod == byName.end() ||
+        pod->second->jobVersion == want->second->jobVersion) {
+      continue;
+    }
+    // A pod that no longer serves gains nothing from waiting.
+    const auto& containers = pod->second->containers;
+    if (containers.empty() || !std::all_of(containers.begin(), containers.end(), [](const auto& c) {
+          return c.state == ContainerState::kRunning;
+        })) {
+      continue;
+    }
+    const std::string waits = "the job's new spec";
+    const std::string serves = "the pod of its previous spec serves meanwhile";
+    if (auto failure = createFailures_.find(key);
+        failure != createFailures_.end() && failure->second.notBeforeMs > start) {
+      heldPods.insert(action.pod);
+      held.insert(key);
+      prePulls_[key] = fmt::format("{} cannot start: {}; {}", waits, failure->second.reason, serves);
+      due = std::min(due, failure->second.notBeforeMs);
+      continue;
+    }
+    const auto asked = imagesAskedAt_.try_emplace(key, start).first->second;
+    const ImagesVerdict images =
+        prepareImages(*want->second->spec, runtime_, *puller_, config_.registries, asked);
+    switch (images.state) {
+      case ImagesVerdict::State::kReady:
+        continue;  // replaced in this pass
+      case ImagesVerdict::State::kPulling:
+        if (prePulls_.insert_or_assign(key, fmt::format("{} is {}; {}", waits, images.reason, serves))
+                .second) {
+          due = start;  // shown at once; the puller wakes the pass after
+        }
+        break;
+      case ImagesVerdict::State::kFailed:
+        imagesAskedAt_.erase(key);  // the next try asks for a new pull
+        createFailed(key, action.pod, images.reason);
+        prePulls_[key] = fmt::format("{} cannot start: {}; {}", waits, images.reason, serves);
+        due = std::min(due, createFailures_[key].notBeforeMs);
+        break;
+    }
+    heldPods.insert(action.pod);
+    held.insert(key);
+  }
+  std::erase_if(prePulls_, [&](const auto& entry) { return !held.contains(entry.first); });
+  std::erase_if(actions, [&](const Action& a) {
+    return (a.kind == ActionKind::kRemovePod && heldPods.contains(a.pod)) ||
+           (a.kind == ActionKind::kCreatePod && held.contains({a.job, a.id}));
+  });
+}
+
+void NodeSupervisor::collectImages(const std::set<std::string>& needed) {
+  // A few per pass: a removal takes podman a moment, and passes run often.
+  constexpr std::size_t kPerPass = 4;
+  const std::int64_t now = config_.nowMs();
+  collector_->needed(needed, now);
+  const std::vector<std::string> due = collector_->due(now);
+  for (std::size_t i = 0; i < due.size() && i < kPerPass; ++i) {
+    const std::string& image = due[i];
+    auto removed = runtime_.removeImage(image);
+    if (removed || removed.error().code == runtime::RuntimeError::Code::kNotFound) {
+      if (removed) {
+        spdlog::info("removed image {}: no instance on this node has needed it for {}", image,
+                     formatDuration(config_.imageGcGrace));
+      }
+      collector_->removed(image);
+      continue;
+    }
+    spdlog::warn("cannot remove image {} ({}); trying again in {}", image, removed.error().message,
+                 formatDuration(config_.imageGcGrace));
+    collector_->keep(image, now);
+  }
 }
 
 std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
@@ -730,7 +829,17 @@ InstanceStatus NodeSupervisor::statusOf(const DesiredInstance& d, const runtime:
   InstanceStatus status;
   status.node = config_.node;
   status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
-  if (!summary || label(summary->labels, kLabelSpec) != fmt::format("{:x}", d.jobVersion)) {
+  if (!summary || !ofVersion(*summary, d.jobVersion)) {
+    if (auto held = prePulls_.find(key); held != prePulls_.end() && summary) {
+      // The old pod keeps serving while the new version's images come.
+      if (auto serving = lastServing_.find(key); serving != lastServing_.end()) {
+        status = serving->second;
+      } else {
+        status.state = InstanceState::kPulling;  // nobody here saw it serve
+      }
+      status.reason = held->second;
+      return status;
+    }
     auto failure = createFailures_.find(key);
     if (auto pulling = pulling_.find(key); pulling != pulling_.end()) {
       status.state = InstanceState::kPulling;
@@ -824,7 +933,11 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
   for (const auto& p : pods) podByName[p.name] = &p;
   for (const DesiredInstance& d : desired) {
     const auto pod = podByName.find(podNameOnNode(d.job, d.id));
-    InstanceStatus status = statusOf(d, pod == podByName.end() ? nullptr : pod->second, actions);
+    const runtime::PodSummary* summary = pod == podByName.end() ? nullptr : pod->second;
+    InstanceStatus status = statusOf(d, summary, actions);
+    if (summary && ofVersion(*summary, d.jobVersion)) {
+      lastServing_[{d.job, d.id}] = status;
+    }
     auto& since = stateSince_[{d.job, d.id}];
     if (since.second == 0 || since.first != status.state) since = {status.state, config_.nowMs()};
     status.sinceMs = since.second;
@@ -890,6 +1003,8 @@ void NodeSupervisor::standDown() {
   createFailures_.clear();
   imagesAskedAt_.clear();
   pulling_.clear();
+  prePulls_.clear();
+  lastServing_.clear();
   baseRestarts_.clear();
   stateSince_.clear();
 }

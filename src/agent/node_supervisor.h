@@ -29,6 +29,7 @@
 #include "agent/cut_off_guard.h"
 #include "agent/desired_state.h"
 #include "agent/health_monitor.h"
+#include "agent/image_collector.h"
 #include "agent/image_puller.h"
 #include "agent/pod_images.h"
 #include "agent/pod_policy.h"
@@ -62,6 +63,11 @@ struct SupervisorConfig {
   // How long a local volume with no instance on this node is kept (its
   // instance may come back: same job, same id) before it is deleted.
   std::chrono::milliseconds volumeGrace{3'600'000};
+  // How long an image no instance on this node needs is kept before it is
+  // removed; 0: never (the default). `imageRecord` is where the node keeps
+  // what its instances ran (ImageCollector).
+  std::chrono::milliseconds imageGcGrace{0};
+  std::filesystem::path imageRecord;
   // An instance moved to another node (a drain) keeps running here until it
   // is healthy there, for at most this long.
   std::chrono::milliseconds handoverTimeout{120'000};
@@ -162,6 +168,14 @@ class NodeSupervisor {
   std::vector<Action> afterHandover(std::vector<Action> removals,
                                     const std::map<InstanceKey, const DesiredInstance*>& wanted,
                                     std::int64_t& due);
+  // Of the pods about to be replaced by a new version of their job, keeps
+  // those that still serve until the new version's images are on the node
+  // (dropping their removal and creation from `actions`), so a pull is never
+  // part of an instance's downtime. A failed pull keeps the old pod too, and
+  // is tried again after the restart back-off.
+  void holdForNewImages(std::vector<Action>& actions, const std::vector<ObservedPod>& observed,
+                        const std::map<InstanceKey, const DesiredInstance*>& wanted,
+                        std::int64_t start, std::int64_t& due);
   // The node that etcd now assigns the instance to, if not this one.
   Result<std::optional<std::string>, StoreError> movedTo(const std::string& job, std::uint32_t id);
   bool startContainer(const Action& action, bool restart, const std::string& podId);
@@ -186,6 +200,9 @@ class NodeSupervisor {
   // volumeGrace.
   void sweepVolumes(const std::vector<runtime::PodSummary>& pods);
   void removeOwned(std::map<std::string, Published>& cache, const std::string& key);
+  // Tells the collector which images the assigned instances need, and
+  // removes a few of those no instance has needed for imageGcGrace.
+  void collectImages(const std::set<std::string>& needed);
   void seedFromStatus(const std::vector<DesiredInstance>& desired);
   // For back-off and scheduling: immune to the wall clock being set.
   std::int64_t now() const { return config_.steadyMs(); }
@@ -197,6 +214,7 @@ class NodeSupervisor {
   VolumeDirs volumes_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<ImagePuller> puller_;
+  std::unique_ptr<ImageCollector> collector_;  // null unless imageGcGrace is set
 
   // Owned by the pass thread.
   std::vector<DesiredInstance> lastDesired_;
@@ -208,6 +226,12 @@ class NodeSupervisor {
   // take must be that recent), and what they wait for (their status).
   std::map<InstanceKey, std::int64_t> imagesAskedAt_;
   std::map<InstanceKey, std::string> pulling_;
+  // Instances whose old pod keeps serving while the images of the job's new
+  // version come (holdForNewImages): what they wait for, for their status.
+  std::map<InstanceKey, std::string> prePulls_;
+  // The last status of each instance's pod of the job's current version:
+  // what a pod that keeps serving through a pre-pull reports.
+  std::map<InstanceKey, InstanceStatus> lastServing_;
   std::map<std::string, runtime::PodNetwork> networks_;  // by pod id
   std::map<std::string, std::string> podIds_;            // pod name -> id, this pass
   std::map<std::string, Published> statusWritten_;       // by key

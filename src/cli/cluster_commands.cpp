@@ -138,7 +138,7 @@ void addClusterCommands(CLI::App& app, Action& action) {
                      i["node"].is_null() ? "-" : i["node"].get<std::string>(), i.value("state", ""),
                      std::to_string(i.value("restarts", 0)),
                      ip == i.end() || ip->is_null() ? "-" : ip->get<std::string>(),
-                     i.value("state", "") == "healthy" ? "" : i.value("reason", "")});
+                     i.value("reason", "")});
         }
         table.print(std::cout);
       });
@@ -217,6 +217,10 @@ void addClusterCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   agent->add_option("--volume-grace", config->volumeGrace,
                     "How long a local volume whose instance left is kept")
+      ->capture_default_str();
+  agent->add_option("--image-gc-grace", config->imageGcGrace,
+                    "How long an image no instance here uses is kept before it is removed "
+                    "(off: never)")
       ->capture_default_str();
   agent->add_option("--handover-timeout", config->handoverTimeout,
                     "How long a moved instance keeps running here until healthy on its new node")

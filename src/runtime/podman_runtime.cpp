@@ -109,6 +109,11 @@ RuntimeResult<bool> PodmanRuntime::imageExists(const std::string& image) {
   return fail(std::move(response).error());
 }
 
+RuntimeResult<Done> PodmanRuntime::removeImage(const std::string& reference) {
+  // Without force: podman refuses (409) while any container uses the image.
+  return simple({"DELETE", "/images/" + segment(reference), "", "remove image " + reference, {}});
+}
+
 RuntimeResult<std::string> PodmanRuntime::pullImage(const std::string& reference,
                                                     const std::optional<RegistryAuth>& auth,
                                                     bool tlsVerify, std::stop_token stop) {

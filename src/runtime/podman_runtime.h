@@ -32,6 +32,7 @@ class PodmanRuntime final : public ContainerRuntime {
 
   RuntimeResult<Done> ping() override;
   RuntimeResult<bool> imageExists(const std::string& image) override;
+  RuntimeResult<Done> removeImage(const std::string& reference) override;
   RuntimeResult<std::string> pullImage(const std::string& reference,
                                        const std::optional<RegistryAuth>& auth,
                                        bool tlsVerify, std::stop_token stop) override;

@@ -162,6 +162,11 @@ class ContainerRuntime {
                                                const std::optional<RegistryAuth>& auth,
                                                bool tlsVerify, std::stop_token stop) = 0;
 
+  // Removes the image `reference` names, or only that name if the image has
+  // others. kConflict: a container uses it (it is never forced);
+  // kNotFound: no such image.
+  virtual RuntimeResult<Done> removeImage(const std::string& reference) = 0;
+
   // Returns the pod's id.
   virtual RuntimeResult<std::string> createPod(const PodSpec& spec) = 0;
   virtual RuntimeResult<Done> startPod(const std::string& pod) = 0;

@@ -26,6 +26,7 @@
 #include "support/child_process.h"
 #include "support/etcd_with_store.h"
 #include "support/registry_process.h"
+#include "support/tcp_proxy.h"
 #include "support/temp_dir.h"
 #include "support/test_image.h"
 
@@ -144,6 +145,24 @@ class ImagePullTest : public testing_support::EtcdStoreTest {
     ASSERT_EQ(result.exitCode, 0) << result.stdoutText << result.stderrText;
   }
 
+  // A new spec for a running job, written as a deploy writes it: the job
+  // record's spec, and the node's assignment under the new version.
+  void changeImage(const std::string& job, const std::string& image) {
+    auto read = store_->get(keys::job(job));
+    ASSERT_TRUE(read && read->kvs.size() == 1);
+    auto record = decodeJob(read->kvs.front().value);
+    ASSERT_TRUE(record) << record.error();
+    record->spec.containers.front().image = image;
+    record->version += 1;
+    ASSERT_TRUE(store_->put(keys::job(job), encode(*record)));
+    auto assigned = store_->get(keys::assignment(node_, job));
+    ASSERT_TRUE(assigned && assigned->kvs.size() == 1);
+    auto assignment = decodeAssignment(assigned->kvs.front().value);
+    ASSERT_TRUE(assignment) << assignment.error();
+    assignment->jobVersion = record->version;
+    ASSERT_TRUE(store_->put(keys::assignment(node_, job), encode(*assignment)));
+  }
+
   void stopJob(const std::string& name) {
     auto result =
         testing_support::runOzy(OZY_BINARY, {"job", "stop", name, "--address", agent_->url()}, agent_->ozyEnv());
@@ -217,6 +236,84 @@ TEST_F(ImagePullTest, TenInstancesOfAnImageOnlyInTheRegistryRunAfterOnePull) {
   EXPECT_EQ(registry_->manifestGets(repository, "v1"), 1) << registry_->logTail();
   EXPECT_NE(agent_->log().find("pulling image " + image), std::string::npos);
   EXPECT_EQ(runningImage("ten", 0), imageId(testing_support::kTestImage));
+}
+
+TEST_F(ImagePullTest, ANewVersionsImageIsPulledWhileTheOldPodServes) {
+  // The registry behind a proxy that the test cuts: the new version's pull
+  // hangs until it heals, and the old pod serves all that time.
+  ASSERT_NO_FATAL_FAILURE(startRegistry());
+  auto proxy = testing_support::TcpProxy::start("127.0.0.1", static_cast<std::uint16_t>(registry_->port()));
+  ASSERT_TRUE(proxy) << proxy.error();
+  const std::string via = fmt::format("127.0.0.1:{}", (*proxy)->port());
+  const std::string repository = "ozy-test-" + suffix_;
+  const std::string v1 = push(testing_support::kTestImage, repository, "v1");
+  const std::string other = makeOtherImage("v2");
+  push(other, repository, "v2");
+  const std::string v2 = via + "/" + repository + ":v2";
+  made_.push_back(v2);
+  ASSERT_NO_FATAL_FAILURE(startAgent({"--insecure-registry", via}));
+  submit("pre", sleeper("pre", 1, v1));
+  ASSERT_TRUE(waitFor([&] { return allIn("pre", 1, InstanceState::kHealthy); }, 60s)) << describe("pre");
+  const std::string oldPod = podsOf("pre");
+  ASSERT_FALSE(oldPod.empty());
+
+  (*proxy)->cut();
+  changeImage("pre", v2);
+  auto servesWith = [&](const std::string& words) {
+    auto s = statuses("pre");
+    return s.size() == 1 && s.at(0).state == InstanceState::kHealthy &&
+           s.at(0).reason.find(words) != std::string::npos;
+  };
+  ASSERT_TRUE(waitFor([&] { return servesWith("is pulling image " + v2); }, 30s)) << describe("pre");
+  EXPECT_EQ(podsOf("pre"), oldPod) << "the old pod must serve until the new image is here";
+  EXPECT_EQ(podman(fmt::format("pod inspect -f '{{{{.State}}}}' {}", oldPod)), "Running");
+  auto shown = testing_support::runOzy(OZY_BINARY, {"job", "status", "pre", "--address", agent_->url()},
+                                       agent_->ozyEnv());
+  EXPECT_NE(shown.stdoutText.find("serves meanwhile"), std::string::npos) << shown.stdoutText;
+
+  (*proxy)->heal();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto s = statuses("pre");
+        return s.size() == 1 && s.at(0).state == InstanceState::kHealthy && s.at(0).reason.empty() &&
+               podsOf("pre") != oldPod;
+      },
+      60s))
+      << describe("pre");
+  EXPECT_EQ(runningImage("pre", 0), imageId(other));
+
+  // A version whose image cannot come keeps the pod that serves, and says why.
+  const std::string newPod = podsOf("pre");
+  changeImage("pre", via + "/" + repository + ":missing");
+  ASSERT_TRUE(waitFor([&] { return servesWith("cannot start"); }, 30s)) << describe("pre");
+  EXPECT_EQ(podsOf("pre"), newPod);
+  EXPECT_EQ(runningImage("pre", 0), imageId(other));
+}
+
+TEST_F(ImagePullTest, ImagesNoInstanceNeedsGoAfterTheGraceAndNeededOnesStay) {
+  ASSERT_NO_FATAL_FAILURE(startRegistry());
+  const std::string repository = "ozy-test-" + suffix_;
+  const std::string gone = push(testing_support::kTestImage, repository, "gone");
+  const std::string other = makeOtherImage("kept");
+  const std::string kept = push(other, repository, "kept");
+  ASSERT_NO_FATAL_FAILURE(startAgent({"--image-gc-grace", "1s"}));
+  submit("gone", sleeper("gone", 1, gone));
+  submit("kept", sleeper("kept", 1, kept));
+  ASSERT_TRUE(waitFor([&] { return allIn("gone", 1, InstanceState::kHealthy); }, 60s)) << describe("gone");
+  ASSERT_TRUE(waitFor([&] { return allIn("kept", 1, InstanceState::kHealthy); }, 60s)) << describe("kept");
+  EXPECT_FALSE(podman("images -q " + gone).empty());
+
+  ASSERT_NO_FATAL_FAILURE(stopJob("gone"));
+  ASSERT_TRUE(waitFor([&] { return podman("images -q " + gone).empty(); }, 30s)) << agent_->log();
+  EXPECT_NE(agent_->log().find("removed image " + gone), std::string::npos);
+  // The image of an assigned instance stays, and so does one no instance
+  // ever named (the test image, under its own name), whatever their age.
+  EXPECT_FALSE(podman("images -q " + kept).empty());
+  EXPECT_FALSE(podman(std::string("images -q ") + testing_support::kTestImage).empty());
+  EXPECT_EQ(agent_->log().find("removed image " + kept), std::string::npos);
+
+  ASSERT_NO_FATAL_FAILURE(stopJob("kept"));
+  ASSERT_TRUE(waitFor([&] { return podman("images -q " + kept).empty(); }, 30s)) << agent_->log();
 }
 
 TEST_F(ImagePullTest, AnInstanceWaitingForItsImageSaysPullingAndNamesIt) {

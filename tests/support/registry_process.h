@@ -38,6 +38,7 @@ class RegistryProcess {
 
   // "127.0.0.1:PORT", as image references name it.
   std::string host() const;
+  int port() const { return port_; }
   // Successful GETs of the manifest `reference` (a tag or a digest) of
   // `repository`, as the registry's access log counts them.
   int manifestGets(const std::string& repository, const std::string& reference) const;

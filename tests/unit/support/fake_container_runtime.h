@@ -52,6 +52,10 @@ class FakeContainerRuntime final : public runtime::ContainerRuntime {
     std::lock_guard lock(mutex_);
     return auths_;
   }
+  std::vector<std::string> removedImages() {
+    std::lock_guard lock(mutex_);
+    return removedImages_;
+  }
   std::vector<bool> tlsVerifySeen() {
     std::lock_guard lock(mutex_);
     return tlsVerify_;
@@ -61,6 +65,12 @@ class FakeContainerRuntime final : public runtime::ContainerRuntime {
   R<bool> imageExists(const std::string& image) override {
     std::lock_guard lock(mutex_);
     return images_.contains(image);
+  }
+  R<runtime::Done> removeImage(const std::string& reference) override {
+    std::lock_guard lock(mutex_);
+    if (images_.erase(reference) == 0) return fail(runtime::RuntimeError{Code::kNotFound, "no such image"});
+    removedImages_.push_back(reference);
+    return runtime::Done{};
   }
   R<std::string> pullImage(const std::string& reference, const std::optional<runtime::RegistryAuth>& auth,
                            bool tlsVerify, std::stop_token stop) override {
@@ -116,6 +126,7 @@ class FakeContainerRuntime final : public runtime::ContainerRuntime {
   std::set<std::string> images_;
   std::map<std::string, runtime::RuntimeError> failures_;
   std::map<std::string, int> pulls_;
+  std::vector<std::string> removedImages_;
   std::vector<runtime::RegistryAuth> auths_;
   std::vector<bool> tlsVerify_;
   int running_ = 0;
