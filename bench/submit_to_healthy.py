@@ -9,7 +9,13 @@ same pods by hand through podman's REST API on a second private podman
 service: create the pod, create the container, start it, and poll the same
 HTTP health endpoint every 20 ms. Prints both medians and the ratio.
 
-Usage: bench/submit_to_healthy.py BUILD/ozy [repetitions]   (as root)
+Then the same for a 1-instance job whose image the node lacks: a private
+registry (Debian's docker-registry) serves a fresh image for every run (the
+busybox root and 50 MB of random bytes, so the pull is real work), which the
+agent pulls before it makes the pod; the reference pulls it through podman's
+API (POST /images/pull) and then starts the pod by hand.
+
+Usage: bench/submit_to_healthy.py BUILD/ozy [repetitions [--pull-only]]   (as root)
 """
 import http.client, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -56,14 +62,16 @@ def healthy(ip):
         return False
 
 
-def raw_run(sock, tag, n):
+def raw_run(sock, tag, n, image=IMAGE, pull=False):
     t0 = time.time()
+    if pull:
+        api(sock, "POST", f"/images/pull?reference={image}&tlsVerify=false&quiet=true")
     ips = []
     for i in range(n):
         name = f"rawbench-{tag}-{i}"
         pod = api(sock, "POST", "/pods/create", {"name": name, "labels": {"rawbench": "1"},
                                                   "portmappings": [{"container_port": 8080, "host_ip": "127.0.0.1"}]})["Id"]
-        api(sock, "POST", "/containers/create", {"name": name + "-web", "pod": pod, "image": IMAGE, "command": CMD,
+        api(sock, "POST", "/containers/create", {"name": name + "-web", "pod": pod, "image": image, "command": CMD,
                                                   "resource_limits": {"memory": {"limit": 32 << 20, "swap": 32 << 20}},
                                                   "stop_timeout": 1})  # as the agent's --stop-grace 1
         api(sock, "POST", f"/containers/{name}-web/start")
@@ -82,6 +90,7 @@ def main():
     # Interrupted, it still cleans up (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ozy, reps = os.path.abspath(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    only_pull = len(sys.argv) > 3 and sys.argv[3] == "--pull-only"
     work = tempfile.mkdtemp(prefix="ozy-bench-")
     procs = []
     try:
@@ -91,6 +100,16 @@ def main():
             subprocess.run(["cp", "/usr/bin/busybox", r + "/bin/busybox"], check=True)
             for l in ["sh", "httpd", "mkdir", "echo", "sleep"]: os.symlink("busybox", f"{r}/bin/{l}")
             subprocess.run(f"tar -C {r} -c . | podman import - {IMAGE} >/dev/null", shell=True, env=ENV, check=True)
+        registry = None
+        if os.path.exists("/usr/bin/docker-registry"):
+            registry = f"127.0.0.1:{free_port()}"
+            with open(work + "/registry.yml", "w") as f:
+                f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+                        f"    rootdirectory: {work}/registry\nhttp:\n  addr: {registry}\n")
+            procs.append(subprocess.Popen(["/usr/bin/docker-registry", "serve", work + "/registry.yml"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait(lambda: subprocess.run(["curl", "-sf", f"http://{registry}/v2/"],
+                                        stdout=subprocess.DEVNULL).returncode == 0, 20, "the registry")
         cp, pp = free_port(), free_port()
         url = f"http://127.0.0.1:{cp}"
         procs.append(subprocess.Popen(["etcd", "--data-dir", work + "/etcd", "--listen-client-urls", url,
@@ -103,7 +122,8 @@ def main():
         out = open(work + "/agent/out", "w")
         procs.append(subprocess.Popen([ozy, "agent", "--node", node, "--etcd", url, "--memory", "8G", "--disk", "50G",
                                        "--listen", "127.0.0.1:0", "--data-dir", work + "/agent",
-                                       "--containers-conf", CONF, "--stop-grace", "1"],
+                                       "--containers-conf", CONF, "--stop-grace", "1"]
+                                      + (["--insecure-registry", registry] if registry else []),
                                       stdout=out, stderr=open(work + "/agent/log", "w")))
         wait(lambda: "listening on" in open(work + "/agent/out").read(), 30, "the agent")
         api_url = open(work + "/agent/out").read().split("listening on ")[1].split()[0]
@@ -126,11 +146,11 @@ def main():
             r = c.getresponse(); data = r.read(); c.close()
             return r.status, data
 
-        def ozy_run(tag, n):
+        def ozy_run(tag, n, image=IMAGE):
             # Through the API, polled every 20 ms like the reference: no CLI
             # process start-up in either measurement.
             name = f"bench-{tag}"
-            job = (f"name: {name}\nnumInstances: {n}\ncontainers:\n  web:\n    image: {IMAGE}\n"
+            job = (f"name: {name}\nnumInstances: {n}\ncontainers:\n  web:\n    image: {image}\n"
                    f"    command: {json.dumps(CMD)}\n    memory: 32M\n    ports: [\"8080\"]\n"
                    "    healthcheck: {type: http, port: 8080, path: /health, interval: 1s, timeout: 1s}\n")
             t0 = time.time()
@@ -149,19 +169,48 @@ def main():
 
         print(f"submit-to-healthy, median of {reps} (seconds)")
         print(f"{'job':>14} {'ozymandias':>11} {'raw podman':>11} {'ratio':>6}")
-        for n in (1, 20):
+        for n in () if only_pull else (1, 20):
             ours, raw = [], []
             for rep in range(reps):
                 raw.append(raw_run(raw_sock, f"{n}-{rep}", n))
                 ours.append(ozy_run(f"{n}-{rep}", n))
             o, r = statistics.median(ours), statistics.median(raw)
             print(f"{str(n) + ' instance(s)':>14} {o:11.3f} {r:11.3f} {o / r:6.2f}", flush=True)
+
+        if registry:
+            def fresh_image(tag):
+                # Unlike every other: its layers are on no node yet.
+                r = os.path.join(work, "pull-root"); subprocess.run(["rm", "-rf", r]); os.makedirs(r + "/bin")
+                subprocess.run(["cp", "/usr/bin/busybox", r + "/bin/busybox"], check=True)
+                for l in ["sh", "httpd", "mkdir", "echo", "sleep"]: os.symlink("busybox", f"{r}/bin/{l}")
+                with open(r + "/payload", "wb") as f: f.write(os.urandom(50 << 20))
+                local, remote = f"localhost/ozy-bench-pull:{tag}", f"{registry}/ozy-bench-pull:{tag}"
+                subprocess.run(f"tar -C {r} -c . | podman import - {local} >/dev/null 2>&1", shell=True, env=ENV, check=True)
+                subprocess.run(["podman", "push", "-q", "--tls-verify=false", local, remote], env=ENV, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(["podman", "rmi", "-f", local], env=ENV, check=True, stdout=subprocess.DEVNULL)
+                return remote
+            ours, raw = [], []
+            for rep in range(reps):
+                image = fresh_image(f"raw{rep}")
+                raw.append(raw_run(raw_sock, f"pull-{rep}", 1, image, pull=True))
+                subprocess.run(["podman", "rmi", "-f", image], env=ENV, stdout=subprocess.DEVNULL)
+                image = fresh_image(f"ozy{rep}")
+                ours.append(ozy_run(f"pull-{rep}", 1, image))
+                subprocess.run(["podman", "rmi", "-f", image], env=ENV, stdout=subprocess.DEVNULL)
+            o, r = statistics.median(ours), statistics.median(raw)
+            print(f"{'1, pulled':>14} {o:11.3f} {r:11.3f} {o / r:6.2f}   (a 52 MB image from a registry on loopback)",
+                  flush=True)
+        else:
+            print("no /usr/bin/docker-registry: the pull comparison is skipped (scripts/setup.sh installs it)")
     finally:
         for p in reversed(procs):
             p.terminate()
             try: p.wait(20)
             except subprocess.TimeoutExpired: p.kill()
         subprocess.run("podman pod rm -f $(podman pod ps -q --filter label=rawbench=1) 2>/dev/null", shell=True, env=ENV)
+        subprocess.run("podman rmi -f $(podman images -q --filter reference='*ozy-bench-pull*') 2>/dev/null",
+                       shell=True, env=ENV, stdout=subprocess.DEVNULL)
         subprocess.run(["rm", "-rf", work])
 
 
