@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "scheduler/keys.h"
@@ -19,9 +20,10 @@ using testing_support::EtcdProcess;
 class SnapshotCacheTest : public testing_support::EtcdStoreTest {
  protected:
 
-  void putNode(const std::string& name) {
-    ASSERT_TRUE(store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0, {}})).ok());
+  bool tryPutNode(const std::string& name) {
+    return store_->put(keys::node(name), encode(NodeRecord{name, "a", "b", {kGiB, kGiB}, 0, {}})).ok();
   }
+  void putNode(const std::string& name) { ASSERT_TRUE(tryPutNode(name)); }
 
   // Polls until `ready` holds for the cache's view (bounded: watches deliver
   // in milliseconds; after an etcd restart the watch reconnects within its back-off).
@@ -101,7 +103,14 @@ TEST_F(SnapshotCacheTest, KeepsFollowingAfterEtcdRestarts) {
   ASSERT_TRUE(cache.ok());
   etcd_->terminate();
   ASSERT_TRUE(etcd_->restart().ok());
-  putNode("after-restart");
+  // The client reconnects on its own back-off: the first puts after the
+  // restart may fail (seen on a busy machine), so try until one goes in.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool put = false;
+  while (!(put = tryPutNode("after-restart")) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(put);
   EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("after-restart") != nullptr; }));
 }
 
