@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "cli/api_call.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/table.h"
@@ -172,7 +173,9 @@ void addClusterCommands(CLI::App& app, Action& action) {
 
   auto config = std::make_shared<AgentConfig>();
   auto* agent = app.add_subcommand("agent", "Run this node's daemon (registers, serves the API)");
-  agent->set_config("--config", "", "Read flags from a TOML/INI file (flag = value)");
+  auto configFile = std::make_shared<std::string>();
+  agent->add_option("--config", *configFile,
+                    "Read flags from a TOML file (flag = value; the command line wins)");
   agent->add_option("--node", config->node, "Node name (default: the host name)");
   agent->add_option("--address", config->address, "The node's IP address, for published ports");
   agent->add_option("--etcd", config->etcd, "etcd client URLs")->delimiter(',')->capture_default_str();
@@ -263,7 +266,14 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--parallel-pulls", config->parallelPulls, "Image pulls at once on this node")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  agent->callback([config, &action] { action = [config] { return runAgent(*config); }; });
+  agent->callback([agent, config, configFile, &action] {
+    if (!configFile->empty()) {
+      if (auto applied = applyConfigFile(*agent, *configFile); !applied) {
+        throw CLI::ValidationError("--config", applied.error());
+      }
+    }
+    action = [config] { return runAgent(*config); };
+  });
 }
 
 }  // namespace ozy
