@@ -165,6 +165,7 @@ setup_mntns() {
   done
   for target in "$@"; do
     source="$dir/${target#/}"
+    # A target is missing only where podman never ran; it is podman's own dir.
     mkdir -p "$source" "$target"
     mount --bind "$source" "$target"
   done
@@ -191,6 +192,7 @@ make_host() {
   # No default route: a host reaches the test bed's /24 only, so nothing it
   # sends leaks off the machine (the root namespace forwards), and a name
   # lookup fails at once instead of waiting for an unreachable resolver.
+
   # Hosts route pod subnets (the pod network builds on this).
   nsenter --net="/run/netns/$netns" sysctl -q -w net.ipv4.ip_forward=1
 
