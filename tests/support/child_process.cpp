@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -77,6 +78,55 @@ void terminateChild(pid_t pid, int graceMs) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+CommandOutput runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  CommandOutput result;
+  int ends[2];
+  if (::pipe2(ends, O_CLOEXEC) != 0) {
+    result.output = errnoText("pipe");
+    return result;
+  }
+  Fd reader{ends[0]};
+  auto pid = [&] {
+    Fd writer{ends[1]};  // the child's copy is all that stays open
+    return spawn(argv, writer.fd);
+  }();
+  if (!pid) {
+    result.output = pid.error();
+    return result;
+  }
+  ::fcntl(reader.fd, F_SETFL, O_NONBLOCK);
+  bool closed = false;  // every writer is gone: poll() would return at once
+  auto drain = [&] {
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(reader.fd, buffer, sizeof buffer)) > 0) {
+      result.output.append(buffer, static_cast<std::size_t>(n));
+    }
+    if (n == 0) closed = true;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(*pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(*pid, SIGKILL);
+      ::waitpid(*pid, &status, 0);
+      drain();
+      result.output += "\n(killed after " + std::to_string(timeout.count()) + " ms)";
+      return result;
+    }
+    if (closed) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    pollfd readable{reader.fd, POLLIN, 0};
+    ::poll(&readable, 1, 50);
+    drain();
+  }
+  drain();
+  if (WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  return result;
 }
 
 }  // namespace ozy::testing_support
