@@ -55,13 +55,21 @@ inline constexpr ProblemType kCapabilityNotAllowed{"capability-not-allowed",
                                                    "Capability not allowed", 403};
 inline constexpr ProblemType kNodeNotFound{"node-not-found", "No such node", 404};
 inline constexpr ProblemType kInvalidNodeName{"invalid-node-name", "Invalid node name", 400};
+// The pod network (src/network, docs/network.md).
+inline constexpr ProblemType kInvalidNetworkConfig{"invalid-network-config",
+                                                   "Invalid pod network config", 422};
+inline constexpr ProblemType kNetworkConfigInUse{"network-config-in-use",
+                                                 "Pod network config in use", 409};
+inline constexpr ProblemType kNetworkNotInitialised{"network-not-initialised",
+                                                    "Pod network not initialised", 409};
 
 inline constexpr ProblemType kAll[] = {
     kInvalidJob,         kJobFileTooLarge,  kInsufficientMemory, kInsufficientDisk,
     kInsufficientPorts,  kInsufficientSharedSpace, kInvalidCluster, kJobExists,
     kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
     kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed,
-    kNodeNotFound, kInvalidNodeName};
+    kNodeNotFound, kInvalidNodeName, kInvalidNetworkConfig, kNetworkConfigInUse,
+    kNetworkNotInitialised};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

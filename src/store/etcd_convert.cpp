@@ -22,7 +22,13 @@ etcdserverpb::Compare::CompareResult toProto(Compare::Op op) {
 
 etcdserverpb::Compare toProto(const Compare& compare) {
   etcdserverpb::Compare out;
-  out.set_key(compare.key);
+  if (compare.prefix) {
+    KeyRange keys = prefixRange(compare.key);
+    out.set_key(std::move(keys.key));
+    out.set_range_end(std::move(keys.rangeEnd));
+  } else {
+    out.set_key(compare.key);
+  }
   out.set_result(toProto(compare.op));
   switch (compare.target) {
     case Compare::kVersion:

@@ -26,19 +26,22 @@ const char* toString(StoreError::Code code) {
 }
 
 Compare Compare::version(std::string key, Op op, int64_t version) {
-  return Compare{std::move(key), kVersion, op, version, {}};
+  return Compare{std::move(key), kVersion, op, version, {}, false};
 }
 Compare Compare::createRevision(std::string key, Op op, int64_t revision) {
-  return Compare{std::move(key), kCreateRevision, op, revision, {}};
+  return Compare{std::move(key), kCreateRevision, op, revision, {}, false};
 }
 Compare Compare::modRevision(std::string key, Op op, int64_t revision) {
-  return Compare{std::move(key), kModRevision, op, revision, {}};
+  return Compare{std::move(key), kModRevision, op, revision, {}, false};
 }
 Compare Compare::lease(std::string key, Op op, int64_t lease) {
-  return Compare{std::move(key), kLease, op, lease, {}};
+  return Compare{std::move(key), kLease, op, lease, {}, false};
 }
 Compare Compare::valueIs(std::string key, Op op, std::string value) {
-  return Compare{std::move(key), kValue, op, 0, std::move(value)};
+  return Compare{std::move(key), kValue, op, 0, std::move(value), false};
+}
+Compare Compare::noKeyUnder(std::string prefix) {
+  return Compare{std::move(prefix), kCreateRevision, kEqual, 0, {}, true};
 }
 
 TxnOp TxnOp::put(std::string key, std::string value, int64_t lease) {

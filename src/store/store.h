@@ -72,12 +72,20 @@ struct Compare {
   Op op = kEqual;
   int64_t number = 0;  // for every target but kValue
   std::string value;   // for kValue
+  // When set, `key` is a prefix and the compare holds only if it holds for
+  // every key under it; with no key under it, it is judged as for one missing
+  // key (etcd's range compare). So createRevision == 0 with `prefix` means
+  // "no key starts with `key`" (see noKeyUnder).
+  bool prefix = false;
 
   static Compare version(std::string key, Op op, int64_t version);
   static Compare createRevision(std::string key, Op op, int64_t revision);
   static Compare modRevision(std::string key, Op op, int64_t revision);
   static Compare lease(std::string key, Op op, int64_t lease);
   static Compare valueIs(std::string key, Op op, std::string value);
+  // Holds while no key starts with `prefix`: the guard of a write that is only
+  // right while a whole prefix is empty, against keys created after the read.
+  static Compare noKeyUnder(std::string prefix);
 };
 
 // One operation inside a transaction.

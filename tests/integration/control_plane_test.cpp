@@ -13,6 +13,7 @@
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
 #include "support/etcd_with_store.h"
+#include "support/forwarding_store.h"
 
 namespace ozy {
 namespace {
@@ -21,29 +22,15 @@ using testing_support::EtcdProcess;
 
 // Forwards everything to a real store. Before each of the first commits
 // (guarded Txns that write), runs the next of `competitors`.
-class RacingStore : public Store {
+class RacingStore : public testing_support::ForwardingStore {
  public:
-  explicit RacingStore(Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
 
   std::vector<std::function<void(Store&)>> competitors;
   int commits = 0;
   int reads = 0;  // state reads: unguarded Txns
   std::vector<TxnOp> lastFailureBranch;  // of the last commit
 
-  Result<RangeResult, StoreError> get(const std::string& key) override { return inner_.get(key); }
-  Result<RangeResult, StoreError> getPrefix(const std::string& prefix, bool keysOnly) override {
-    return inner_.getPrefix(prefix, keysOnly);
-  }
-  Result<int64_t, StoreError> put(const std::string& key, const std::string& value,
-                                  int64_t lease) override {
-    return inner_.put(key, value, lease);
-  }
-  Result<DeleteResult, StoreError> remove(const std::string& key) override {
-    return inner_.remove(key);
-  }
-  Result<DeleteResult, StoreError> removePrefix(const std::string& prefix) override {
-    return inner_.removePrefix(prefix);
-  }
   Result<TxnResult, StoreError> txn(const Txn& txn) override {
     if (txn.compares.empty()) {
       ++reads;
@@ -56,19 +43,6 @@ class RacingStore : public Store {
     }
     return inner_.txn(txn);
   }
-  Result<Lease, StoreError> grantLease(int64_t ttl) override { return inner_.grantLease(ttl); }
-  Result<int64_t, StoreError> keepAliveOnce(int64_t id) override { return inner_.keepAliveOnce(id); }
-  Result<Done, StoreError> revokeLease(int64_t id) override { return inner_.revokeLease(id); }
-  Result<int64_t, StoreError> leaseTimeToLive(int64_t id) override {
-    return inner_.leaseTimeToLive(id);
-  }
-  std::unique_ptr<Watch> watch(const std::string& prefix, int64_t start, WatchEventsFn onEvents,
-                               WatchErrorFn onError) override {
-    return inner_.watch(prefix, start, std::move(onEvents), std::move(onError));
-  }
-
- private:
-  Store& inner_;
 };
 
 class ControlPlaneRetry : public testing_support::EtcdStoreTest {

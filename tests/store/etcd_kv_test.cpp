@@ -192,6 +192,27 @@ TEST_F(EtcdKvTest, TxnComparesOnCreateRevisionVersionValueAndLease) {
   EXPECT_TRUE(gone->kvs.empty());
 }
 
+// A prefix compare guards a write that is only right while nothing exists
+// under a prefix, including keys created after the writer looked.
+TEST_F(EtcdKvTest, NoKeyUnderHoldsOnlyWhileThePrefixIsEmpty) {
+  Txn guarded;
+  guarded.compares.push_back(Compare::noKeyUnder("/fence/items/"));
+  guarded.success.push_back(TxnOp::put("/fence/config", "v"));
+  auto empty = store_->txn(guarded);
+  ASSERT_TRUE(isOk(empty));
+  EXPECT_TRUE(empty->succeeded);
+
+  ASSERT_TRUE(isOk(store_->put("/fence/items-not-under", "x")));
+  auto besideThePrefix = store_->txn(guarded);
+  ASSERT_TRUE(isOk(besideThePrefix));
+  EXPECT_TRUE(besideThePrefix->succeeded) << "a key beside the prefix is not under it";
+
+  ASSERT_TRUE(isOk(store_->put("/fence/items/b", "x")));
+  auto taken = store_->txn(guarded);
+  ASSERT_TRUE(isOk(taken));
+  EXPECT_FALSE(taken->succeeded);
+}
+
 Txn putsOf(int count) {
   Txn txn;
   for (int i = 0; i < count; ++i) txn.success.push_back(TxnOp::put(fmt::format("/big/{}", i), "v"));

@@ -6,26 +6,14 @@
 #include <thread>
 
 #include "etcd_test_support.h"
+#include "support/etcd_with_store.h"
 
 namespace ozy {
 namespace {
 
 using namespace std::chrono_literals;
 
-class EtcdLeaseTest : public EtcdTest {
- protected:
-  // Polls until `key` is gone; etcd expires leases on its own clock, checked
-  // every half second, so this waits with a generous bound instead of a sleep.
-  bool waitUntilGone(const std::string& key, std::chrono::seconds bound) {
-    const auto deadline = std::chrono::steady_clock::now() + bound;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto got = store_->get(key);
-      if (got.ok() && got->kvs.empty()) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return false;
-  }
-};
+class EtcdLeaseTest : public EtcdTest {};
 
 TEST_F(EtcdLeaseTest, GrantedLeaseIsAttachedToItsKeys) {
   auto lease = store_->grantLease(30);
@@ -70,7 +58,8 @@ TEST_F(EtcdLeaseTest, KeyVanishesWhenItsLeaseExpiresAndTheLeaseIsThenNotFound) {
   ASSERT_TRUE(isOk(lease));
   ASSERT_TRUE(isOk(store_->put("/nodes/n2", "alive", lease->id)));
 
-  EXPECT_TRUE(waitUntilGone("/nodes/n2", 10s)) << "the key outlived its lease by over 8 s";
+  EXPECT_TRUE(testing_support::waitUntilGone(*store_, "/nodes/n2", 10s))
+      << "the key outlived its lease by over 8 s";
   auto keepAlive = store_->keepAliveOnce(lease->id);
   EXPECT_TRUE(failsWith(keepAlive, StoreError::kNotFound));
   if (!keepAlive.ok()) {

@@ -191,5 +191,18 @@ TEST(EtcdTxnConversionTest, BuildsComparesAndOpsInOrder) {
   EXPECT_EQ(request->failure(0).request_delete_range().range_end(), "/q0");
 }
 
+TEST(EtcdTxnConversionTest, PrefixCompareCoversTheWholePrefixRange) {
+  Txn txn;
+  txn.compares = {Compare::noKeyUnder("/p/"), Compare::createRevision("/p/", Compare::kEqual, 0)};
+  auto request = toProto(txn);
+  ASSERT_TRUE(request.ok());
+  ASSERT_EQ(request->compare_size(), 2);
+  EXPECT_EQ(request->compare(0).key(), "/p/");
+  EXPECT_EQ(request->compare(0).range_end(), "/p0");
+  EXPECT_EQ(request->compare(0).target(), etcdserverpb::Compare::CREATE);
+  EXPECT_EQ(request->compare(0).create_revision(), 0);
+  EXPECT_EQ(request->compare(1).range_end(), "") << "a plain compare names one key";
+}
+
 }  // namespace
 }  // namespace ozy

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/result.h"
 #include "store/etcd_store.h"
@@ -27,6 +29,19 @@ inline Result<EtcdWithStore, std::string> startEtcdWithStore(EtcdProcessOptions 
   auto store = EtcdStore::create(config);
   if (!store) return fail("cannot connect to the test etcd: " + store.error().message);
   return EtcdWithStore{std::move(etcd).value(), std::move(store).value()};
+}
+
+// Polls until `key` is gone, for at most `bound`: etcd expires leases on its
+// own clock (checked every half second), so a test waits on the condition
+// instead of sleeping for a TTL.
+inline bool waitUntilGone(Store& store, const std::string& key, std::chrono::seconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto got = store.get(key);
+    if (got.ok() && got->kvs.empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 // The fixture of tests against a private etcd: etcd_ and store_ are ready in
