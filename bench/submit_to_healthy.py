@@ -122,7 +122,7 @@ def main():
         out = open(work + "/agent/out", "w")
         procs.append(subprocess.Popen([ozy, "agent", "--node", node, "--etcd", url, "--memory", "8G", "--disk", "50G",
                                        "--listen", "127.0.0.1:0", "--data-dir", work + "/agent",
-                                       "--containers-conf", CONF, "--stop-grace", "1"]
+                                       "--containers-conf", CONF, "--stop-grace", "1", "--pod-network", "host"]
                                       + (["--insecure-registry", registry] if registry else []),
                                       stdout=out, stderr=open(work + "/agent/log", "w")))
         wait(lambda: "listening on" in open(work + "/agent/out").read(), 30, "the agent")

@@ -90,7 +90,7 @@ for node in node-a node-b node-c; do
   [[ $node == node-a ]] && dns=(--dns "127.0.0.1:$dns_port")
   "$ozy" agent --node "$node" --address "127.0.0.$n" --etcd "$etcd_url" --memory 16G --disk 200G \
     --shared-space 50G --listen 127.0.0.1:0 --data-dir "$work/$node" --shared-dir "$work/shared" --token-file "$work/token" \
-    --containers-conf "$CONTAINERS_CONF" --stop-grace 2 --insecure-registry "$registry" "${dns[@]}" \
+    --containers-conf "$CONTAINERS_CONF" --stop-grace 2 --insecure-registry "$registry" --pod-network host "${dns[@]}" \
     >"$work/$node/out" 2>"$work/$node/log" &
   pids+=($!)
   for _ in $(seq 200); do grep -q "listening on" "$work/$node/out" 2>/dev/null && break; sleep 0.1; done

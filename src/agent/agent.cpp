@@ -40,6 +40,8 @@
 #include "job/job_parser.h"
 #include "job/suggest.h"
 #include "job/units.h"
+#include "network/node_network.h"
+#include "network/subnet_lease.h"
 #include "scheduler/keys.h"
 #include "store/etcd_store.h"
 
@@ -297,6 +299,7 @@ struct NodeRuntime {
   std::unique_ptr<runtime::PodmanRuntime> podman;
   std::unique_ptr<NodeSupervisor> supervisor;
   std::unique_ptr<dns::DnsServer> dnsServer;
+  std::unique_ptr<NodeNetwork> network;
 
   // Pods keep running (they are not the agent's children: conmon holds
   // them), for the next agent to adopt.
@@ -304,9 +307,48 @@ struct NodeRuntime {
     if (dnsServer) dnsServer->stop();
     watcher = nullptr;
     if (supervisor) supervisor->stop();
+    if (network) network->stop();  // routes and the subnet stay: pods keep running
     if (service) service->stop();
   }
 };
+
+// The node's part of the cluster's pod network, as --pod-network says.
+Result<std::unique_ptr<NodeNetwork>, std::string> startPodNetwork(const AgentConfig& config, Store& store,
+                                                                  const std::string& address) {
+  auto publicIp = Ipv4Address::parse(address);
+  if (!publicIp || isLoopback(address)) {
+    return fail(fmt::format(
+        "--pod-network {}: other nodes route this node's pods via its --address, which must be an "
+        "IPv4 address they reach it at, not {}; or say --pod-network host for pods that only this "
+        "host reaches",
+        config.podNetwork, address));
+  }
+  auto network = readNetworkConfig(store);
+  if (!network && network.error().code == NetworkError::kNotInitialised && config.podNetwork == "auto") {
+    auto fallback = decodeNetworkConfig(kDefaultPodNetwork);
+    if (!fallback) return fail(std::string("the default pod network does not decode"));
+    auto written = initNetwork(store, *fallback);
+    if (!written && written.error().code != NetworkError::kConfigInUse) return fail(written.error().message);
+    if (written) spdlog::info("--pod-network auto: made the cluster's pod network, {}", describe(*fallback));
+    network = readNetworkConfig(store);
+  }
+  if (!network) {
+    if (network.error().code == NetworkError::kNotInitialised) {
+      return fail(fmt::format(
+          "the cluster has no pod network in etcd ({}): set it up once with `ozy network init "
+          "--network CIDR`, or start this agent with --pod-network auto to make the default ({}), "
+          "or with --pod-network host for pods that only this host reaches",
+          flannel::kConfigKey, kDefaultPodNetwork));
+    }
+    return fail(network.error().message);
+  }
+  NodeNetworkConfig nc;
+  nc.publicIp = *publicIp;
+  nc.cniConfigDir = config.cniConfigDir;
+  nc.subnetTtlSeconds = config.subnetTtl;
+  nc.seed = std::random_device{}();
+  return NodeNetwork::start(store, *network, nc, std::make_unique<KernelRoutes>());
+}
 
 // A cut-off node kills its containers at 3/4 of the TTL; they must be dead
 // before the lease can expire, so the grace from SIGTERM to SIGKILL fits in
@@ -409,6 +451,12 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.logMaxSize = *logMaxSize;
   sc.registries = std::move(registries).value();
   sc.parallelPulls = static_cast<std::size_t>(std::max(1, config.parallelPulls));
+  if (config.podNetwork != "host") {
+    auto network = startPodNetwork(config, store, address);
+    if (!network) return fail(network.error());
+    out.network = std::move(network).value();
+    sc.podNetwork = out.network->podmanNetwork();
+  }
   sc.lease = [&registration] { return registration.lease(); };
   sc.cutOff = [&registration] { return registration.cutOff(); };
   sc.nowMs = wallClockMs;
@@ -425,6 +473,19 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
 }
 
 }  // namespace
+
+Result<std::unique_ptr<EtcdStore>, std::string> connectEtcd(const AgentConfig& config) {
+  if (std::string why = insecureEtcd(config); !why.empty()) return fail(why);
+  EtcdConfig etcdConfig;
+  etcdConfig.endpoints = config.etcd;
+  etcdConfig.caFile = config.etcdCa;
+  etcdConfig.certFile = config.etcdCert;
+  etcdConfig.keyFile = config.etcdKey;
+  etcdConfig.timeout = std::chrono::milliseconds(config.etcdTimeoutMs);
+  auto store = EtcdStore::create(etcdConfig);
+  if (!store) return fail(fmt::format("etcd: {}", store.error().message));
+  return std::move(store).value();
+}
 
 int runAgent(const AgentConfig& config) {
   // Logs go to stderr; stdout carries only the "listening on" line scripts wait for.
@@ -449,7 +510,6 @@ int runAgent(const AgentConfig& config) {
   if (!listen) return fatal(listen.error());
   if (auto dir = ensurePrivateDir(config.dataDir, "data dir"); !dir) return fatal(dir.error());
   if (auto claimed = claimDataDir(config.dataDir, node); !claimed) return fatal(claimed.error());
-  if (std::string why = insecureEtcd(config); !why.empty()) return fatal(why);
   if (!config.sharedDir.empty()) {
     if (auto dir = ensurePrivateDir(config.sharedDir, "shared volume dir"); !dir) return fatal(dir.error());
   }
@@ -479,14 +539,8 @@ int runAgent(const AgentConfig& config) {
   auto token = apiToken(config);
   if (!token) return fatal(token.error());
 
-  EtcdConfig etcdConfig;
-  etcdConfig.endpoints = config.etcd;
-  etcdConfig.caFile = config.etcdCa;
-  etcdConfig.certFile = config.etcdCert;
-  etcdConfig.keyFile = config.etcdKey;
-  etcdConfig.timeout = std::chrono::milliseconds(config.etcdTimeoutMs);
-  auto store = EtcdStore::create(etcdConfig);
-  if (!store) return fatal(fmt::format("etcd: {}", store.error().message));
+  auto store = connectEtcd(config);
+  if (!store) return fatal(store.error());
 
   ensureSharedPool(**store, *shared);
 

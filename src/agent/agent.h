@@ -5,8 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "common/result.h"
+#include "store/etcd_store.h"
 
 #include "dns/rate_limiter.h"
 
@@ -65,7 +69,19 @@ struct AgentConfig {
   std::string registryAuth;                  // an auth.json of registry credentials; empty: none
   std::vector<std::string> insecureRegistries;  // host:port pulled from without TLS verification
   int parallelPulls = 3;                     // image pulls at once
+
+  // The pod network (docs/network.md): "cluster" joins the one in etcd
+  // (refusing to start if there is none), "auto" makes the default one if
+  // there is none, "host" keeps pods on podman's own bridge, reachable from
+  // this host only.
+  std::string podNetwork = "cluster";
+  std::string cniConfigDir = "/etc/cni/net.d";
+  std::int64_t subnetTtl = 24 * 60 * 60;  // seconds: how long a silent node keeps its subnet
 };
+
+// The cluster's etcd as `config`'s etcd flags name it, refusing plain HTTP
+// beyond loopback unless --insecure-etcd: for the agent and `ozy network`.
+Result<std::unique_ptr<EtcdStore>, std::string> connectEtcd(const AgentConfig& config);
 
 // Runs the agent; returns the process exit code. Blocks SIGINT and SIGTERM
 // in the calling thread and waits for them.

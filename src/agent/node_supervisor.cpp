@@ -461,6 +461,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   spec.labels[kLabelSpec] = fmt::format("{:x}", want.jobVersion);
   spec.hostname = podHostname(want.job, want.id);  // without the node: hostnames are short
   spec.dnsServers = config_.podDns;
+  spec.network = config_.podNetwork;
   for (const auto& c : job.containers) {
     for (const auto& p : c.ports) {
       spec.ports.push_back({p.hostIp.empty() ? config_.address : p.hostIp, p.hostPort,

@@ -74,6 +74,7 @@ struct SupervisorConfig {
   std::chrono::milliseconds resyncInterval{5000};
   std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
+  std::string podNetwork;             // the engine network pods join; empty: the engine's default
   RestartBackoff backoff;
   // How pods are confined (docs/operations.md#security).
   runtime::IdMap idMap = kPodIds;  // size 0: no user namespace

@@ -82,6 +82,7 @@ void addClusterCommands(CLI::App& app, Action& action) {
   auto o = std::make_shared<ApiCallOptions>();
 
   addNodeCommands(app, action);
+  addNetworkCommands(app, action);
 
   CLI::App* job = app.get_subcommand("job");
   auto file = std::make_shared<std::string>();
@@ -265,6 +266,17 @@ void addClusterCommands(CLI::App& app, Action& action) {
                     "A registry HOST:PORT pulled from over plain HTTP or unverified TLS (repeatable)");
   agent->add_option("--parallel-pulls", config->parallelPulls, "Image pulls at once on this node")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  agent->add_option("--pod-network", config->podNetwork,
+                    "cluster: join the pod network in etcd; auto: make the default one if there is "
+                    "none; host: pods on podman's own bridge, reached from this host only")
+      ->check(CLI::IsMember({"cluster", "auto", "host"}))
+      ->capture_default_str();
+  agent->add_option("--cni-config-dir", config->cniConfigDir, "Where podman reads CNI networks")
+      ->capture_default_str();
+  agent->add_option("--subnet-ttl", config->subnetTtl,
+                    "Seconds a node that stopped renewing keeps its pod subnet")
+      ->check(CLI::Range(10, 7 * 24 * 3600))
       ->capture_default_str();
   agent->callback([agent, config, configFile, &action] {
     if (!configFile->empty()) {

@@ -16,5 +16,6 @@ void addPlanCommand(CLI::App& app, Action& action);
 // addJobCommands), agent.
 void addClusterCommands(CLI::App& app, Action& action);
 void addNodeCommands(CLI::App& app, Action& action);
+void addNetworkCommands(CLI::App& app, Action& action);
 
 }  // namespace ozy

@@ -33,6 +33,10 @@ namespace ozy {
 // kernel tunnel devices (docs/network.md says what an overlay would take).
 inline constexpr std::string_view kHostGwBackend = "host-gw";
 
+// The network `ozy agent --pod-network auto` makes when etcd has none.
+inline constexpr const char* kDefaultPodNetwork =
+    R"({"Network": "10.244.0.0/16", "SubnetLen": 24, "Backend": {"Type": "host-gw"}})";
+
 struct NetworkConfig {
   Ipv4Cidr network;
   int subnetLen = 24;     // prefix length of each node's subnet

@@ -86,6 +86,10 @@ json podCreateBody(const PodSpec& spec) {
   json body = {{"name", spec.name}, {"labels", spec.labels}};
   if (!spec.hostname.empty()) body["hostname"] = spec.hostname;
   if (!spec.dnsServers.empty()) body["dns_server"] = spec.dnsServers;
+  if (!spec.network.empty()) {
+    body["netns"] = {{"nsmode", "bridge"}};
+    body["Networks"] = {{spec.network, json::object()}};
+  }
   json ports = json::array();
   for (const PublishedPort& port : spec.ports) {
     json mapping = {{"container_port", port.containerPort},

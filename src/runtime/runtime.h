@@ -70,6 +70,7 @@ struct PodSpec {
   std::vector<PublishedPort> ports;
   std::vector<std::string> dnsServers;  // empty: the engine's default resolv.conf
   std::string hostname;                 // empty: the engine's choice
+  std::string network;                  // the engine network to join; empty: its default
   // The user namespace every container of the pod shares (the same map for
   // uids and gids).
   IdMap idMap;

@@ -60,56 +60,87 @@ pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>
 
 }  // namespace
 
-Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::start(AgentOptions o) {
+Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::launch(const AgentOptions& o) {
   std::unique_ptr<AgentProcess> agent(new AgentProcess());
   agent->logPath_ = o.dataDir + "/agent.log";
-  const std::string outPath = o.dataDir + "/agent.out";
-  std::vector<std::string> args = {o.binary,   "agent",      "--node",        o.node,
-                                   "--etcd",     o.etcd,       "--memory",      o.memory,
-                                   "--disk",     o.disk,
-                                   "--data-dir", o.dataDir,    "--lease-ttl",   std::to_string(o.leaseTtl),
-                                   "--etcd-timeout-ms", "2000",  "--runtime",     o.runtime};
+  agent->node_ = o.node;
+  agent->outPath_ = o.dataDir + "/agent.out";
+  std::vector<std::string> args = o.wrapper;
+  args.insert(args.end(), {o.binary, "agent", "--node", o.node, "--etcd", o.etcd, "--memory", o.memory,
+                           "--disk", o.disk, "--data-dir", o.dataDir, "--lease-ttl",
+                           std::to_string(o.leaseTtl), "--etcd-timeout-ms", "2000", "--runtime", o.runtime});
   if (std::find(o.extraArgs.begin(), o.extraArgs.end(), "--listen") == o.extraArgs.end()) {
     args.insert(args.end(), {"--listen", "127.0.0.1:0"});
+  }
+  // Agents of one network namespace (127.0.0.x) cannot route each other's
+  // pod subnets: they keep podman's own bridge unless a test says otherwise.
+  if (std::find(o.extraArgs.begin(), o.extraArgs.end(), "--pod-network") == o.extraArgs.end()) {
+    args.insert(args.end(), {"--pod-network", "host"});
   }
   args.insert(args.end(), o.extraArgs.begin(), o.extraArgs.end());
   // The agent refuses a data dir that other users may enter.
   std::error_code ignored;
   std::filesystem::permissions(o.dataDir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ignored);
-  std::string tokenPath = o.dataDir + "/token";
+  agent->tokenPath_ = o.dataDir + "/token";
   for (std::size_t i = 0; i + 1 < o.extraArgs.size(); ++i) {
-    if (o.extraArgs[i] == "--token-file") tokenPath = o.extraArgs[i + 1];
+    if (o.extraArgs[i] == "--token-file") agent->tokenPath_ = o.extraArgs[i + 1];
   }
   // Emptied here, not only in the child: an agent restarted on the same data
   // dir must not be taken for up by the last run's "listening on" line.
-  std::ofstream(outPath, std::ios::trunc).flush();
-  agent->pid_ = spawn(args, {}, outPath, agent->logPath_);
+  std::ofstream(agent->outPath_, std::ios::trunc).flush();
+  agent->pid_ = spawn(args, {}, agent->outPath_, agent->logPath_);
   if (agent->pid_ <= 0) return fail(std::string("cannot start ozy agent"));
+  return agent;
+}
+
+Result<std::monostate, std::string> AgentProcess::waitUntilListening() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
-    const std::string out = readFile(outPath);
+    const std::string out = readFile(outPath_);
     const std::string marker = "listening on ";
     if (auto at = out.find(marker); at != std::string::npos) {
       auto end = out.find('\n', at);
       if (end != std::string::npos) {
-        agent->url_ = out.substr(at + marker.size(), end - at - marker.size());
-        agent->token_ = readFile(tokenPath);
-        while (!agent->token_.empty() && std::isspace(static_cast<unsigned char>(agent->token_.back()))) {
-          agent->token_.pop_back();
+        url_ = out.substr(at + marker.size(), end - at - marker.size());
+        token_ = readFile(tokenPath_);
+        while (!token_.empty() && std::isspace(static_cast<unsigned char>(token_.back()))) {
+          token_.pop_back();
         }
-        return agent;
+        return std::monostate{};
       }
     }
     int status = 0;
-    if (waitpid(agent->pid_, &status, WNOHANG) == agent->pid_) {
-      agent->pid_ = -1;
-      return fail(fmt::format("ozy agent {} exited at start: {}", o.node, readFile(agent->logPath_)));
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return fail(fmt::format("ozy agent {} exited at start: {}", node_, readFile(logPath_)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return fail(fmt::format("ozy agent {} did not start in 20 s: {}", o.node, agent->log()));
+  return fail(fmt::format("ozy agent {} did not start in 20 s: {}", node_, log()));
 }
+
+Result<std::unique_ptr<AgentProcess>, std::string> AgentProcess::start(AgentOptions o) {
+  auto agent = launch(o);
+  if (!agent) return agent;
+  if (auto up = (*agent)->waitUntilListening(); !up) return fail(std::move(up).error());
+  return agent;
+}
+
+Result<std::vector<std::unique_ptr<AgentProcess>>, std::string> AgentProcess::startAll(
+    std::vector<AgentOptions> options) {
+  std::vector<std::unique_ptr<AgentProcess>> agents;
+  for (const auto& o : options) {
+    auto agent = launch(o);
+    if (!agent) return fail(std::move(agent).error());
+    agents.push_back(std::move(agent).value());
+  }
+  for (auto& agent : agents) {
+    if (auto up = agent->waitUntilListening(); !up) return fail(std::move(up).error());
+  }
+  return agents;
+}
+
 
 AgentProcess::~AgentProcess() { kill(); }
 

@@ -23,12 +23,19 @@ struct AgentOptions {
   std::vector<std::string> extraArgs;  // e.g. {"--token-file", path}
   // "none" for scheduling tests (nothing runs); "podman" runs the instances.
   std::string runtime = "none";
+  // Runs the agent through this command, e.g. TestBed::commandIn(i) to start
+  // it inside a test-bed host; the command must exec the agent (keep its pid).
+  std::vector<std::string> wrapper;
 };
 
 class AgentProcess {
  public:
   // Starts the agent and waits (bounded) for it to report its API URL.
   static Result<std::unique_ptr<AgentProcess>, std::string> start(AgentOptions options);
+  // Starts them all at once, then waits for each: agents racing each other
+  // at start (from this thread, which they must not outlive: PDEATHSIG).
+  static Result<std::vector<std::unique_ptr<AgentProcess>>, std::string> startAll(
+      std::vector<AgentOptions> options);
   ~AgentProcess();  // kill()
 
   const std::string& url() const { return url_; }
@@ -46,7 +53,12 @@ class AgentProcess {
 
  private:
   AgentProcess() = default;
+  static Result<std::unique_ptr<AgentProcess>, std::string> launch(const AgentOptions& o);
+  Result<std::monostate, std::string> waitUntilListening();
   pid_t pid_ = -1;
+  std::string node_;
+  std::string outPath_;
+  std::string tokenPath_;
   std::string url_;
   std::string token_;
   std::string logPath_;

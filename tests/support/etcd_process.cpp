@@ -108,8 +108,16 @@ std::string EtcdProcess::endpoint() const {
          "://127.0.0.1:" + std::to_string(clientPort_);
 }
 
+std::string EtcdProcess::endpointAt(const std::string& host) const {
+  return std::string(options_.https ? "https" : "http") + "://" + host + ":" + std::to_string(clientPort_);
+}
+
 std::string EtcdProcess::dataDir() const {
   return workDir_ + "/data";
+}
+
+std::string EtcdProcess::clientUrls() const {
+  return options_.alsoListenOn.empty() ? endpoint() : endpoint() + "," + endpointAt(options_.alsoListenOn);
 }
 
 std::vector<std::string> EtcdProcess::arguments() const {
@@ -118,8 +126,8 @@ std::vector<std::string> EtcdProcess::arguments() const {
       options_.binary,
       "--name=ozy-test",
       "--data-dir=" + dataDir(),
-      "--listen-client-urls=" + endpoint(),
-      "--advertise-client-urls=" + endpoint(),
+      "--listen-client-urls=" + clientUrls(),
+      "--advertise-client-urls=" + clientUrls(),
       "--listen-peer-urls=" + peer,
       "--initial-advertise-peer-urls=" + peer,
       "--initial-cluster=ozy-test=" + peer,

@@ -29,6 +29,9 @@ struct EtcdProcessOptions {
   // How long etcd may take to report itself healthy.
   std::chrono::milliseconds startTimeout{20000};
   std::string binary = "/usr/bin/etcd";
+  // Another local address to serve clients on besides 127.0.0.1, e.g. a
+  // test bed's bridge (endpointAt() names it).
+  std::string alsoListenOn;
 };
 
 class EtcdProcess {
@@ -42,6 +45,8 @@ class EtcdProcess {
 
   // "http://127.0.0.1:PORT" (or https://), for EtcdConfig::endpoints.
   std::string endpoint() const;
+  // The same port on another of its addresses (options.alsoListenOn).
+  std::string endpointAt(const std::string& host) const;
   std::string dataDir() const;
   pid_t pid() const { return pid_; }
   bool running() const { return pid_ > 0; }
@@ -63,6 +68,7 @@ class EtcdProcess {
   Result<std::monostate, std::string> launch();
   Result<std::monostate, std::string> waitUntilHealthy();
   std::vector<std::string> arguments() const;
+  std::string clientUrls() const;
 
   EtcdProcessOptions options_;
   std::string workDir_;  // holds data/ and etcd.log

@@ -1,0 +1,228 @@
+// The pod network across hosts that are really separate (test-bed hosts,
+// each its own network namespace and podman), with a real etcd and real
+// agents: subnets leased in flannel's layout, host-gw routes, pods reaching
+// pods on other hosts by DNS name with their own source addresses.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "network/subnet_lease.h"
+#include "node/node_test_support.h"
+#include "store/etcd_store.h"
+#include "support/agent_process.h"
+#include "support/etcd_process.h"
+#include "support/temp_dir.h"
+#include "support/test_image.h"
+#include "support/testbed.h"
+
+namespace ozy {
+namespace {
+
+using namespace std::chrono_literals;
+using node_testing::waitFor;
+using testing_support::AgentProcess;
+using testing_support::EtcdProcess;
+using testing_support::TempDir;
+using testing_support::TestBed;
+
+// Answers /cgi-bin/ip with the address the request came from.
+constexpr const char* kWebJob = R"(name: web
+numInstances: 2
+containers:
+  app:
+    image: localhost/ozy-test-busybox:2
+    pull: never
+    memory: 16M
+    ports: ["8080:80"]
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"]
+    healthcheck: {type: tcp, port: 80, interval: 1s, timeout: 1s}
+)";
+
+class PodNetworkTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
+  }
+
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the test bed needs root";
+    if (!imageError().empty()) GTEST_SKIP() << imageError();
+  }
+
+  void TearDown() override {
+    agents_.clear();  // SIGKILL; the test bed's down ends what they left
+    if (bed_) {
+      auto down = bed_->down();
+      EXPECT_TRUE(down) << down.error();
+    }
+  }
+
+  void up(int hosts) {
+    auto bed = TestBed::up(hosts);
+    ASSERT_TRUE(bed) << bed.error();
+    bed_ = std::move(bed).value();
+    testing_support::EtcdProcessOptions options;
+    options.alsoListenOn = bed_->bridgeAddress();
+    auto etcd = EtcdProcess::start(options);
+    ASSERT_TRUE(etcd) << etcd.error();
+    etcd_ = std::move(etcd).value();
+    EtcdConfig config;
+    config.endpoints = {etcd_->endpoint()};
+    auto store = EtcdStore::create(config);
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(store).value();
+    std::ofstream(dir_.path() + "/token") << "pod-network-test-token\n";
+    ::chmod((dir_.path() + "/token").c_str(), 0600);
+    for (int i = 1; i <= hosts; ++i) {
+      auto copied = bed_->copyImage(testing_support::kTestImage, i);
+      ASSERT_TRUE(copied) << copied.error();
+    }
+  }
+
+  std::string node(int i) const { return fmt::format("h{}", i); }
+
+  testing_support::AgentOptions agentOptions(int i) {
+    const std::string address = bed_->host(i).address();
+    testing_support::AgentOptions o;
+    o.binary = OZY_BINARY;
+    o.node = node(i);
+    o.etcd = etcd_->endpointAt(bed_->bridgeAddress());
+    o.dataDir = dir_.path() + "/" + node(i);
+    std::filesystem::create_directories(o.dataDir);
+    o.runtime = "podman";
+    o.memory = "2G";
+    o.wrapper = bed_->commandIn(i);
+    o.extraArgs = {"--address", address, "--listen", address + ":7700", "--insecure-http",
+                   "--insecure-etcd", "--pod-network", "auto", "--token-file", dir_.path() + "/token",
+                   "--containers-conf", testing_support::projectContainersConf(), "--dns", address + ":53",
+                   "--stop-grace", "1", "--resync", "1s"};
+    return o;
+  }
+
+  // Starts the agents of `hosts` at once (from this thread: they die with it).
+  void startAgents(const std::vector<int>& hosts) {
+    std::vector<testing_support::AgentOptions> options;
+    for (int i : hosts) options.push_back(agentOptions(i));
+    auto started = AgentProcess::startAll(options);
+    ASSERT_TRUE(started) << started.error();
+    for (std::size_t k = 0; k < hosts.size(); ++k) agents_[hosts[k]] = std::move((*started)[k]);
+  }
+
+  std::map<std::string, SubnetLease> leasesByAddress() {
+    std::map<std::string, SubnetLease> out;
+    auto listing = listSubnetLeases(*store_);
+    if (!listing) return out;
+    for (const auto& l : listing->table.leases) out[l.publicIp.toString()] = l;
+    return out;
+  }
+
+  // host i's agent routes (ip route show proto 211), as "SUBNET via IP" lines.
+  std::string routesOf(int i) {
+    return bed_->run(i, {"/usr/sbin/ip", "-4", "route", "show", "proto", "211"}).output;
+  }
+
+  std::string describe(const std::string& job) {
+    std::string out;
+    for (const auto& [id, s] : node_testing::statuses(*store_, job)) {
+      out += fmt::format("#{} on {}: {} {} ({})\n", id, s.node, toString(s.state), s.podIp, s.reason);
+    }
+    for (const auto& [i, agent] : agents_) out += fmt::format("\n{} log:\n{}", node(i), agent->log());
+    return out;
+  }
+
+  static TempDir& imageDir() {
+    static TempDir dir;
+    return dir;
+  }
+  static std::string& imageError() {
+    static std::string error;
+    return error;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TestBed> bed_;
+  std::unique_ptr<EtcdProcess> etcd_;
+  std::unique_ptr<EtcdStore> store_;
+  std::map<int, std::unique_ptr<AgentProcess>> agents_;
+};
+
+TEST_F(PodNetworkTest, APodReachesAPodOnAnotherHostByNameAndIsSeenWithItsOwnAddress) {
+  ASSERT_NO_FATAL_FAILURE(up(2));
+  ASSERT_NO_FATAL_FAILURE(startAgents({1, 2}));
+  AgentProcess& first = *agents_.at(1);
+  const std::string job = dir_.path() + "/web.yaml";
+  std::ofstream(job) << kWebJob;
+  auto submitted =
+      testing_support::runOzy(OZY_BINARY, {"job", "run", job, "--address", first.url()}, first.ozyEnv());
+  ASSERT_EQ(submitted.exitCode, 0) << submitted.stdoutText << submitted.stderrText;
+  ASSERT_TRUE(waitFor([&] { return node_testing::allIn(*store_, "web", 2, InstanceState::kHealthy); }, 90s))
+      << describe("web");
+
+  const auto statuses = node_testing::statuses(*store_, "web");
+  const auto leases = leasesByAddress();
+  ASSERT_EQ(leases.size(), 2u);
+  std::map<std::string, std::string> ipOfNode;
+  for (const auto& [id, s] : statuses) ipOfNode[s.node] = s.podIp;
+  ASSERT_EQ(ipOfNode.size(), 2u) << "one instance per host (host port 8080)";
+  for (int i = 1; i <= 2; ++i) {
+    auto ip = Ipv4Address::parse(ipOfNode[node(i)]);
+    ASSERT_TRUE(ip) << describe("web");
+    EXPECT_TRUE(leases.at(bed_->host(i).address()).subnet.contains(*ip))
+        << ipOfNode[node(i)] << " is not in " << node(i) << "'s subnet";
+  }
+  EXPECT_NE(leases.at(bed_->host(1).address()).subnet, leases.at(bed_->host(2).address()).subnet);
+
+  // From host 1's pod to host 2's, by the instance's DNS name.
+  std::uint32_t there = 0;
+  for (const auto& [id, s] : statuses) {
+    if (s.node == node(2)) there = id;
+  }
+  std::uint32_t here = there == 0 ? 1 : 0;
+  const std::string container = fmt::format("ozy-web-{}.{}.app", here, node(1));
+  const auto fetched = bed_->run(1, {"podman", "exec", container, "wget", "-q", "-O", "-",
+                                     fmt::format("http://{}.web.ozy.local/cgi-bin/ip", there)});
+  EXPECT_EQ(fetched.exitCode, 0) << fetched.output << describe("web");
+  // busybox httpd writes an IPv4 peer in the IPv6 form: [::ffff:10.244.3.2].
+  EXPECT_EQ(fetched.output, "[::ffff:" + ipOfNode[node(1)] + "]\n")
+      << "host 2's server must see host 1's pod address";
+}
+
+TEST_F(PodNetworkTest, AgentsStartedTogetherLeaseDifferentSubnetsAndARestartKeepsIts) {
+  ASSERT_NO_FATAL_FAILURE(up(3));
+  ASSERT_NO_FATAL_FAILURE(startAgents({1, 2}));
+  auto leases = leasesByAddress();
+  ASSERT_EQ(leases.size(), 2u);
+  const Ipv4Cidr subnet1 = leases.at(bed_->host(1).address()).subnet;
+  const Ipv4Cidr subnet2 = leases.at(bed_->host(2).address()).subnet;
+  EXPECT_NE(subnet1, subnet2);
+  // Each routes the other's subnet via the other's address.
+  ASSERT_TRUE(waitFor([&] { return routesOf(1).find(subnet2.toString() + " via " + bed_->host(2).address()) != std::string::npos; }, 10s))
+      << routesOf(1);
+  ASSERT_TRUE(waitFor([&] { return routesOf(2).find(subnet1.toString() + " via " + bed_->host(1).address()) != std::string::npos; }, 10s))
+      << routesOf(2);
+
+  // Restarted (SIGKILL: no goodbye), host 1's agent takes its subnet back.
+  agents_.at(1)->kill();
+  ASSERT_NO_FATAL_FAILURE(startAgents({1}));
+  EXPECT_EQ(leasesByAddress().at(bed_->host(1).address()).subnet, subnet1);
+
+  // A third host joins: the first two route it, from the watch.
+  ASSERT_NO_FATAL_FAILURE(startAgents({3}));
+  const Ipv4Cidr subnet3 = leasesByAddress().at(bed_->host(3).address()).subnet;
+  for (int i = 1; i <= 2; ++i) {
+    EXPECT_TRUE(waitFor([&] { return routesOf(i).find(subnet3.toString() + " via " + bed_->host(3).address()) != std::string::npos; }, 10s))
+        << node(i) << ": " << routesOf(i);
+  }
+  // Its subnet's key gone (what a removed node's release does), the route goes.
+  ASSERT_TRUE(store_->remove(flannel::subnetKey(subnet3)));
+  for (int i = 1; i <= 2; ++i) {
+    EXPECT_TRUE(waitFor([&] { return routesOf(i).find(subnet3.toString()) == std::string::npos; }, 10s))
+        << node(i) << ": " << routesOf(i);
+  }
+}
+
+}  // namespace
+}  // namespace ozy
