@@ -105,7 +105,9 @@ int main(int argc, char** argv) {
   }
 
   TempDir tmp;
-  auto etcd = EtcdProcess::start({{"--max-txn-ops=1000", "--max-request-bytes=10485760"}});
+  EtcdProcessOptions etcdOptions;
+  etcdOptions.extraArgs = {"--max-txn-ops=1000", "--max-request-bytes=10485760"};
+  auto etcd = EtcdProcess::start(etcdOptions);
   if (!etcd) {
     std::fprintf(stderr, "%s\n", etcd.error().c_str());
     return 1;
@@ -127,9 +129,15 @@ int main(int argc, char** argv) {
                         lease->id);
   }
   std::filesystem::create_directories(tmp.path() + "/agent");
-  auto agent = AgentProcess::start(AgentOptions{binary, "agent-node", (*etcd)->endpoint(), "1T", "1T",
-                                                tmp.path() + "/agent", 10,
-                                                {"--max-txn-ops", "1000", "--shared-space", "1T"}});
+  AgentOptions agentOptions;
+  agentOptions.binary = binary;
+  agentOptions.node = "agent-node";
+  agentOptions.etcd = (*etcd)->endpoint();
+  agentOptions.memory = "1T";
+  agentOptions.disk = "1T";
+  agentOptions.dataDir = tmp.path() + "/agent";
+  agentOptions.extraArgs = {"--max-txn-ops", "1000", "--shared-space", "1T"};
+  auto agent = AgentProcess::start(agentOptions);
   if (!agent) {
     std::fprintf(stderr, "%s\n", agent.error().c_str());
     return 1;

@@ -40,6 +40,7 @@
 #include "job/job_parser.h"
 #include "job/suggest.h"
 #include "job/units.h"
+#include "network/kernel_routes.h"
 #include "network/node_network.h"
 #include "network/subnet_lease.h"
 #include "scheduler/keys.h"
@@ -581,7 +582,16 @@ int runAgent(const AgentConfig& config) {
       apiPolicy(config, *token, node, address, serverConfig.address));
   serverConfig.admit = [requestPolicy](const http::Request& head) { return requestPolicy->admit(head); };
   http::Handler handler =
-      makeApiHandler(control, ApiOptions{node, wallClockMs, *allowedCapabilities});
+      makeApiHandler(control, ApiOptions{node, wallClockMs, *allowedCapabilities, [&store] {
+                       // One read per node list; an unreadable table shows no subnets.
+                       std::map<std::string, std::string> out;
+                       if (auto listing = listSubnetLeases(**store)) {
+                         for (const auto& l : listing->table.leases) {
+                           out[l.publicIp.toString()] = l.subnet.toString();
+                         }
+                       }
+                       return out;
+                     }});
   auto server = http::HttpServer::start(serverConfig, std::move(handler));
   if (!server) return fatal(server.error());
 

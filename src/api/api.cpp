@@ -211,7 +211,9 @@ class Api {
     if (!nodes) return problem(nodes.error());
     json out = json::array();
     const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
+    const auto subnets = options_.podSubnets ? options_.podSubnets() : std::map<std::string, std::string>{};
     for (const auto& n : *nodes) {
+      const auto subnet = subnets.find(n.record.address);
       out.push_back({{"name", n.record.name},
                      {"address", n.record.address},
                      {"api", n.record.api},
@@ -222,7 +224,8 @@ class Api {
                      {"startedAtMs", n.record.startedAtMs},
                      {"ageSeconds", now > n.record.startedAtMs ? (now - n.record.startedAtMs) / 1000 : 0},
                      {"state", drainState(n.drain, n.usage.instances)},
-                     {"drain", drainJson(n.drain)}});
+                     {"drain", drainJson(n.drain)},
+                     {"podSubnet", subnet == subnets.end() ? json(nullptr) : json(subnet->second)}});
     }
     return jsonResponse(200, out);
   }

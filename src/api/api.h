@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct ApiOptions {
   // The capabilities this agent's node runs beyond the default set
   // (--allow-capability): a job adding any other is refused at submission.
   std::vector<std::string> allowedCapabilities;
+  // Each node's pod subnet by the node's address ("10.244.3.0/24"), for the
+  // node list; null or empty where nodes have none (--pod-network host).
+  std::function<std::map<std::string, std::string>()> podSubnets;
 };
 
 // The handler for every route; wrap it in http::requireBearerToken() when a

@@ -58,9 +58,11 @@ void addNodeCommands(CLI::App& app, Action& action) {
   nodeList->callback([o, &action] {
     action = [o] {
       return call(*o, "GET", "/v1/nodes", "", [](const json& nodes) {
-        Table table({"NODE", "STATE", "ADDRESS", "MEMORY", "DISK", "INSTANCES", "AGE"});
+        Table table({"NODE", "STATE", "ADDRESS", "POD SUBNET", "MEMORY", "DISK", "INSTANCES", "AGE"});
         for (const auto& n : nodes) {
+          const auto subnet = n.find("podSubnet");
           table.add({n.value("name", ""), n.value("state", "ready"), n.value("address", ""),
+                     subnet == n.end() || !subnet->is_string() ? "-" : subnet->get<std::string>(),
                      size(n["used"]["memory"]) + "/" + size(n["capacity"]["memory"]),
                      size(n["used"]["disk"]) + "/" + size(n["capacity"]["disk"]),
                      std::to_string(n.value("instances", 0)), age(n.value("ageSeconds", 0))});

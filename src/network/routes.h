@@ -6,10 +6,8 @@
 // NetworkBackend: these machines' kernel has no vxlan, geneve or ipip
 // devices, so none is built (docs/network.md says what one would take).
 //
-// The kernel's routes are reached through RouteTable; KernelRoutes drives
-// `ip route`, tagging every route it makes with its own protocol number
-// (kRouteProtocol), so the routes it lists after a restart are exactly the
-// ones an agent made, and nobody else's are ever touched.
+// The kernel's routes are reached through RouteTable (KernelRoutes,
+// kernel_routes.h, is the real one): this file is pure.
 #pragma once
 
 #include <string>
@@ -54,14 +52,6 @@ class RouteTable {
   virtual Result<std::vector<Route>, std::string> list() = 0;
   virtual Result<std::monostate, std::string> replace(const Route& route) = 0;
   virtual Result<std::monostate, std::string> remove(const Ipv4Cidr& subnet) = 0;
-};
-
-// The kernel's main routing table of this network namespace, through `ip`.
-class KernelRoutes final : public RouteTable {
- public:
-  Result<std::vector<Route>, std::string> list() override;
-  Result<std::monostate, std::string> replace(const Route& route) override;
-  Result<std::monostate, std::string> remove(const Ipv4Cidr& subnet) override;
 };
 
 // Makes the kernel route what the leases say.

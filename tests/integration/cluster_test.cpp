@@ -50,7 +50,7 @@ class Cluster : public testing_support::EtcdStoreTest {
     }
     extra.insert(extra.end(), {"--token-file", tokenFile});
     auto agent = AgentProcess::start(
-        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra), "none"});
+        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), memory, "100G", dir, leaseTtl, std::move(extra), "none", {}});
     EXPECT_TRUE(agent.ok()) << agent.error();
     if (!agent.ok()) throw std::runtime_error(agent.error());
     agents_.push_back(std::move(agent).value());

@@ -41,7 +41,7 @@ class LiveAgent : public ::testing::Test {
     const std::string dir = tmp_.path() + "/" + node;
     std::filesystem::create_directories(dir);
     auto agent = AgentProcess::start(
-        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), "8G", "100G", dir, 10, std::move(extra), "none"});
+        AgentOptions{OZY_BINARY, node, etcd_->endpoint(), "8G", "100G", dir, 10, std::move(extra), "none", {}});
     EXPECT_TRUE(agent.ok()) << (agent.ok() ? "" : agent.error());
     return agent.ok() ? std::move(agent).value() : nullptr;
   }

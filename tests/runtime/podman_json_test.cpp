@@ -14,20 +14,25 @@ using Code = RuntimeError::Code;
 
 TEST(PodmanJson, PodCreateBodyUsesSpecGeneratorNames) {
   PodSpec spec{
-      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web", {}};
+      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web", "ozy", {}};
   const json body = podCreateBody(spec);
   EXPECT_EQ(body["name"], "web-1");
   EXPECT_EQ(body["labels"]["ozy.job"], "web");
   EXPECT_EQ(body["hostname"], "web");
   EXPECT_EQ(body["dns_server"], json::array({"10.0.0.53"}));
+  // The node's pod network: a bridge namespace on that network only.
+  EXPECT_EQ(body["netns"], json::parse(R"({"nsmode": "bridge"})"));
+  EXPECT_EQ(body["Networks"], json::parse(R"({"ozy": {}})"));
   EXPECT_EQ(body["portmappings"],
             json::parse(R"([{"host_ip":"127.0.0.1","host_port":8080,"container_port":80,
                              "protocol":"tcp"}])"));
 }
 
 TEST(PodmanJson, PodCreateBodyLeavesOutWhatIsUnset) {
-  const json body = podCreateBody(PodSpec{"p", {}, {{"", 0, 80, "udp"}}, {}, "", {}});
+  const json body = podCreateBody(PodSpec{"p", {}, {{"", 0, 80, "udp"}}, {}, "", "", {}});
   EXPECT_FALSE(body.contains("hostname"));
+  EXPECT_FALSE(body.contains("netns"));
+  EXPECT_FALSE(body.contains("Networks"));
   EXPECT_FALSE(body.contains("dns_server"));
   EXPECT_FALSE(body["portmappings"][0].contains("host_ip"));
   EXPECT_FALSE(body.contains("userns"));
