@@ -44,12 +44,8 @@ using testing_support::TempDir;
 
 class ImagePullTest : public testing_support::EtcdStoreTest {
  protected:
-  static void SetUpTestSuite() {
-    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
-  }
-
   void SetUp() override {
-    if (!imageError().empty()) GTEST_SKIP() << imageError();
+    if (!testing_support::testImageOnce().empty()) GTEST_SKIP() << testing_support::testImageOnce();
     if (!std::filesystem::exists("/usr/bin/docker-registry")) {
       GTEST_SKIP() << "needs Debian's docker-registry (scripts/setup.sh)";
     }
@@ -203,15 +199,6 @@ class ImagePullTest : public testing_support::EtcdStoreTest {
 
   static std::string imageId(const std::string& image) {
     return podman("image inspect -f '{{.Id}}' " + image);
-  }
-
-  static TempDir& imageDir() {
-    static TempDir dir;
-    return dir;
-  }
-  static std::string& imageError() {
-    static std::string error;
-    return error;
   }
 
   TempDir dataDir_;

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "support/temp_dir.h"
+
 namespace ozy::testing_support {
 
 std::string projectContainersConf() { return std::string(OZY_SOURCE_DIR) + "/config/containers.conf"; }
@@ -20,6 +22,14 @@ std::string ensureTestImage(const std::string& workDir, const std::string& conta
                              env + "podman import - " + kTestImage + " >/dev/null";
   return std::system(script.c_str()) == 0 ? std::string()
                                           : "cannot import the test image (needs busybox-static)";
+}
+
+const std::string& testImageOnce() {
+  static const std::string error = [] {
+    TempDir work;
+    return ensureTestImage(work.path(), projectContainersConf());
+  }();
+  return error;
 }
 
 }  // namespace ozy::testing_support

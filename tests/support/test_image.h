@@ -13,6 +13,11 @@ inline constexpr const char* kTestImage = "localhost/ozy-test-busybox:2";
 // while it is built. Returns an error message, empty on success.
 std::string ensureTestImage(const std::string& workDir, const std::string& containersConf);
 
+// ensureTestImage() once per test binary, with the project's containers.conf:
+// the first call imports the image if podman lacks it, later calls return
+// what the first found ("" when the image is there).
+const std::string& testImageOnce();
+
 // The project's containers.conf (config/containers.conf).
 std::string projectContainersConf();
 

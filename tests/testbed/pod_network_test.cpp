@@ -43,13 +43,9 @@ containers:
 
 class PodNetworkTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    imageError() = testing_support::ensureTestImage(imageDir().path(), testing_support::projectContainersConf());
-  }
-
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "the test bed needs root";
-    if (!imageError().empty()) GTEST_SKIP() << imageError();
+    if (!testing_support::testImageOnce().empty()) GTEST_SKIP() << testing_support::testImageOnce();
   }
 
   void TearDown() override {
@@ -131,15 +127,6 @@ class PodNetworkTest : public ::testing::Test {
     }
     for (const auto& [i, agent] : agents_) out += fmt::format("\n{} log:\n{}", node(i), agent->log());
     return out;
-  }
-
-  static TempDir& imageDir() {
-    static TempDir dir;
-    return dir;
-  }
-  static std::string& imageError() {
-    static std::string error;
-    return error;
   }
 
   TempDir dir_;
