@@ -90,11 +90,12 @@ class PodNetworkTest : public ::testing::Test {
     std::filesystem::create_directories(o.dataDir);
     o.runtime = "podman";
     o.memory = "2G";
+    o.leaseTtl = 4;  // a dead host's instances move within seconds
     o.wrapper = bed_->commandIn(i);
     o.extraArgs = {"--address", address, "--listen", address + ":7700", "--insecure-http",
                    "--insecure-etcd", "--pod-network", "auto", "--token-file", dir_.path() + "/token",
                    "--containers-conf", testing_support::projectContainersConf(), "--dns", address + ":53",
-                   "--stop-grace", "1", "--resync", "1s"};
+                   "--stop-grace", "1", "--resync", "1s", "--replace-interval", "200ms"};
     return o;
   }
 
@@ -209,6 +210,44 @@ TEST_F(PodNetworkTest, AgentsStartedTogetherLeaseDifferentSubnetsAndARestartKeep
     EXPECT_TRUE(waitFor([&] { return routesOf(i).find(subnet3.toString()) == std::string::npos; }, 10s))
         << node(i) << ": " << routesOf(i);
   }
+}
+
+TEST_F(PodNetworkTest, ADeadHostsInstanceComesBackOnAnotherHostAndIsReachedFromTheThird) {
+  ASSERT_NO_FATAL_FAILURE(up(3));
+  ASSERT_NO_FATAL_FAILURE(startAgents({1, 2, 3}));
+  const std::string job = dir_.path() + "/web.yaml";
+  std::string one = kWebJob;
+  one.replace(one.find("numInstances: 2"), 15, "numInstances: 1");
+  std::ofstream(job) << one;
+  auto submitted = testing_support::runOzy(OZY_BINARY, {"job", "run", job, "--address", agents_.at(1)->url()},
+                                           agents_.at(1)->ozyEnv());
+  ASSERT_EQ(submitted.exitCode, 0) << submitted.stdoutText << submitted.stderrText;
+  ASSERT_TRUE(waitFor([&] { return node_testing::allIn(*store_, "web", 1, InstanceState::kHealthy); }, 60s))
+      << describe("web");
+  const std::string first = node_testing::statuses(*store_, "web").at(0).node;
+  const int dead = first[1] - '0';
+
+  // The host dies: its agent, and its pods with it.
+  agents_.at(dead)->kill();
+  const auto removed = bed_->run(dead, {"sh", "-c", "podman pod rm -f -t 0 $(podman pod ps -q)"});
+  ASSERT_EQ(removed.exitCode, 0) << removed.output;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto s = node_testing::statuses(*store_, "web");
+        return s.size() == 1 && s.at(0).node != first && s.at(0).state == InstanceState::kHealthy;
+      },
+      60s))
+      << describe("web");
+  const InstanceStatus moved = node_testing::statuses(*store_, "web").at(0);
+  const auto leases = leasesByAddress();
+  const int now = moved.node[1] - '0';
+  EXPECT_TRUE(leases.at(bed_->host(now).address()).subnet.contains(*Ipv4Address::parse(moved.podIp)));
+  // The third host reaches it at its new address, through the routes.
+  const int third = 6 - dead - now;
+  const auto fetched = bed_->run(third, {"curl", "-s", "--max-time", "5",
+                                         fmt::format("http://{}/cgi-bin/ip", moved.podIp)});
+  EXPECT_EQ(fetched.exitCode, 0) << fetched.output << routesOf(third);
+  EXPECT_EQ(fetched.output, "[::ffff:" + bed_->host(third).address() + "]\n");
 }
 
 }  // namespace
