@@ -351,6 +351,21 @@ Result<std::unique_ptr<NodeNetwork>, std::string> startPodNetwork(const AgentCon
   return NodeNetwork::start(store, *network, nc, std::make_unique<KernelRoutes>());
 }
 
+// A drained node with nothing left on it that stops is leaving the cluster:
+// its pod subnet goes back, and the other nodes drop their routes to it. Any
+// other stop is a restart, and the subnet stays for the next agent.
+void releaseSubnetIfLeaving(Store& store, const std::string& node, NodeNetwork& network) {
+  auto drain = store.get(keys::drain(node));
+  auto assigned = store.getPrefix(keys::assignmentsOf(node), true);
+  if (!drain || !assigned || drain->kvs.empty() || !assigned->kvs.empty()) return;
+  if (auto released = network.release(); !released) {
+    spdlog::warn("node {} is drained and leaving, but its pod subnet {} stays leased: {}", node,
+                 network.subnet().toString(), released.error().message);
+    return;
+  }
+  spdlog::info("node {} is drained and leaving: gave its pod subnet {} back", node, network.subnet().toString());
+}
+
 // A cut-off node kills its containers at 3/4 of the TTL; they must be dead
 // before the lease can expire, so the grace from SIGTERM to SIGKILL fits in
 // the last quarter with half a second to spare, and never exceeds
@@ -655,6 +670,7 @@ int runAgent(const AgentConfig& config) {
   replacer.stop();
   (*server)->stop();
   nodeRuntime.stop();
+  if (nodeRuntime.network) releaseSubnetIfLeaving(**store, node, *nodeRuntime.network);
   (*registration)->stop(false);
   if (cache) (*cache)->stop();
   return 0;

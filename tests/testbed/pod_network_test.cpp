@@ -192,10 +192,14 @@ TEST_F(PodNetworkTest, AgentsStartedTogetherLeaseDifferentSubnetsAndARestartKeep
   ASSERT_TRUE(waitFor([&] { return routesOf(2).find(subnet1.toString() + " via " + bed_->host(1).address()) != std::string::npos; }, 10s))
       << routesOf(2);
 
-  // Restarted (SIGKILL: no goodbye), host 1's agent takes its subnet back.
+  // Restarted (SIGKILL: no goodbye), host 1's agent takes its subnet back;
+  // a SIGTERM of a node that is not drained keeps it too.
   agents_.at(1)->kill();
   ASSERT_NO_FATAL_FAILURE(startAgents({1}));
   EXPECT_EQ(leasesByAddress().at(bed_->host(1).address()).subnet, subnet1);
+  agents_.at(1)->terminate();
+  EXPECT_EQ(leasesByAddress().at(bed_->host(1).address()).subnet, subnet1);
+  ASSERT_NO_FATAL_FAILURE(startAgents({1}));
 
   // A third host joins: the first two route it, from the watch.
   ASSERT_NO_FATAL_FAILURE(startAgents({3}));
@@ -204,8 +208,14 @@ TEST_F(PodNetworkTest, AgentsStartedTogetherLeaseDifferentSubnetsAndARestartKeep
     EXPECT_TRUE(waitFor([&] { return routesOf(i).find(subnet3.toString() + " via " + bed_->host(3).address()) != std::string::npos; }, 10s))
         << node(i) << ": " << routesOf(i);
   }
-  // Its subnet's key gone (what a removed node's release does), the route goes.
-  ASSERT_TRUE(store_->remove(flannel::subnetKey(subnet3)));
+  // Drained and stopped, it leaves: its subnet goes back, the routes go.
+  auto drained = testing_support::runOzy(OZY_BINARY, {"node", "drain", node(3), "--address", agents_.at(1)->url()},
+                                         agents_.at(1)->ozyEnv());
+  ASSERT_EQ(drained.exitCode, 0) << drained.stdoutText << drained.stderrText;
+  agents_.at(3)->terminate();
+  EXPECT_NE(agents_.at(3)->log().find("gave its pod subnet " + subnet3.toString() + " back"), std::string::npos)
+      << agents_.at(3)->log();
+  EXPECT_FALSE(leasesByAddress().contains(bed_->host(3).address()));
   for (int i = 1; i <= 2; ++i) {
     EXPECT_TRUE(waitFor([&] { return routesOf(i).find(subnet3.toString()) == std::string::npos; }, 10s))
         << node(i) << ": " << routesOf(i);
