@@ -234,5 +234,19 @@ check "plan names the cluster file's missing field" contains "$err" "nodes[0].me
 run "$OZY" plan "$webapp"
 check "plan without --cluster exits 2" status_is 2
 
+# The pod network's config is checked before etcd is asked anything.
+run "$OZY" network init --network 10.244.0.1/16 --etcd http://127.0.0.1:1
+check "network init refuses a network with host bits set (exit 1)" status_is 1
+check "network init says what the network would be" contains "$err" "10.244.0.0/16"
+run "$OZY" network init --network 10.244.0.0/16 --backend vxlan --etcd http://127.0.0.1:1
+check "network init refuses a backend this agent lacks (exit 1)" status_is 1
+check "network init names host-gw as what it has" contains "$err" "host-gw"
+
+# Agent flags from a file: a misspelt one is an error, not dropped.
+printf 'memroy = "2G"\n' >"$work/agent.toml"
+run "$OZY" agent --config "$work/agent.toml"
+check "agent --config refuses an unknown flag (exit 2)" status_is 2
+check "agent --config suggests the flag meant" contains "$err" "did you mean memory?"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
