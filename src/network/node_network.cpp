@@ -12,7 +12,7 @@ NodeNetwork::NodeNetwork(Store& store, NetworkConfig network, NodeNetworkConfig 
       network_(std::move(network)),
       config_(std::move(config)),
       routes_(std::move(routes)),
-      backend_(std::make_unique<HostGwBackend>(*routes_, config_.publicIp)),
+      backend_(std::make_unique<HostGwBackend>(*routes_, network_.network, config_.publicIp)),
       leaser_(store, SubnetLeaserOptions{.publicIp = config_.publicIp,
                                          .ttlSeconds = config_.subnetTtlSeconds,
                                          .maxAttempts = 16,

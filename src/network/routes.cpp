@@ -7,11 +7,18 @@
 
 namespace ozy {
 
-std::vector<Route> wantedRoutes(const std::vector<SubnetLease>& leases, Ipv4Address self,
+std::vector<Route> wantedRoutes(const std::vector<SubnetLease>& leases, const Ipv4Cidr& network, Ipv4Address self,
                                 std::string_view backendType, std::vector<std::string>* skipped) {
   std::vector<Route> out;
   for (const SubnetLease& lease : leases) {
     if (lease.publicIp == self || lease.subnet.contains(self)) continue;
+    if (!network.contains(lease.subnet)) {
+      if (skipped) {
+        skipped->push_back(fmt::format("{} of node {} is outside the pod network {}: not routed",
+                                       lease.subnet.toString(), lease.publicIp.toString(), network.toString()));
+      }
+      continue;
+    }
     if (lease.backendType != backendType) {
       if (skipped) {
         skipped->push_back(fmt::format("{} of node {} uses backend {}, not {}: not routed",
@@ -44,7 +51,7 @@ RouteChanges planRoutes(const std::vector<Route>& wanted, const std::vector<Rout
 
 Result<RouteChanges, std::vector<std::string>> HostGwBackend::apply(const std::vector<SubnetLease>& leases) {
   std::vector<std::string> errors;
-  const std::vector<Route> wanted = wantedRoutes(leases, self_, type(), &errors);
+  const std::vector<Route> wanted = wantedRoutes(leases, network_, self_, type(), &errors);
   auto current = routes_.list();
   if (!current) return fail(std::vector<std::string>{std::move(current).error()});
   RouteChanges changes = planRoutes(wanted, *current);

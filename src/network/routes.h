@@ -38,8 +38,10 @@ struct RouteChanges {
 // The routes a node at `self` wants: every other lease's subnet via its
 // PublicIP, for leases of `backendType` (a node of another backend is not
 // reachable this way: it is skipped, and listed in `skipped`). A lease with
-// the node's own address, or whose subnet holds it, is not routed.
-std::vector<Route> wantedRoutes(const std::vector<SubnetLease>& leases, Ipv4Address self,
+// the node's own address, or whose subnet holds it, is not routed; nor is a
+// subnet outside `network`: a key written by hand as 192.168.0.0-16 must not
+// take over the node's traffic.
+std::vector<Route> wantedRoutes(const std::vector<SubnetLease>& leases, const Ipv4Cidr& network, Ipv4Address self,
                                 std::string_view backendType, std::vector<std::string>* skipped = nullptr);
 
 // What turns `current` (the agent's routes in the kernel) into `wanted`.
@@ -67,12 +69,14 @@ class NetworkBackend {
 
 class HostGwBackend final : public NetworkBackend {
  public:
-  HostGwBackend(RouteTable& routes, Ipv4Address self) : routes_(routes), self_(self) {}
+  HostGwBackend(RouteTable& routes, Ipv4Cidr network, Ipv4Address self)
+      : routes_(routes), network_(network), self_(self) {}
   std::string_view type() const override { return "host-gw"; }
   Result<RouteChanges, std::vector<std::string>> apply(const std::vector<SubnetLease>& leases) override;
 
  private:
   RouteTable& routes_;
+  Ipv4Cidr network_;
   Ipv4Address self_;
 };
 

@@ -47,11 +47,12 @@ class FakeRoutes final : public RouteTable {
 TEST(WantedRoutes, EveryOtherNodesSubnetViaItsAddressButNotTheNodesOwn) {
   std::vector<std::string> skipped;
   const auto routes = wantedRoutes({lease("10.244.2.0/24", "10.0.0.2"), lease("10.244.1.0/24", "10.0.0.1"),
-                                    lease("10.244.3.0/24", "10.0.0.3", "vxlan")},
-                                   ip("10.0.0.1"), "host-gw", &skipped);
+                                    lease("10.244.3.0/24", "10.0.0.3", "vxlan"), lease("192.168.0.0/16", "10.0.0.66")},
+                                   cidr("10.244.0.0/16"), ip("10.0.0.1"), "host-gw", &skipped);
   EXPECT_THAT(routes, ElementsAre(Route{cidr("10.244.2.0/24"), ip("10.0.0.2")}));
-  ASSERT_EQ(skipped.size(), 1u);
+  ASSERT_EQ(skipped.size(), 2u);
   EXPECT_THAT(skipped[0], HasSubstr("vxlan"));
+  EXPECT_THAT(skipped[1], HasSubstr("outside the pod network"));
 }
 
 TEST(PlanRoutes, ReplacesWhatIsMissingOrMovedAndRemovesWhatNoLeaseWants) {
@@ -67,7 +68,7 @@ TEST(PlanRoutes, ReplacesWhatIsMissingOrMovedAndRemovesWhatNoLeaseWants) {
 
 TEST(HostGwBackend, FollowsTheLeasesAndNamesANodeItCannotRouteTo) {
   FakeRoutes table;
-  HostGwBackend backend(table, ip("10.0.0.1"));
+  HostGwBackend backend(table, cidr("10.244.0.0/16"), ip("10.0.0.1"));
   auto applied = backend.apply({lease("10.244.1.0/24", "10.0.0.1"), lease("10.244.2.0/24", "10.0.0.2")});
   ASSERT_TRUE(applied);
   EXPECT_EQ(table.routes.size(), 1u);
