@@ -25,7 +25,7 @@ struct AgentOptions {
   std::string runtime = "none";
   // Runs the agent through this command, e.g. TestBed::commandIn(i) to start
   // it inside a test-bed host; the command must exec the agent (keep its pid).
-  std::vector<std::string> wrapper;
+  std::vector<std::string> wrapper{};
 };
 
 class AgentProcess {

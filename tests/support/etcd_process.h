@@ -31,7 +31,7 @@ struct EtcdProcessOptions {
   std::string binary = "/usr/bin/etcd";
   // Another local address to serve clients on besides 127.0.0.1, e.g. a
   // test bed's bridge (endpointAt() names it).
-  std::string alsoListenOn;
+  std::string alsoListenOn{};
 };
 
 class EtcdProcess {
