@@ -20,6 +20,9 @@ packages=(
   podman runc catatonit busybox-static
   # image pulls: a local registry for the tests, htpasswd for its passwords
   docker-registry apache2-utils
+  # the pod network (ip routes, iptables rules) and the test bed's hosts
+  # (network namespaces, veths, bridges; sysctl), which a minimal Debian lacks
+  iproute2 iptables procps
 )
 
 missing=()
