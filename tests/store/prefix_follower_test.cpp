@@ -152,12 +152,18 @@ class PrefixFollowerTest : public EtcdTest {
     EXPECT_TRUE(isOk(follower));
     return follower.ok() ? std::move(follower).value() : nullptr;
   }
-  // Takes away the history up to and with the last write (etcd keeps the
-  // revision compacted at itself: the next write moves past it).
-  void compactPastTheLastWrite() {
-    auto written = store_->put("/elsewhere", "x");
-    ASSERT_TRUE(isOk(written));
-    ASSERT_TRUE(isOk(store_->compact(*written)));
+  // Between the first read and its watch: a write the watch would have
+  // delivered (/f/b), and a compaction that takes it from etcd's history, so
+  // the watch ends at once. The compaction is at a later write: etcd keeps
+  // the revision compacted at itself.
+  void writeAndCompactAfterTheFirstRead(HookedStore& hooked, bool thenFailReads = false) {
+    hooked.onceAfterRead([this, &hooked, thenFailReads](std::int64_t) {
+      ASSERT_TRUE(isOk(store_->put("/f/b", "2")));
+      auto written = store_->put("/elsewhere", "x");
+      ASSERT_TRUE(isOk(written));
+      ASSERT_TRUE(isOk(store_->compact(*written)));
+      if (thenFailReads) hooked.failReads(true);
+    });
   }
   // Right after a restart the client may not have reconnected yet.
   Result<int64_t, StoreError> putOnceReachable(const std::string& key, const std::string& value) {
@@ -230,12 +236,7 @@ TEST_F(PrefixFollowerTest, ReadsSeveralPrefixesAtOneRevisionAndFollowsEach) {
 TEST_F(PrefixFollowerTest, ReadsAgainAfterACompactionPastItsRevisionAndLosesNothing) {
   ASSERT_TRUE(isOk(store_->put("/f/a", "1")));
   HookedStore hooked(*store_);
-  // Between the first read and its watch: a write the watch would have
-  // delivered, and a compaction that takes its history away.
-  hooked.onceAfterRead([&](std::int64_t) {
-    ASSERT_TRUE(isOk(store_->put("/f/b", "2")));
-    compactPastTheLastWrite();
-  });
+  writeAndCompactAfterTheFirstRead(hooked);
   FollowLog log;
   auto follower = follow(hooked, log);
   ASSERT_TRUE(follower);
@@ -258,13 +259,8 @@ TEST_F(PrefixFollowerTest, ReadsAgainAfterACompactionPastItsRevisionAndLosesNoth
 TEST_F(PrefixFollowerTest, KeepsTheLastStateWhileReadsFailAndRetriesWithBackoff) {
   ASSERT_TRUE(isOk(store_->put("/f/a", "1")));
   HookedStore hooked(*store_);
-  // The first read's watch will end at once (its history is compacted), and
-  // the reads after it fail for a while.
-  hooked.onceAfterRead([&](std::int64_t) {
-    ASSERT_TRUE(isOk(store_->put("/f/b", "2")));
-    compactPastTheLastWrite();
-    hooked.failReads(true);
-  });
+  // The reads after the first fail for a while.
+  writeAndCompactAfterTheFirstRead(hooked, /*thenFailReads=*/true);
   FollowLog log;
   auto follower = follow(hooked, log);
   ASSERT_TRUE(follower);
