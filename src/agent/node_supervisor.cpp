@@ -141,7 +141,19 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
     s->seedFromStatus(*desired);
     spdlog::info("adopting {} running pod(s)", pods->size());
   }
-  s->startWatch();
+  // Only a cue to run a pass, which reads the assignments itself. Not
+  // required to read at once: the pass thread keeps what it last had while
+  // etcd is away.
+  auto follower = PrefixFollower::start(
+      store,
+      {.prefixes = {keys::assignmentsOf(s->config_.node)},
+       .name = "this node's assignments",
+       .requireFirstRead = false},
+      {.onSnapshot = [raw = s.get()](std::vector<KeyValue>, std::int64_t) { raw->poke(); },
+       .onEvents = [raw = s.get()](std::vector<WatchEvent>, std::int64_t) { raw->poke(); },
+       .onWatchEnded = {}});
+  if (!follower) return fail(follower.error().message);
+  s->follower_ = std::move(follower).value();
   s->thread_ = std::thread([raw = s.get()] { raw->loop(); });
   s->guard_ = std::make_unique<CutOffGuard>(
       runtime, CutOffGuardConfig{s->config_.node, s->managedLabels(), s->config_.cutOffGrace,
@@ -188,21 +200,6 @@ void NodeSupervisor::seedFromStatus(const std::vector<DesiredInstance>& desired)
   }
 }
 
-void NodeSupervisor::startWatch() {
-  const std::int64_t from = desired_.revision() > 0 ? desired_.revision() + 1 : 0;
-  watch_ = store_.watch(
-      keys::assignmentsOf(config_.node), from,
-      [this](std::vector<WatchEvent>, std::int64_t) { poke(); },
-      [this](const StoreError& error) {
-        spdlog::warn("watch on this node's assignments ended ({}); watching again",
-                     error.message);
-        std::lock_guard lock(mutex_);
-        restartWatch_ = true;
-        poked_ = true;
-        wake_.notify_all();
-      });
-}
-
 void NodeSupervisor::poke() {
   std::lock_guard lock(mutex_);
   poked_ = true;
@@ -212,16 +209,13 @@ void NodeSupervisor::poke() {
 void NodeSupervisor::loop() {
   std::int64_t dueMs = 0;
   for (;;) {
-    bool restartWatch = false;
     {
       std::unique_lock lock(mutex_);
       const auto wait = std::chrono::milliseconds(std::max<std::int64_t>(0, dueMs - now()));
       wake_.wait_for(lock, wait, [&] { return poked_ || stopping_; });
       if (stopping_) return;
       poked_ = false;
-      std::swap(restartWatch, restartWatch_);
     }
-    if (restartWatch) startWatch();
     try {
       dueMs = pass();
     } catch (const std::exception& e) {
@@ -1020,7 +1014,7 @@ void NodeSupervisor::stop() {
   if (thread_.joinable()) thread_.join();
   guard_.reset();
   if (puller_) puller_->stop();
-  if (watch_) watch_->stop();
+  if (follower_) follower_->stop();
   if (health_) health_->stop();
 }
 

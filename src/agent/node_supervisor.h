@@ -6,7 +6,7 @@
 // to do, does it through the ContainerRuntime, then publishes each instance's
 // status (/ozy/status/<job>/<id>) and, for healthy instances, its DNS record
 // (SkyDNS format, dns/skydns.h), both under the node's lease. A pass runs when
-// the node's assignments change (an etcd watch), when a health verdict
+// the node's assignments change (a PrefixFollower on them), when a health verdict
 // changes, when a restart back-off ends, right after a pass that acted, and
 // every `resyncInterval` (which repairs drift: a pod removed by hand comes
 // back, a stray managed pod goes).
@@ -38,6 +38,7 @@
 #include "reconcile/reconciler.h"
 #include "runtime/runtime.h"
 #include "scheduler/records.h"
+#include "store/prefix_follower.h"
 #include "store/store.h"
 
 namespace ozy {
@@ -144,7 +145,6 @@ class NodeSupervisor {
   void loop();
   // One pass; returns when the next one is due at the latest.
   std::int64_t pass();
-  void startWatch();
   runtime::Labels managedLabels() const;
   // "ozy-<job>-<id>.<node>": podman's names are per host, and several nodes
   // may share one host (and its podman storage). Containers are named
@@ -244,14 +244,13 @@ class NodeSupervisor {
     std::int64_t deadlineMs = 0;
   };
   std::map<InstanceKey, Handover> handovers_;
-  std::unique_ptr<Watch> watch_;
+  std::unique_ptr<PrefixFollower> follower_;  // pokes on every change of the assignments
   bool stoodDown_ = false;
 
   std::mutex mutex_;
   std::condition_variable wake_;
   bool poked_ = true;
   bool stopping_ = false;
-  bool restartWatch_ = false;
   std::thread thread_;
   std::unique_ptr<CutOffGuard> guard_;  // started after the pass thread
 };

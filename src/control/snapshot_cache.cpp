@@ -18,58 +18,41 @@ void warnUnreadable(const std::string& key) {
 }  // namespace
 
 Result<std::unique_ptr<SnapshotCache>, StoreError> SnapshotCache::start(Store& store) {
-  std::unique_ptr<SnapshotCache> cache(new SnapshotCache(store));
-  auto synced = cache->resync();
-  if (!synced) return fail(std::move(synced).error());
-  cache->maintainer_ = std::thread([raw = cache.get()] { raw->maintain(); });
+  std::unique_ptr<SnapshotCache> cache(new SnapshotCache());
+  SnapshotCache* raw = cache.get();
+  // One read of all four at one revision, so the view is never half old.
+  auto follower = PrefixFollower::start(
+      store,
+      {.prefixes = {std::string(keys::kNodes), std::string(keys::kUsage),
+                    std::string(keys::kSharedPool), std::string(keys::kDrain)},
+       .name = "state cache"},
+      {.onSnapshot = [raw](std::vector<KeyValue> kvs,
+                           std::int64_t revision) { raw->replaceAll(kvs, revision); },
+       .onEvents = [raw](std::vector<WatchEvent> events,
+                         std::int64_t) { raw->applyEvents(events); },
+       // Until the re-read, plans read etcd directly.
+       .onWatchEnded =
+           [raw](const StoreError&) {
+             std::lock_guard lock(raw->mutex_);
+             raw->valid_ = false;
+           }});
+  if (!follower) return fail(std::move(follower).error());
+  cache->follower_ = std::move(follower).value();
   return cache;
 }
 
 SnapshotCache::~SnapshotCache() { stop(); }
 
-Result<bool, StoreError> SnapshotCache::resync() {
-  // Old watches (if any) end first, so none of their events lands on the
-  // fresh view.
-  nodesWatch_.reset();
-  usageWatch_.reset();
-  poolWatch_.reset();
-  drainWatch_.reset();
-  Txn txn;
-  txn.success = {TxnOp::getPrefix(std::string(keys::kNodes)),
-                 TxnOp::getPrefix(std::string(keys::kUsage)),
-                 TxnOp::get(std::string(keys::kSharedPool)),
-                 TxnOp::getPrefix(std::string(keys::kDrain))};
-  auto read = store_.txn(txn);
-  if (!read) return fail(std::move(read).error());
+void SnapshotCache::replaceAll(const std::vector<KeyValue>& kvs, std::int64_t revision) {
   ClusterSnapshot fresh;
-  for (const auto& list : read->gets) {
-    for (const auto& kv : list) {
-      if (!applyKey(fresh, kv.key, &kv.value, kv.modRevision)) warnUnreadable(kv.key);
-    }
+  for (const auto& kv : kvs) {
+    if (!applyKey(fresh, kv.key, &kv.value, kv.modRevision)) warnUnreadable(kv.key);
   }
-  fresh.revision = read->revision;
+  fresh.revision = revision;
   prune(fresh);
-
-  // Watch from just after the read: nothing between is missed.
-  auto onEvents = [this](std::vector<WatchEvent> events, std::int64_t) { applyEvents(events); };
-  auto onError = [this](const StoreError& error) {
-    spdlog::warn("state cache: watch ended ({}); re-reading", error.message);
-    std::lock_guard lock(mutex_);
-    valid_ = false;
-    needResync_ = true;
-    wake_.notify_all();
-  };
-  const std::int64_t from = read->revision + 1;
-  {
-    std::lock_guard lock(mutex_);
-    view_ = std::move(fresh);
-    valid_ = true;
-  }
-  nodesWatch_ = store_.watch(std::string(keys::kNodes), from, onEvents, onError);
-  usageWatch_ = store_.watch(std::string(keys::kUsage), from, onEvents, onError);
-  poolWatch_ = store_.watch(std::string(keys::kSharedPool), from, onEvents, onError);
-  drainWatch_ = store_.watch(std::string(keys::kDrain), from, onEvents, onError);
-  return true;
+  std::lock_guard lock(mutex_);
+  view_ = std::move(fresh);
+  valid_ = true;
 }
 
 void SnapshotCache::applyEvents(const std::vector<WatchEvent>& events) {
@@ -107,37 +90,8 @@ std::optional<ClusterSnapshot> SnapshotCache::current() const {
   return view_;
 }
 
-void SnapshotCache::maintain() {
-  std::unique_lock lock(mutex_);
-  while (true) {
-    wake_.wait(lock, [this] { return stopping_ || needResync_; });
-    if (stopping_) return;
-    needResync_ = false;
-    lock.unlock();
-    if (auto done = resync(); !done) {
-      spdlog::warn("state cache: cannot re-read ({}); planning reads etcd directly until it can",
-                   done.error().message);
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      lock.lock();
-      needResync_ = true;
-      continue;
-    }
-    lock.lock();
-  }
-}
-
 void SnapshotCache::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
-    wake_.notify_all();
-  }
-  if (maintainer_.joinable()) maintainer_.join();
-  nodesWatch_.reset();
-  usageWatch_.reset();
-  poolWatch_.reset();
-  drainWatch_.reset();
+  if (follower_) follower_->stop();
 }
 
 }  // namespace ozy

@@ -6,19 +6,22 @@
 // so a plan from an outdated view fails its Txn and the control plane falls
 // back to a direct read. The cache folds its own agent's commits in at once
 // (applyCommit) so back-to-back submissions through one agent do not trip
-// over their own writes. When a watch ends (etcd compacted the revision it
-// needed), the cache re-reads everything and watches again.
+// over their own writes. A PrefixFollower (store/prefix_follower.h) reads
+// and watches the four prefixes; when a watch ends (etcd compacted the
+// revision it needed), the cache re-reads everything and watches again, and
+// offers no view until it has.
 #pragma once
 
-#include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
+#include <vector>
 
 #include "common/result.h"
 #include "problem/problem.h"
 #include "scheduler/planner.h"
+#include "store/prefix_follower.h"
 #include "store/store.h"
 
 namespace ozy {
@@ -37,27 +40,19 @@ class SnapshotCache {
   // Applies the puts and deletes of a plan committed at `revision`.
   void applyCommit(const CommitPlan& plan, std::int64_t revision);
 
-  // Ends the watches and the resync thread; waits for both.
+  // Ends the watches and the re-reading; returns once no update runs.
   void stop();
 
  private:
-  explicit SnapshotCache(Store& store) : store_(store) {}
-  Result<bool, StoreError> resync();
+  SnapshotCache() = default;
+  // The follower's callbacks.
+  void replaceAll(const std::vector<KeyValue>& kvs, std::int64_t revision);
   void applyEvents(const std::vector<WatchEvent>& events);
-  void maintain();
 
-  Store& store_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
   ClusterSnapshot view_;  // nodes sorted by name
   bool valid_ = false;
-  bool needResync_ = false;
-  bool stopping_ = false;
-  std::unique_ptr<Watch> nodesWatch_;
-  std::unique_ptr<Watch> usageWatch_;
-  std::unique_ptr<Watch> poolWatch_;
-  std::unique_ptr<Watch> drainWatch_;
-  std::thread maintainer_;
+  std::unique_ptr<PrefixFollower> follower_;
 };
 
 }  // namespace ozy

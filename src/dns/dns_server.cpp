@@ -1,6 +1,5 @@
 #include "dns/dns_server.h"
 
-#include <algorithm>
 #include <random>
 
 #include <fmt/format.h>
@@ -30,8 +29,8 @@ std::string describe(const RateLimit& limit) {
 
 }  // namespace
 
-DnsServer::DnsServer(const DnsServerConfig& config, Store& store)
-    : config_(config), prefix_(domainPrefix(config.domain)), store_(store) {
+DnsServer::DnsServer(const DnsServerConfig& config)
+    : config_(config), prefix_(domainPrefix(config.domain)) {
   resolve_ = [this](const Question& question) {
     std::lock_guard lock(tableMutex_);
     return resolve(table_, config_.domain, question);
@@ -50,32 +49,35 @@ Result<std::unique_ptr<DnsServer>, std::string> DnsServer::start(const DnsServer
   }
   auto sockets = bindSockets(config.address, config.port);
   if (!sockets) return fail(std::move(sockets).error());
-  std::unique_ptr<DnsServer> server(new DnsServer(config, store));
+  std::unique_ptr<DnsServer> server(new DnsServer(config));
   server->sockets_ = std::move(sockets).value();
-  auto records = server->resync();
-  if (!records) {
-    return fail(fmt::format("cannot read the records under {} from etcd: {}", server->prefix_,
-                            records.error().message));
-  }
   DnsServer* raw = server.get();
+  auto follower = PrefixFollower::start(
+      store,
+      {.prefixes = {server->prefix_},
+       .name = "DNS: the records",
+       .retryBackoff = config.resyncBackoff,
+       .retryBackoffMax = config.resyncBackoffMax},
+      {.onSnapshot = [raw](std::vector<KeyValue> kvs, std::int64_t) { raw->replaceAll(kvs); },
+       .onEvents = [raw](std::vector<WatchEvent> events,
+                         std::int64_t) { raw->applyEvents(events); },
+       .onWatchEnded = {}});
+  if (!follower) {
+    return fail(fmt::format("cannot read the records under {} from etcd: {}", server->prefix_,
+                            follower.error().message));
+  }
+  server->follower_ = std::move(follower).value();
+  std::size_t records = 0;
+  {
+    std::lock_guard lock(server->tableMutex_);
+    records = server->table_.size();
+  }
   server->udpListener_ =
       std::make_unique<UdpListener>(raw->sockets_.udp.get(), config.rateLimit, randomSeed(),
                                     raw->resolve_, config.onServingRound);
   server->tcpListener_ =
       std::make_unique<TcpListener>(raw->sockets_.tcp.get(), config.tcp, config.rateLimit,
                                     randomSeed(), raw->resolve_, config.onServingRound);
-  // A reader that failed may have left the table half updated: its next run
-  // starts by reading everything again.
-  auto maintainOnce = [raw, first = true]() mutable {
-    if (!first) {
-      std::lock_guard lock(raw->mutex_);
-      raw->needResync_ = true;
-    }
-    first = false;
-    return raw->maintain();
-  };
-  server->maintainer_ = std::make_unique<RestartingThread>(
-      "DNS: the reader of the records in etcd", config.restartBackoff, std::move(maintainOnce));
   server->udpThread_ = std::make_unique<RestartingThread>(
       "DNS: the UDP listener", config.restartBackoff,
       [raw] { return raw->udpListener_->serve(raw->stopping_); });
@@ -83,7 +85,7 @@ Result<std::unique_ptr<DnsServer>, std::string> DnsServer::start(const DnsServer
       "DNS: the TCP listener", config.restartBackoff,
       [raw] { return raw->tcpListener_->serve(raw->stopping_); });
   spdlog::info("DNS: answering for {} on {} port {} (UDP and TCP), {}; records read from etcd: {}",
-               config.domain, config.address, server->port(), describe(config.rateLimit), *records);
+               config.domain, config.address, server->port(), describe(config.rateLimit), records);
   return server;
 }
 
@@ -95,48 +97,23 @@ void DnsServer::stop() {
   std::lock_guard stopLock(stopMutex_);
   if (stopped_) return;
   stopped_ = true;
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  for (auto* thread : {maintainer_.get(), udpThread_.get(), tcpThread_.get()}) {
+  stopping_ = true;
+  for (auto* thread : {udpThread_.get(), tcpThread_.get()}) {
     if (thread) thread->stop();
   }
-  watch_.reset();
+  if (follower_) follower_->stop();
   sockets_ = ListeningSockets();
 }
 
-// Reads every record and watches from just after the read, so nothing in
-// between is missed. Returns how many records the table holds.
-Result<std::size_t, StoreError> DnsServer::resync() {
-  // The old watch (ended, or about to be replaced) goes first, so none of
-  // its events lands on the fresh table.
-  watch_.reset();
-  auto read = store_.getPrefix(prefix_);
-  if (!read) return fail(std::move(read).error());
+void DnsServer::replaceAll(const std::vector<KeyValue>& kvs) {
   std::vector<std::string> refused;
-  std::size_t count = 0;
   {
     std::lock_guard lock(tableMutex_);
-    refused = table_.replaceAll(read->kvs);
-    count = table_.size();
+    refused = table_.replaceAll(kvs);
   }
   for (const auto& reason : refused) {
     spdlog::warn("DNS: not serving a record: {}; rewrite or delete the key", reason);
   }
-  auto onEvents = [this](std::vector<WatchEvent> events, std::int64_t) { applyEvents(events); };
-  auto onError = [this](const StoreError& error) {
-    spdlog::warn("DNS: the watch on {} ended ({}); reading the records again", prefix_,
-                 error.message);
-    {
-      std::lock_guard lock(mutex_);
-      needResync_ = true;
-    }
-    wake_.notify_all();
-  };
-  watch_ = store_.watch(prefix_, read->revision + 1, onEvents, onError);
-  return count;
 }
 
 void DnsServer::applyEvents(const std::vector<WatchEvent>& events) {
@@ -153,31 +130,6 @@ void DnsServer::applyEvents(const std::vector<WatchEvent>& events) {
   }
   for (const auto& reason : refused) {
     spdlog::warn("DNS: not serving a record: {}; rewrite or delete the key", reason);
-  }
-}
-
-Result<Done, std::string> DnsServer::maintain() {
-  std::unique_lock lock(mutex_);
-  auto backoff = config_.resyncBackoff;
-  while (true) {
-    wake_.wait(lock, [this] { return stopping_ || needResync_; });
-    if (stopping_) return Done{};
-    needResync_ = false;
-    lock.unlock();
-    auto records = resync();
-    lock.lock();
-    if (records) {
-      spdlog::info("DNS: read the records under {} again: {}", prefix_, *records);
-      backoff = config_.resyncBackoff;
-      continue;
-    }
-    spdlog::warn(
-        "DNS: cannot read the records under {} from etcd ({}); answering from the last ones read, "
-        "retrying in {} ms",
-        prefix_, records.error().message, backoff.count());
-    wake_.wait_for(lock, backoff, [this] { return stopping_.load(); });
-    backoff = std::min(backoff * 2, config_.resyncBackoffMax);
-    needResync_ = true;
   }
 }
 

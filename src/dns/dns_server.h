@@ -1,8 +1,9 @@
 // DnsServer: the node's DNS responder for the cluster domain, answering from
 // the SkyDNS records the agents keep in etcd (skydns.h).
 //
-// One read of the domain's records fills a RecordTable and a watch from the
-// read's revision keeps it current. When the watch ends (etcd compacted the
+// A PrefixFollower (store/prefix_follower.h) keeps a RecordTable current
+// with the domain's records: one read fills it, a watch from the read's
+// revision applies the changes, and when the watch ends (etcd compacted the
 // revision it needed) the records are read again and watched anew; a re-read
 // that fails is retried with back-off, answering from the last known records
 // meanwhile. Queries are served over UDP and TCP on one port, each by its
@@ -17,7 +18,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +32,7 @@
 #include "dns/restarting_thread.h"
 #include "dns/sockets.h"
 #include "dns/tcp_connection.h"
+#include "store/prefix_follower.h"
 #include "store/store.h"
 
 namespace ozy::dns {
@@ -52,7 +53,7 @@ struct DnsServerConfig {
   // truncated responses it gets send it to TCP, where it is answered.
   RateLimit rateLimit;
   TcpLimits tcp;
-  // Before starting a listener or the record reader again whose thread failed.
+  // Before starting a listener again whose thread failed.
   RestartBackoff restartBackoff;
   // For tests: called by the UDP and TCP listener threads at the start of
   // every round of serving, a few times a second at least; a test throws
@@ -78,14 +79,13 @@ class DnsServer {
   void stop();
 
  private:
-  DnsServer(const DnsServerConfig& config, Store& store);
-  Result<std::size_t, StoreError> resync();
+  explicit DnsServer(const DnsServerConfig& config);
+  // The follower's callbacks: they run one at a time.
+  void replaceAll(const std::vector<KeyValue>& kvs);
   void applyEvents(const std::vector<WatchEvent>& events);
-  Result<Done, std::string> maintain();
 
   const DnsServerConfig config_;
   const std::string prefix_;  // domainPrefix(config_.domain)
-  Store& store_;
   Resolve resolve_;
   ListeningSockets sockets_;
 
@@ -94,14 +94,10 @@ class DnsServer {
 
   std::mutex stopMutex_;  // held by stop() throughout, so a second caller waits too
   bool stopped_ = false;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool needResync_ = false;
   std::atomic<bool> stopping_ = false;
-  std::unique_ptr<Watch> watch_;  // touched by start(), the maintainer, then stop()
+  std::unique_ptr<PrefixFollower> follower_;
   std::unique_ptr<UdpListener> udpListener_;
   std::unique_ptr<TcpListener> tcpListener_;
-  std::unique_ptr<RestartingThread> maintainer_;
   std::unique_ptr<RestartingThread> udpThread_;
   std::unique_ptr<RestartingThread> tcpThread_;
 };

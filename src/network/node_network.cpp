@@ -35,6 +35,18 @@ Result<std::unique_ptr<NodeNetwork>, std::string> NodeNetwork::start(Store& stor
                n->subnet_.toString(), bridgeName(n->subnet_), network.backendType);
   n->renewDue_ = std::chrono::steady_clock::now() + std::chrono::seconds(std::max<std::int64_t>(1, n->config_.subnetTtlSeconds / 3));
   n->reconcile();  // routes before the first pod
+  // Only a cue to look: reconcile() reads every subnet itself. Not required
+  // to read at once, so a blip of etcd here does not fail the agent.
+  auto follower = PrefixFollower::start(
+      store,
+      {.prefixes = {std::string(flannel::kSubnetsPrefix)},
+       .name = "pod network: the subnets",
+       .requireFirstRead = false},
+      {.onSnapshot = [raw = n.get()](std::vector<KeyValue>, std::int64_t) { raw->poke(); },
+       .onEvents = [raw = n.get()](std::vector<WatchEvent>, std::int64_t) { raw->poke(); },
+       .onWatchEnded = {}});
+  if (!follower) return fail("cannot watch the pod subnets: " + follower.error().message);
+  n->follower_ = std::move(follower).value();
   n->thread_ = std::thread([raw = n.get()] { raw->loop(); });
   return n;
 }
@@ -49,8 +61,7 @@ void NodeNetwork::stop() {
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (watch_) watch_->stop();
-  watch_.reset();
+  if (follower_) follower_->stop();
 }
 
 Result<Done, NetworkError> NodeNetwork::release() { return leaser_.release(); }
@@ -68,20 +79,6 @@ void NodeNetwork::poke() {
   wake_.notify_all();
 }
 
-void NodeNetwork::startWatch(std::int64_t fromRevision) {
-  if (watch_) watch_->stop();
-  watch_ = store_.watch(
-      std::string(flannel::kSubnetsPrefix), fromRevision, [this](std::vector<WatchEvent>, std::int64_t) { poke(); },
-      [this](const StoreError& error) {
-        spdlog::warn("pod network: the watch of the subnets ended ({}); watching again", error.message);
-        {
-          std::lock_guard lock(mutex_);
-          watchBroken_ = true;
-        }
-        poke();
-      });
-}
-
 void NodeNetwork::reconcile() {
   // Everything from a fresh read: the watch only says when to look.
   auto listing = listSubnetLeases(store_);
@@ -90,13 +87,6 @@ void NodeNetwork::reconcile() {
     lastError_ = listing.error().message;
     return;
   }
-  bool restartWatch = !watch_;
-  {
-    std::lock_guard lock(mutex_);
-    restartWatch = restartWatch || watchBroken_;
-    watchBroken_ = false;
-  }
-  if (restartWatch) startWatch(listing->revision + 1);
   for (const auto& skipped : listing->table.skipped) {
     spdlog::debug("pod network: {} skipped: {}", skipped.key, skipped.reason);
   }

@@ -4,10 +4,10 @@
 // At start it leases the node's subnet (SubnetLeaser: its own again after a
 // restart), installs the node's pod network on it (pod_network.h) and routes
 // every other node's subnet (the backend). Then a thread of its own keeps
-// that true: a watch on the subnets prefix wakes it, so a node that joins or
-// leaves is routed or unrouted within a moment; it also looks every
-// `resync` in case a watch event was missed, and renews the subnet lease
-// well within its TTL. A lease that was lost (etcd kept no word of the node
+// that true: a watch on the subnets prefix (a PrefixFollower) wakes it, so a
+// node that joins or leaves is routed or unrouted within a moment; it also
+// looks every `resync` in case a watch event was missed, and renews the
+// subnet lease well within its TTL. A lease that was lost (etcd kept no word of the node
 // for a whole TTL) is claimed again; if the subnet changes, the network is
 // installed again on the new one and the log says that pods made earlier
 // keep their old addresses until they are made again.
@@ -28,6 +28,7 @@
 #include "network/pod_network.h"
 #include "network/routes.h"
 #include "network/subnet_lease.h"
+#include "store/prefix_follower.h"
 #include "store/store.h"
 
 namespace ozy {
@@ -70,7 +71,6 @@ class NodeNetwork {
   NodeNetwork(Store& store, NetworkConfig network, NodeNetworkConfig config, std::unique_ptr<RouteTable> routes);
   void loop();
   void reconcile();
-  void startWatch(std::int64_t fromRevision);
 
   Store& store_;
   NetworkConfig network_;
@@ -82,10 +82,9 @@ class NodeNetwork {
   std::condition_variable wake_;
   bool poked_ = false;
   bool stopping_ = false;
-  bool watchBroken_ = false;
   Ipv4Cidr subnet_;
   std::string lastError_;  // logged once until it changes
-  std::unique_ptr<Watch> watch_;
+  std::unique_ptr<PrefixFollower> follower_;  // pokes on every change of the subnets
   std::chrono::steady_clock::time_point renewDue_;
   std::thread thread_;
 };

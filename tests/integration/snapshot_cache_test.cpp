@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
+#include <utility>
 
 #include "scheduler/keys.h"
 #include "store/etcd_store.h"
 #include "support/etcd_process.h"
 #include "support/etcd_with_store.h"
+#include "support/forwarding_store.h"
 
 namespace ozy {
 namespace {
@@ -95,6 +98,38 @@ TEST_F(SnapshotCacheTest, TakesItsOwnCommitsAtOnceAndIgnoresOlderNews) {
   older.puts.push_back({keys::usage("a"), encode(UsageRecord{{kGiB, 0}, {}, 1})});
   (*cache)->applyCommit(older, 999);
   EXPECT_EQ((*cache)->current()->find("a")->usage.used.memory, 2 * kGiB);
+}
+
+// Runs `hook` once, after the first Txn (the cache's read).
+class AfterFirstRead : public testing_support::ForwardingStore {
+ public:
+  AfterFirstRead(Store& inner, std::function<void()> hook)
+      : ForwardingStore(inner), hook_(std::move(hook)) {}
+  Result<TxnResult, StoreError> txn(const Txn& txn) override {
+    auto result = ForwardingStore::txn(txn);
+    if (auto hook = std::exchange(hook_, nullptr)) hook();
+    return result;
+  }
+
+ private:
+  std::function<void()> hook_;
+};
+
+TEST_F(SnapshotCacheTest, ReadsEverythingAgainWhenItsWatchesEndOnACompaction) {
+  putNode("a");
+  // Between the read and the watches: a node joins, and etcd compacts its
+  // history away, so the watches end at once and only a re-read finds it.
+  AfterFirstRead store(*store_, [this] {
+    putNode("b");
+    auto last = store_->put("/elsewhere", "x");
+    ASSERT_TRUE(last.ok());
+    ASSERT_TRUE(store_->compact(*last).ok());
+  });
+  auto cache = SnapshotCache::start(store);
+  ASSERT_TRUE(cache.ok());
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("a") && s.find("b"); }));
+  putNode("c");
+  EXPECT_TRUE(eventually(**cache, [](const ClusterSnapshot& s) { return s.find("c") != nullptr; }));
 }
 
 TEST_F(SnapshotCacheTest, KeepsFollowingAfterEtcdRestarts) {
