@@ -158,7 +158,8 @@ TEST(NetworkConfigTest, RefusesEveryBackendButHostGwAndSaysWhy) {
 }
 
 TEST(NetworkConfigTest, AcceptsFlannelsHarmlessIpFamilyFlags) {
-  decodeOk(R"({"Network": "10.244.0.0/16", "EnableIPv4": true, "EnableIPv6": false})");
+  const NetworkConfig config = decodeOk(R"({"Network": "10.244.0.0/16", "EnableIPv4": true, "EnableIPv6": false})");
+  EXPECT_EQ(config.network.toString(), "10.244.0.0/16");
 }
 
 TEST(NetworkConfigTest, ReportsEveryBrokenRuleNotJustTheFirst) {
