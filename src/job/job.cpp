@@ -53,6 +53,13 @@ std::string_view toString(PullPolicy policy) {
   return "?";
 }
 
+std::string defaultHostOf(std::string_view job, std::string_view domain) {
+  std::string host(job);
+  host += '.';
+  host += domain;
+  return host;
+}
+
 std::string toString(const PortMapping& port) {
   std::string out;
   if (!port.hostIp.empty()) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "job/units.h"
@@ -56,6 +57,20 @@ struct Volume {
   bool operator==(const Volume&) const = default;
 };
 
+// What every node's ingress serves of a container (docs/ingress.md): HTTP
+// whose Host is one of `hosts`, and, when `tcp` is set, every byte arriving
+// on that ingress port, both to `port` on a healthy instance's pod.
+// `defaultHost` stands for "<job>.<cluster domain>": the parser cannot know
+// the domain, so whoever serves or claims host names resolves it
+// (defaultHostOf). Host names are lowercase, each once, never with a port.
+struct Ingress {
+  std::vector<std::string> hosts;
+  bool defaultHost = false;
+  std::uint16_t port = 0;  // the container port
+  std::uint16_t tcp = 0;   // 0: no TCP route
+  bool operator==(const Ingress&) const = default;
+};
+
 struct Container {
   std::string name;
   std::string image;
@@ -79,6 +94,8 @@ struct Container {
   // (ozy agent --allow-capability).
   std::vector<std::string> capAdd;
   std::vector<std::string> capDrop;
+  // Absent: the ingress serves nothing of this container.
+  std::optional<Ingress> ingress;
   bool operator==(const Container&) const = default;
 };
 
@@ -91,6 +108,9 @@ struct Job {
 
   const Container* findContainer(std::string_view name) const;
 };
+
+// "<job>.<domain>": the host name Ingress::defaultHost stands for.
+std::string defaultHostOf(std::string_view job, std::string_view domain);
 
 // Defaults applied where the job file is silent; docs/jobs.md lists them.
 inline constexpr Bytes kDefaultContainerMemory = 256 * kMiB;
