@@ -23,6 +23,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "http/framing.h"
 #include "http/http_problems.h"
 #include "http/problem_response.h"
 #include "http/request_target.h"
@@ -42,29 +43,6 @@ namespace {
 // Beast in Boost 1.74 speaks boost::string_view.
 std::string_view toStd(beast::string_view text) {
   return {text.data(), text.size()};
-}
-
-// DESIGN.md: request smuggling hides in framing that two parsers read
-// differently. Beast already rejects conflicting Content-Length values and
-// some Content-Length/Transfer-Encoding orders; this closes the rest.
-std::string framingProblem(const BeastRequest::header_type& header) {
-  const auto lengths = header.count(bhttp::field::content_length);
-  const auto codings = header.count(bhttp::field::transfer_encoding);
-  if (lengths > 1) return "the request has more than one Content-Length field";
-  if (lengths == 1 && codings > 0) {
-    return "the request has both Content-Length and Transfer-Encoding";
-  }
-  if (lengths == 1) {
-    const auto value = header[bhttp::field::content_length];
-    if (value.find_first_not_of("0123456789") != beast::string_view::npos) {
-      return "Content-Length must be a single decimal number";
-    }
-  }
-  if (codings > 1 ||
-      (codings == 1 && !beast::iequals(header[bhttp::field::transfer_encoding], "chunked"))) {
-    return "the only transfer coding the server accepts is \"chunked\"";
-  }
-  return {};
 }
 
 bool isServerOwned(std::string_view name) {

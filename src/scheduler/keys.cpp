@@ -1,5 +1,7 @@
 #include "scheduler/keys.h"
 
+#include <charconv>
+
 namespace ozy::keys {
 
 std::string node(std::string_view name) { return std::string(kNodes) + std::string(name); }
@@ -23,6 +25,17 @@ std::string status(std::string_view jobName, std::uint32_t id) {
 std::string_view nameUnder(std::string_view key, std::string_view prefix) {
   if (!key.starts_with(prefix)) return {};
   return key.substr(prefix.size());
+}
+
+std::optional<StatusKey> parseStatus(std::string_view key) {
+  const std::string_view rest = nameUnder(key, kStatus);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  const std::string_view digits = rest.substr(slash + 1);
+  std::uint32_t id = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return StatusKey{rest.substr(0, slash), id};
 }
 
 }  // namespace ozy::keys

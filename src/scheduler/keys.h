@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,5 +48,12 @@ std::string statusOf(std::string_view job);  // prefix, ends in '/'
 
 // The last path segment of a key under `prefix` ("/ozy/nodes/a" -> "a").
 std::string_view nameUnder(std::string_view key, std::string_view prefix);
+
+// The job and instance id of a status key; nullopt for any other key.
+struct StatusKey {
+  std::string_view job;
+  std::uint32_t id = 0;
+};
+std::optional<StatusKey> parseStatus(std::string_view key);
 
 }  // namespace ozy::keys

@@ -1,0 +1,89 @@
+#include "ingress/route_follower.h"
+
+#include <spdlog/spdlog.h>
+
+#include "scheduler/keys.h"
+
+namespace ozy::ingress {
+
+Result<std::unique_ptr<RouteFollower>, StoreError> RouteFollower::start(Store& store, std::string domain,
+                                                                        Publish publish) {
+  std::unique_ptr<RouteFollower> self(new RouteFollower(std::move(domain), std::move(publish)));
+  RouteFollower* raw = self.get();
+  auto follower = PrefixFollower::start(
+      store,
+      {.prefixes = {std::string(keys::kJobs), std::string(keys::kStatus)},
+       .name = "ingress: the routes",
+       .requireFirstRead = false},
+      {.onSnapshot = [raw](std::vector<KeyValue> kvs, std::int64_t) { raw->replaceAll(kvs); },
+       .onEvents =
+           [raw](std::vector<WatchEvent> events, std::int64_t) {
+             for (const WatchEvent& event : events) raw->apply(event);
+             raw->publish();
+           },
+       .onWatchEnded = {}});
+  if (!follower) return fail(std::move(follower).error());
+  self->follower_ = std::move(follower).value();
+  return self;
+}
+
+RouteFollower::RouteFollower(std::string domain, Publish publish)
+    : domain_(std::move(domain)), publish_(std::move(publish)) {}
+
+RouteFollower::~RouteFollower() {
+  stop();
+}
+
+void RouteFollower::stop() {
+  if (follower_) follower_->stop();
+}
+
+void RouteFollower::replaceAll(const std::vector<KeyValue>& kvs) {
+  jobs_.clear();
+  statuses_.clear();
+  for (const KeyValue& kv : kvs) put(kv);
+  publish();
+}
+
+void RouteFollower::apply(const WatchEvent& event) {
+  if (event.type == WatchEvent::kPut) {
+    put(event.kv);
+    return;
+  }
+  if (auto status = keys::parseStatus(event.kv.key)) {
+    statuses_.erase({std::string(status->job), status->id});
+  } else if (auto job = keys::nameUnder(event.kv.key, keys::kJobs); !job.empty()) {
+    jobs_.erase(std::string(job));
+  }
+}
+
+void RouteFollower::put(const KeyValue& kv) {
+  // A record that does not decode is left out (and logged): one bad value
+  // must not take every other job's routes down.
+  if (auto status = keys::parseStatus(kv.key)) {
+    auto decoded = decodeInstanceStatus(kv.value);
+    InstanceKey key{std::string(status->job), status->id};
+    if (!decoded) {
+      spdlog::warn("ingress: ignoring {}: {}", kv.key, decoded.error());
+      statuses_.erase(key);
+      return;
+    }
+    statuses_[std::move(key)] = std::move(decoded).value();
+    return;
+  }
+  const std::string_view name = keys::nameUnder(kv.key, keys::kJobs);
+  if (name.empty()) return;
+  auto decoded = decodeJob(kv.value);
+  if (!decoded) {
+    spdlog::warn("ingress: ignoring {}: {}", kv.key, decoded.error());
+    jobs_.erase(std::string(name));
+    return;
+  }
+  jobs_[std::string(name)] = RouteJob{std::move(decoded->spec), decoded->createdAtMs};
+}
+
+void RouteFollower::publish() {
+  publish_(std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, domain_)));
+}
+
+}  // namespace ozy::ingress
