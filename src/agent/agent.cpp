@@ -24,6 +24,9 @@
 #include "agent/node_supervisor.h"
 #include "agent/replacer.h"
 #include "dns/dns_server.h"
+#include "ingress/access_log.h"
+#include "ingress/ingress.h"
+#include "ingress/route_follower.h"
 #include "dns/skydns.h"
 #include "runtime/podman_runtime.h"
 #include "runtime/podman_service.h"
@@ -284,6 +287,11 @@ std::vector<HostPort> reservedPorts(const AgentConfig& config, const std::string
       ports.push_back({where->port, Protocol::kTcp});
     }
   }
+  if (!config.ingress.empty()) {
+    if (auto where = parseListen(config.ingress); where && where->port != 0) {
+      ports.push_back({where->port, Protocol::kTcp});
+    }
+  }
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
   return ports;
@@ -301,10 +309,16 @@ struct NodeRuntime {
   std::unique_ptr<NodeSupervisor> supervisor;
   std::unique_ptr<dns::DnsServer> dnsServer;
   std::unique_ptr<NodeNetwork> network;
+  std::unique_ptr<ingress::Ingress> ingress;
+  std::unique_ptr<ingress::RouteFollower> routes;
 
   // Pods keep running (they are not the agent's children: conmon holds
   // them), for the next agent to adopt.
   void stop() {
+    // The ingress first: requests in flight finish while their instances
+    // still run.
+    if (routes) routes->stop();
+    if (ingress) ingress->stop();
     if (dnsServer) dnsServer->stop();
     watcher = nullptr;
     if (supervisor) supervisor->stop();
@@ -375,6 +389,46 @@ std::chrono::seconds cutOffGrace(const AgentConfig& config) {
   return std::chrono::seconds(std::clamp(room, 0, config.stopGrace));
 }
 
+// The ingress as the --ingress flags say, following the routes in etcd.
+Result<bool, std::string> startIngress(const AgentConfig& config, Store& store, NodeRuntime& out) {
+  auto where = parseListen(config.ingress);
+  if (!where) return fail("--ingress: " + where.error());
+  ingress::IngressConfig ic;
+  ic.address = where->host == "localhost" ? "127.0.0.1" : where->host;
+  ic.port = where->port;
+  ic.threads = config.ingressThreads > 0 ? config.ingressThreads
+                                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto trusted = ingress::TrustedNetworks::parse(config.ingressTrustedProxies);
+  if (!trusted) return fail("--ingress-trusted-proxy: " + trusted.error());
+  ic.trustedProxies = std::move(trusted).value();
+  auto bodyLimit = sizeFlag("ingress-body-limit", config.ingressBodyLimit, ic.bodyLimit);
+  if (!bodyLimit) return fail(bodyLimit.error());
+  ic.bodyLimit = static_cast<std::size_t>(*bodyLimit);
+  auto idle = durationFlag("ingress-idle-timeout", config.ingressIdleTimeout);
+  if (!idle) return fail(idle.error());
+  ic.idleTimeout = *idle;
+  auto upstream = durationFlag("ingress-upstream-timeout", config.ingressUpstreamTimeout);
+  if (!upstream) return fail(upstream.error());
+  ic.upstreamTimeout = *upstream;
+  if (!config.ingressAccessLog.empty()) {
+    auto log = ingress::AccessLog::open(config.ingressAccessLog, std::max<std::uint32_t>(1, config.ingressAccessLogEvery));
+    if (!log) return fail("--ingress-access-log: " + log.error());
+    ic.accessLog = std::move(log).value();
+  }
+  ic.logError = [](std::string_view message) { spdlog::warn("{}", message); };
+  auto started = ingress::Ingress::start(std::move(ic));
+  if (!started) return fail("--ingress: " + started.error());
+  out.ingress = std::move(started).value();
+  ingress::Ingress* proxy = out.ingress.get();
+  auto routes = ingress::RouteFollower::start(store, config.domain, [proxy](std::shared_ptr<const ingress::RouteTable> table) {
+    proxy->setRoutes(std::move(table));
+  });
+  if (!routes) return fail("ingress: " + routes.error().message);
+  out.routes = std::move(routes).value();
+  spdlog::info("ingress: serving HTTP by Host on {}:{}", where->host, out.ingress->port());
+  return true;
+}
+
 Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
                                            NodeRegistration& registration, const std::string& node,
                                            const std::string& address, PodPolicy policy,
@@ -396,6 +450,9 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
     if (!server) return fail("DNS: " + server.error());
     out.dnsServer = std::move(server).value();
     spdlog::info("answering DNS for {} on {}:{}", config.domain, where->host, out.dnsServer->port());
+  }
+  if (!config.ingress.empty()) {
+    if (auto started = startIngress(config, store, out); !started) return fail(started.error());
   }
   if (config.runtime == "none") {
     spdlog::warn("--runtime none: instances assigned to this node are recorded, never run");

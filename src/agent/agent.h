@@ -77,6 +77,17 @@ struct AgentConfig {
   std::string podNetwork = "cluster";
   std::string cniConfigDir = "/etc/cni/net.d";
   std::int64_t subnetTtl = 24 * 60 * 60;  // seconds: how long a silent node keeps its subnet
+
+  // The ingress (docs/ingress.md): HTTP by Host and TCP routes to every
+  // job's healthy instances. Empty: this node runs none.
+  std::string ingress;                        // ADDR:PORT
+  int ingressThreads = 0;                     // 0: one per CPU core
+  std::vector<std::string> ingressTrustedProxies;  // CIDRs whose X-Forwarded-* are kept
+  std::string ingressAccessLog;               // a file, or "-" for standard output; empty: none
+  std::uint32_t ingressAccessLogEvery = 1;    // log one request in this many
+  std::string ingressBodyLimit = "16M";
+  std::string ingressIdleTimeout = "60s";
+  std::string ingressUpstreamTimeout = "60s";
 };
 
 // The cluster's etcd as `config`'s etcd flags name it, refusing plain HTTP

@@ -240,6 +240,27 @@ void addClusterCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
   agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
+  agent->add_option("--ingress", config->ingress,
+                    "Serve every job's HTTP by Host (and its TCP routes) on ADDR:PORT (docs/ingress.md)");
+  agent->add_option("--ingress-threads", config->ingressThreads, "Ingress worker threads (0: one per core)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  agent->add_option("--ingress-trusted-proxy", config->ingressTrustedProxies,
+                    "A network (CIDR) whose X-Forwarded-* headers the ingress keeps (repeatable)");
+  agent->add_option("--ingress-access-log", config->ingressAccessLog,
+                    "Write a line per ingress request to FILE (- for standard output)");
+  agent->add_option("--ingress-access-log-every", config->ingressAccessLogEvery,
+                    "Log one ingress request in N (for high rates)")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  agent->add_option("--ingress-body-limit", config->ingressBodyLimit, "Largest request body the ingress takes")
+      ->capture_default_str();
+  agent->add_option("--ingress-idle-timeout", config->ingressIdleTimeout,
+                    "How long an idle client connection to the ingress stays open")
+      ->capture_default_str();
+  agent->add_option("--ingress-upstream-timeout", config->ingressUpstreamTimeout,
+                    "How long the ingress waits for an instance's response")
+      ->capture_default_str();
   agent->add_option("--pod-dns", config->podDns,
                     "Nameservers for pods (default: the --dns address when it is on port 53)")
       ->delimiter(',');

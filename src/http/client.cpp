@@ -183,7 +183,9 @@ Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& reques
   message.target(request.path);
   message.version(11);
   for (const auto& [name, value] : request.headers) message.insert(name, value);
-  message.set(bhttp::field::host, authority);
+  // A Host of the caller's own names a virtual host behind the address
+  // (the ingress routes by it); otherwise the URL's authority.
+  if (!request.headers.contains("Host")) message.set(bhttp::field::host, authority);
   message.set(bhttp::field::user_agent, "ozy");
   message.set(bhttp::field::connection, "close");
   if (!config_.bearerToken.empty()) {

@@ -33,7 +33,7 @@ struct HttpClientConfig {
 struct ClientRequest {
   std::string method = "GET";
   std::string path = "/";  // origin form, already percent-encoded; may end in "?query"
-  Headers headers;         // Host, Connection and Content-Length are set by the client
+  Headers headers;         // Connection and Content-Length are set by the client, Host unless given
   std::string body;
 };
 
