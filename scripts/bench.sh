@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks; figures go to stdout (see docs/scheduling.md
-# and docs/operations.md). As root: the last two run podman.
+# and docs/operations.md). As root: the last three run podman.
 #   placement_bench      the placement engine, against the lower bound
 #   plan_bench           planning a 10,000-instance submission, no I/O
 #   submit_bench         API-to-etcd submission, against raw etcd transactions
 #   submit_to_healthy    job run to every instance healthy, against raw podman
 #   pod_network          pod to pod across two test-bed hosts, against the
 #                        hosts' own path (docs/network.md)
+#   ingress              HTTP through the agent's ingress, against nginx,
+#                        HAProxy and no proxy, over the same pods (before
+#                        the agent has an ingress: bench/ingress.py --no-ingress)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,3 +19,4 @@ build/bench/plan_bench
 build/bench/submit_bench build/ozy
 bench/submit_to_healthy.py build/ozy
 bench/pod_network.py build/ozy
+bench/ingress.py build/ozy

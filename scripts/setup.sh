@@ -23,7 +23,15 @@ packages=(
   # the pod network (ip routes, iptables rules) and the test bed's hosts
   # (network namespaces, veths, bridges; sysctl), which a minimal Debian lacks
   iproute2 iptables procps
+  # the ingress benchmark (bench/ingress.py): wrk is the client; nginx serves
+  # the backend pods and is one of the proxies compared, haproxy the other.
+  # (Debian 12's nginx-light is only nginx plus an echo module.)
+  wrk nginx haproxy
 )
+# Packages that come with a system service the benchmarks run their own
+# instances of (their own configs, loopback ports): installing them must not
+# leave a service running or enabled (nginx's default site takes port 80).
+services=(nginx haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -38,8 +46,29 @@ if ((${#missing[@]})); then
   fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d exiting 101 tells the packages' scripts not to start their
+  # services (invoke-rc.d and deb-systemd-invoke ask it). Only if the machine
+  # has no policy of its own, and only for the installation.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Installed now: disable (and stop, should a policy have let it start) the
+  # services, so they stay off across reboots too.
+  for s in "${services[@]}"; do
+    [[ " ${missing[*]} " == *" $s "* ]] || continue
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now --quiet "$s" 2>/dev/null || true
+    else
+      [[ -x /etc/init.d/$s ]] && /etc/init.d/"$s" stop >/dev/null 2>&1 || true
+      update-rc.d "$s" disable >/dev/null 2>&1 || true
+    fi
+    echo "setup: the $s system service is disabled (the benchmarks run their own)"
+  done
 fi
 # Containers run in user namespaces (podman's userns=auto): container root is
 # an unprivileged host uid taken from the subordinate ranges of the user
