@@ -710,7 +710,8 @@ std::vector<Action> NodeSupervisor::afterHandover(
       spdlog::info("pod {}: instance moved to node {}; stopping it once it is healthy there",
                    action.pod, **target);
       // Decided before the withdrawal below, which makes it look unpublished.
-      if (planRemoval(removalFacts(action, false, pods), std::nullopt, now(), config_.drainDelay.count())
+      if (planRemoval(removalFacts(action, false, pods), std::nullopt, now(),
+                      config_.drainDelay.count())
               .step == RemovalStep::kWithdraw) {
         withdrawn_[key] = Withdrawal{now(), false, std::nullopt};
       }
@@ -799,17 +800,19 @@ void NodeSupervisor::withdrawReplaced(const std::vector<Action>& actions, const 
     const InstanceKey key{action.job, action.id};
     const RemovalFacts facts = removalFacts(action, wanted.contains(key), pods);
     if (facts.cause != RemovalCause::kReplaced || withdrawn_.contains(key)) continue;
-    if (planRemoval(facts, std::nullopt, now(), config_.drainDelay.count()).step != RemovalStep::kWithdraw) {
+    if (planRemoval(facts, std::nullopt, now(), config_.drainDelay.count()).step !=
+        RemovalStep::kWithdraw) {
       continue;
     }
     const std::string delay = formatDuration(config_.drainDelay);
-    spdlog::info("pod {}: withdrawn from DNS and the ingress; replacing it in {} ({})", action.pod, delay,
-                 action.reason);
+    spdlog::info("pod {}: withdrawn from DNS and the ingress; replacing it in {} ({})", action.pod,
+                 delay, action.reason);
     withdrawn_[key] = Withdrawal{
         now(), true,
-        stoppingStatus(key, fmt::format("its pod is being replaced by the job's new spec; withdrawn from "
-                                        "DNS and the ingress, it stops after the drain delay ({})",
-                                        delay))};
+        stoppingStatus(
+            key, fmt::format("its pod is being replaced by the job's new spec; withdrawn from "
+                             "DNS and the ingress, it stops after the drain delay ({})",
+                             delay))};
   }
 }
 
@@ -823,10 +826,10 @@ std::vector<Action> NodeSupervisor::afterDrainDelay(
     const InstanceKey key{action.job, action.id};
     const RemovalFacts facts = removalFacts(action, wanted.contains(key), pods);
     auto withdrawal = withdrawn_.find(key);
-    const RemovalPlan plan =
-        planRemoval(facts,
-                    withdrawal == withdrawn_.end() ? std::nullopt : std::optional(withdrawal->second.atMs),
-                    at, config_.drainDelay.count());
+    const RemovalPlan plan = planRemoval(
+        facts,
+        withdrawal == withdrawn_.end() ? std::nullopt : std::optional(withdrawal->second.atMs), at,
+        config_.drainDelay.count());
     if (plan.step == RemovalStep::kNow) {
       goNow.push_back(std::move(action));
       continue;
@@ -837,13 +840,15 @@ std::vector<Action> NodeSupervisor::afterDrainDelay(
       // pass that read etcd: until one does, its pod keeps serving.
       if (facts.cause == RemovalCause::kReplaced) continue;
       const std::string delay = formatDuration(config_.drainDelay);
-      spdlog::info("pod {}: withdrawn from DNS and the ingress; stopping it in {} ({})", action.pod, delay,
-                   action.reason);
+      spdlog::info("pod {}: withdrawn from DNS and the ingress; stopping it in {} ({})", action.pod,
+                   delay, action.reason);
       InstanceStatus stopping = stoppingStatus(
-          key, fmt::format("withdrawn from DNS and the ingress; its pod stops after the drain delay ({})",
-                           delay));
+          key, fmt::format(
+                   "withdrawn from DNS and the ingress; its pod stops after the drain delay ({})",
+                   delay));
       stateSince_[key] = {stopping.state, stopping.sinceMs};
-      withdrawal = withdrawn_.insert_or_assign(key, Withdrawal{at, false, std::move(stopping)}).first;
+      withdrawal =
+          withdrawn_.insert_or_assign(key, Withdrawal{at, false, std::move(stopping)}).first;
     }
     // On every pass of the delay, so a write that failed is made again: a
     // healthy status left behind would keep the ingress sending requests.
@@ -852,7 +857,8 @@ std::vector<Action> NodeSupervisor::afterDrainDelay(
         const std::string dnsKey = dns::instanceKey(config_.domain, action.job, action.id);
         if (dnsWritten_.contains(dnsKey)) removeOwned(dnsWritten_, dnsKey);
       }
-      putIfChanged(statusWritten_, keys::status(action.job, action.id), encode(*withdrawal->second.status));
+      putIfChanged(statusWritten_, keys::status(action.job, action.id),
+                   encode(*withdrawal->second.status));
     }
     due = std::min(due, plan.notBeforeMs);
   }
@@ -943,7 +949,9 @@ void NodeSupervisor::forgetLeftovers() {
     if (!config_.domain.empty()) dnsKeys.insert(dns::instanceKey(config_.domain, d.job, d.id));
   }
   // A leaving instance in its drain delay says `stopping` until its pod is gone.
-  for (const auto& [key, withdrawal] : withdrawn_) statusKeys.insert(keys::status(key.first, key.second));
+  for (const auto& [key, withdrawal] : withdrawn_) {
+    statusKeys.insert(keys::status(key.first, key.second));
+  }
   std::vector<std::string> stale;
   for (const auto& [key, published] : statusWritten_) {
     if (!statusKeys.contains(key)) stale.push_back(key);

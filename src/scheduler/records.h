@@ -68,7 +68,16 @@ struct JobRecord {
 // no longer wants it here, or a new spec replaces it); it is withdrawn from
 // DNS and the ingress, and finishes what it serves during the node's drain
 // delay before it gets SIGTERM.
-enum class InstanceState { kPending, kPulling, kStarting, kHealthy, kUnhealthy, kFailed, kUnknown, kStopping };
+enum class InstanceState {
+  kPending,
+  kPulling,
+  kStarting,
+  kHealthy,
+  kUnhealthy,
+  kFailed,
+  kUnknown,
+  kStopping
+};
 std::string_view toString(InstanceState state);
 
 struct InstanceStatus {
