@@ -509,6 +509,10 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   auto handoverTimeout = durationFlag("handover-timeout", config.handoverTimeout);
   if (!handoverTimeout) return fail(handoverTimeout.error());
   sc.handoverTimeout = *handoverTimeout;
+  // 0 is allowed here, unlike the other durations: it turns the wait off.
+  auto drainDelay = parseDuration(config.drainDelay);
+  if (!drainDelay) return fail(fmt::format("--drain-delay: {}", drainDelay.error()));
+  sc.drainDelay = *drainDelay;
   sc.resyncInterval = *resync;
   sc.domain = config.domain;
   sc.podDns = config.podDns;

@@ -51,6 +51,7 @@ struct AgentConfig {
   std::string volumeGrace = "1h";  // an unused local volume is kept this long
   std::string imageGcGrace = "off";  // an image no instance uses is removed after this long
   std::string handoverTimeout = "2m";  // a moved instance runs here until healthy there, at most this
+  std::string drainDelay = "2s";  // a withdrawn instance's pod stops this long after; 0: at once
   std::string restartBackoff = "10s";  // first restart delay; doubles to 5 min
   std::string resync = "5s";           // full reconcile period
   std::string dns;                     // ADDR:PORT to answer DNS on; empty: no responder

@@ -262,9 +262,16 @@ std::int64_t NodeSupervisor::pass() {
   std::map<InstanceKey, const DesiredInstance*> wanted;
   for (const auto& d : lastDesired_) wanted[{d.job, d.id}] = &d;
   holdForNewImages(actions, observed, wanted, start, due);
+  PodsByName podByName;
+  for (const auto& p : *pods) podByName[p.name] = &p;
+  forgetCancelledWithdrawals(actions);
   // First tell the cluster what is: an instance that turned unhealthy loses
-  // its DNS record now, not after this pass's restarts and removals.
-  if (fresh) publish(lastDesired_, *pods, actions);
+  // its DNS record now, not after this pass's restarts and removals; one
+  // whose pod is about to be replaced is `stopping`.
+  if (fresh) {
+    withdrawReplaced(actions, podByName, wanted);
+    publish(lastDesired_, *pods, actions);
+  }
 
   bool acted = false;
   podIds_.clear();
@@ -275,12 +282,13 @@ std::int64_t NodeSupervisor::pass() {
     if (action.kind == ActionKind::kRemovePod) removals.push_back(action);
   }
   if (fresh) {
-    removals = afterHandover(std::move(removals), wanted, due);
+    removals = afterHandover(std::move(removals), wanted, podByName, due);
   } else {
     // Without a fresh read nobody can tell whether a handover is done:
     // those pods wait for the next pass.
     std::erase_if(removals, [&](const Action& a) { return handovers_.contains({a.job, a.id}); });
   }
+  removals = afterDrainDelay(std::move(removals), actions, podByName, wanted, due);
   if (!removals.empty()) {
     const std::size_t removed = removePods(removals, wanted);
     if (removed > 0) acted = true;
@@ -620,10 +628,11 @@ std::size_t NodeSupervisor::removePods(const std::vector<Action>& removals,
     const Action& action = removals[i];
     if (action.job.empty()) continue;  // not a pod this agent made: no volumes to go
     const InstanceKey key{action.job, action.id};
+    withdrawn_.erase(key);
     // A duplicate goes and the instance stays; a pod of an older spec goes
     // with its local volumes (a new spec starts from empty ones).
     const bool stillWanted = wanted.contains(key);
-    if (!stillWanted || action.reason.starts_with("job changed")) {
+    if (!stillWanted || replacesWithNewSpec(action)) {
       if (auto removed = volumes_.removeLocal(action.job, action.id); !removed) {
         spdlog::error("pod {}: {}", action.pod, removed.error());
       }
@@ -667,12 +676,13 @@ Result<std::optional<std::string>, StoreError> NodeSupervisor::movedTo(const std
 
 std::vector<Action> NodeSupervisor::afterHandover(
     std::vector<Action> removals, const std::map<InstanceKey, const DesiredInstance*>& wanted,
-    std::int64_t& due) {
+    const PodsByName& pods, std::int64_t& due) {
   // A drain moves an instance by committing it to another node; stopping it
   // here at once would leave it running nowhere until the new pod is
   // healthy. So it is withdrawn first (DNS record and status, which frees
   // the keys for the new node), keeps serving what it already serves, and
-  // stops once the other node reports it healthy, or after handoverTimeout.
+  // stops once the other node reports it healthy, or after handoverTimeout,
+  // and no sooner than the drain delay after the withdrawal (afterDrainDelay).
   constexpr std::int64_t kLookAgainMs = 500;
   std::vector<Action> goNow;
   std::set<InstanceKey> leaving;
@@ -699,6 +709,12 @@ std::vector<Action> NodeSupervisor::afterHandover(
       }
       spdlog::info("pod {}: instance moved to node {}; stopping it once it is healthy there",
                    action.pod, **target);
+      // Decided before the withdrawal below, which makes it look unpublished.
+      if (planRemoval(removalFacts(action, false, pods), std::nullopt, now(),
+                      config_.drainDelay.count())
+              .step == RemovalStep::kWithdraw) {
+        withdrawn_[key] = Withdrawal{now(), false, std::nullopt};
+      }
       if (!config_.domain.empty()) removeOwned(dnsWritten_, dns::instanceKey(config_.domain, action.job, action.id));
       removeOwned(statusWritten_, keys::status(action.job, action.id));
       it = handovers_.emplace(key, Handover{**target, now() + config_.handoverTimeout.count()}).first;
@@ -722,6 +738,134 @@ std::vector<Action> NodeSupervisor::afterHandover(
     due = std::min(due, now() + kLookAgainMs);
   }
   std::erase_if(handovers_, [&](const auto& entry) { return !leaving.contains(entry.first); });
+  return goNow;
+}
+
+std::optional<InstanceStatus> NodeSupervisor::writtenStatus(const InstanceKey& key) const {
+  const auto it = statusWritten_.find(keys::status(key.first, key.second));
+  if (it == statusWritten_.end()) return std::nullopt;
+  auto decoded = decodeInstanceStatus(it->second.value);
+  if (!decoded) return std::nullopt;
+  return std::move(decoded).value();
+}
+
+InstanceStatus NodeSupervisor::stoppingStatus(const InstanceKey& key, std::string reason) const {
+  // Restarts and address as last reported: the pod is still the same one.
+  InstanceStatus status = writtenStatus(key).value_or(InstanceStatus{});
+  status.node = config_.node;
+  status.state = InstanceState::kStopping;
+  status.reason = std::move(reason);
+  status.sinceMs = config_.nowMs();
+  return status;
+}
+
+RemovalFacts NodeSupervisor::removalFacts(const Action& removal, bool stillWanted,
+                                          const PodsByName& pods) const {
+  RemovalFacts facts;
+  facts.cause = removalCause(removal, stillWanted);
+  if (const auto pod = pods.find(removal.pod); pod != pods.end()) {
+    for (const auto& c : pod->second->containers) {
+      facts.running = facts.running || fromRuntime(c.state) == ContainerState::kRunning;
+    }
+  }
+  if (facts.cause == RemovalCause::kStray) return facts;
+  if (!config_.domain.empty() &&
+      dnsWritten_.contains(dns::instanceKey(config_.domain, removal.job, removal.id))) {
+    facts.published = true;
+  }
+  // `stopping`: withdrawn by an earlier run of this agent, whose delay is lost.
+  if (const auto status = writtenStatus({removal.job, removal.id})) {
+    facts.published = facts.published || status->state == InstanceState::kHealthy ||
+                      status->state == InstanceState::kStopping;
+  }
+  return facts;
+}
+
+void NodeSupervisor::forgetCancelledWithdrawals(const std::vector<Action>& actions) {
+  std::set<InstanceKey> going;
+  for (const Action& a : actions) {
+    if (a.kind == ActionKind::kRemovePod) going.insert({a.job, a.id});
+  }
+  // The next publish() reports such an instance as what its pod is again
+  // (the health check of one that was leaving starts over).
+  std::erase_if(withdrawn_, [&](const auto& entry) {
+    return !going.contains(entry.first) && !handovers_.contains(entry.first);
+  });
+}
+
+void NodeSupervisor::withdrawReplaced(const std::vector<Action>& actions, const PodsByName& pods,
+                                      const std::map<InstanceKey, const DesiredInstance*>& wanted) {
+  for (const Action& action : actions) {
+    if (action.kind != ActionKind::kRemovePod) continue;
+    const InstanceKey key{action.job, action.id};
+    const RemovalFacts facts = removalFacts(action, wanted.contains(key), pods);
+    if (facts.cause != RemovalCause::kReplaced || withdrawn_.contains(key)) continue;
+    if (planRemoval(facts, std::nullopt, now(), config_.drainDelay.count()).step !=
+        RemovalStep::kWithdraw) {
+      continue;
+    }
+    const std::string delay = formatDuration(config_.drainDelay);
+    spdlog::info("pod {}: withdrawn from DNS and the ingress; replacing it in {} ({})", action.pod,
+                 delay, action.reason);
+    withdrawn_[key] = Withdrawal{
+        now(), true,
+        stoppingStatus(
+            key, fmt::format("its pod is being replaced by the job's new spec; withdrawn from "
+                             "DNS and the ingress, it stops after the drain delay ({})",
+                             delay))};
+  }
+}
+
+std::vector<Action> NodeSupervisor::afterDrainDelay(
+    std::vector<Action> removals, std::vector<Action>& actions, const PodsByName& pods,
+    const std::map<InstanceKey, const DesiredInstance*>& wanted, std::int64_t& due) {
+  const std::int64_t at = now();
+  std::vector<Action> goNow;
+  std::set<InstanceKey> held;
+  for (Action& action : removals) {
+    const InstanceKey key{action.job, action.id};
+    const RemovalFacts facts = removalFacts(action, wanted.contains(key), pods);
+    auto withdrawal = withdrawn_.find(key);
+    const RemovalPlan plan = planRemoval(
+        facts,
+        withdrawal == withdrawn_.end() ? std::nullopt : std::optional(withdrawal->second.atMs), at,
+        config_.drainDelay.count());
+    if (plan.step == RemovalStep::kNow) {
+      goNow.push_back(std::move(action));
+      continue;
+    }
+    held.insert(key);
+    if (plan.step == RemovalStep::kWithdraw) {
+      // A replaced instance is withdrawn only where publish() says so, in a
+      // pass that read etcd: until one does, its pod keeps serving.
+      if (facts.cause == RemovalCause::kReplaced) continue;
+      const std::string delay = formatDuration(config_.drainDelay);
+      spdlog::info("pod {}: withdrawn from DNS and the ingress; stopping it in {} ({})", action.pod,
+                   delay, action.reason);
+      InstanceStatus stopping = stoppingStatus(
+          key, fmt::format(
+                   "withdrawn from DNS and the ingress; its pod stops after the drain delay ({})",
+                   delay));
+      stateSince_[key] = {stopping.state, stopping.sinceMs};
+      withdrawal =
+          withdrawn_.insert_or_assign(key, Withdrawal{at, false, std::move(stopping)}).first;
+    }
+    // On every pass of the delay, so a write that failed is made again: a
+    // healthy status left behind would keep the ingress sending requests.
+    if (facts.cause == RemovalCause::kLeaving && withdrawal->second.status) {
+      if (!config_.domain.empty()) {
+        const std::string dnsKey = dns::instanceKey(config_.domain, action.job, action.id);
+        if (dnsWritten_.contains(dnsKey)) removeOwned(dnsWritten_, dnsKey);
+      }
+      putIfChanged(statusWritten_, keys::status(action.job, action.id),
+                   encode(*withdrawal->second.status));
+    }
+    due = std::min(due, plan.notBeforeMs);
+  }
+  // A replaced pod's successor has its name: it is made once the old one is gone.
+  std::erase_if(actions, [&](const Action& a) {
+    return a.kind == ActionKind::kCreatePod && held.contains({a.job, a.id});
+  });
   return goNow;
 }
 
@@ -804,6 +948,10 @@ void NodeSupervisor::forgetLeftovers() {
     statusKeys.insert(keys::status(d.job, d.id));
     if (!config_.domain.empty()) dnsKeys.insert(dns::instanceKey(config_.domain, d.job, d.id));
   }
+  // A leaving instance in its drain delay says `stopping` until its pod is gone.
+  for (const auto& [key, withdrawal] : withdrawn_) {
+    statusKeys.insert(keys::status(key.first, key.second));
+  }
   std::vector<std::string> stale;
   for (const auto& [key, published] : statusWritten_) {
     if (!statusKeys.contains(key)) stale.push_back(key);
@@ -825,6 +973,9 @@ InstanceStatus NodeSupervisor::statusOf(const DesiredInstance& d, const runtime:
   status.node = config_.node;
   status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
   if (!summary || !ofVersion(*summary, d.jobVersion)) {
+    if (auto w = withdrawn_.find(key); w != withdrawn_.end() && w->second.replaced && summary) {
+      return *w->second.status;  // the old pod finishes what it serves
+    }
     if (auto held = prePulls_.find(key); held != prePulls_.end() && summary) {
       // The old pod keeps serving while the new version's images come.
       if (auto serving = lastServing_.find(key); serving != lastServing_.end()) {
@@ -1002,6 +1153,7 @@ void NodeSupervisor::standDown() {
   lastServing_.clear();
   baseRestarts_.clear();
   stateSince_.clear();
+  withdrawn_.clear();  // the pods are gone: no delay left to wait
 }
 
 void NodeSupervisor::stop() {

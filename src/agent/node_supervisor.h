@@ -9,7 +9,8 @@
 // the node's assignments change (a PrefixFollower on them), when a health verdict
 // changes, when a restart back-off ends, right after a pass that acted, and
 // every `resyncInterval` (which repairs drift: a pod removed by hand comes
-// back, a stray managed pod goes).
+// back, a stray managed pod goes). A pod that may be serving is withdrawn
+// before it stops, and stops `drainDelay` later (agent/drain_delay.h).
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,7 @@
 
 #include "agent/cut_off_guard.h"
 #include "agent/desired_state.h"
+#include "agent/drain_delay.h"
 #include "agent/health_monitor.h"
 #include "agent/image_collector.h"
 #include "agent/image_puller.h"
@@ -72,6 +74,11 @@ struct SupervisorConfig {
   // An instance moved to another node (a drain) keeps running here until it
   // is healthy there, for at most this long.
   std::chrono::milliseconds handoverTimeout{120'000};
+  // An instance whose pod is to stop while it may be serving (it leaves the
+  // node, or a new spec replaces its pod) is withdrawn first (DNS record
+  // deleted, status `stopping`) and its pod stopped this long after, so
+  // requests already sent to it finish. 0: stopped at once.
+  std::chrono::milliseconds drainDelay{2000};
   std::chrono::milliseconds resyncInterval{5000};
   std::string domain = "ozy.local";   // cluster DNS domain; empty: publish no records
   std::vector<std::string> podDns;    // nameservers for pods; empty: the engine's default
@@ -141,6 +148,7 @@ class NodeSupervisor {
     std::int64_t lease = 0;
   };
   using InstanceKey = std::pair<std::string, std::uint32_t>;
+  using PodsByName = std::map<std::string, const runtime::PodSummary*>;
 
   void loop();
   // One pass; returns when the next one is due at the latest.
@@ -168,7 +176,28 @@ class NodeSupervisor {
   // to look again.
   std::vector<Action> afterHandover(std::vector<Action> removals,
                                     const std::map<InstanceKey, const DesiredInstance*>& wanted,
-                                    std::int64_t& due);
+                                    const PodsByName& pods, std::int64_t& due);
+  // Before publish() (which then reports them `stopping` and deletes their
+  // DNS records): withdraws the serving instances whose pod a new spec
+  // replaces.
+  void withdrawReplaced(const std::vector<Action>& actions, const PodsByName& pods,
+                        const std::map<InstanceKey, const DesiredInstance*>& wanted);
+  // Of the pods about to go, keeps those that may be serving until the drain
+  // delay since their withdrawal has passed (withdrawing the leaving ones
+  // first), and drops the creation of their new pod from `actions`; returns
+  // the rest. Sets `due` to when the first delay ends.
+  std::vector<Action> afterDrainDelay(std::vector<Action> removals, std::vector<Action>& actions,
+                                      const PodsByName& pods,
+                                      const std::map<InstanceKey, const DesiredInstance*>& wanted,
+                                      std::int64_t& due);
+  RemovalFacts removalFacts(const Action& removal, bool stillWanted, const PodsByName& pods) const;
+  // The status this node last wrote for the instance, if it holds one.
+  std::optional<InstanceStatus> writtenStatus(const InstanceKey& key) const;
+  // What a withdrawn instance reports: its last status, `stopping`, since now.
+  InstanceStatus stoppingStatus(const InstanceKey& key, std::string reason) const;
+  // Forgets the withdrawals of instances whose pod no longer goes (wanted
+  // again, or held for a new spec's images).
+  void forgetCancelledWithdrawals(const std::vector<Action>& actions);
   // Of the pods about to be replaced by a new version of their job, keeps
   // those that still serve until the new version's images are on the node
   // (dropping their removal and creation from `actions`), so a pull is never
@@ -244,6 +273,16 @@ class NodeSupervisor {
     std::int64_t deadlineMs = 0;
   };
   std::map<InstanceKey, Handover> handovers_;
+  // Instances withdrawn while their pod waits out the drain delay: since
+  // when (steady clock), whether a new spec replaces the pod (the instance
+  // stays), and the `stopping` status reported meanwhile (none after a
+  // handover, which deletes the status).
+  struct Withdrawal {
+    std::int64_t atMs = 0;
+    bool replaced = false;
+    std::optional<InstanceStatus> status;
+  };
+  std::map<InstanceKey, Withdrawal> withdrawn_;
   std::unique_ptr<PrefixFollower> follower_;  // pokes on every change of the assignments
   bool stoodDown_ = false;
 

@@ -229,6 +229,10 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--handover-timeout", config->handoverTimeout,
                     "How long a moved instance keeps running here until healthy on its new node")
       ->capture_default_str();
+  agent->add_option("--drain-delay", config->drainDelay,
+                    "How long a pod that is to stop keeps running after its instance is withdrawn "
+                    "from DNS and the ingress (0: stop at once)")
+      ->capture_default_str();
   agent->add_option("--restart-backoff", config->restartBackoff, "First restart delay (doubles to 5m)")
       ->capture_default_str();
   agent->add_option("--resync", config->resync, "Full reconcile period")->capture_default_str();

@@ -31,6 +31,9 @@ namespace {
 
 using Key = std::pair<std::string, std::uint32_t>;  // job, instance id
 
+// How the reason of a replacement begins: replacesWithNewSpec() knows it by that.
+constexpr std::string_view kJobChanged = "job changed";
+
 bool policyRestarts(RestartPolicy policy, const ObservedContainer& c) {
   const bool failed = c.state == ContainerState::kExited ? c.exitCode != 0 : !c.healthy;
   switch (policy) {
@@ -99,6 +102,10 @@ bool podIsBroken(const DesiredInstance& want, const ObservedPod& pod) {
 
 }  // namespace
 
+bool replacesWithNewSpec(const Action& removal) {
+  return removal.kind == ActionKind::kRemovePod && removal.reason.starts_with(kJobChanged);
+}
+
 std::vector<Action> reconcile(const std::vector<DesiredInstance>& desired,
                               const std::vector<ObservedPod>& observed, std::int64_t nowMs,
                               const RestartBackoff& backoff) {
@@ -119,7 +126,7 @@ std::vector<Action> reconcile(const std::vector<DesiredInstance>& desired,
     }
     if (pod.jobVersion != it->second->jobVersion) {
       removals.push_back({ActionKind::kRemovePod, pod.name, pod.job, pod.id, "",
-                          fmt::format("job changed from version {} to {}", pod.jobVersion,
+                          fmt::format("{} from version {} to {}", kJobChanged, pod.jobVersion,
                                       it->second->jobVersion),
                           0});
       continue;  // created again below, from the new spec

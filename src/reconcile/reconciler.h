@@ -85,4 +85,8 @@ std::vector<Action> reconcile(const std::vector<DesiredInstance>& desired,
                               const std::vector<ObservedPod>& observed, std::int64_t nowMs,
                               const RestartBackoff& backoff = {});
 
+// Whether a kRemovePod action makes way for a pod of its job's new spec (the
+// instance stays; its pod is made again).
+bool replacesWithNewSpec(const Action& removal);
+
 }  // namespace ozy

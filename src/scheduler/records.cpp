@@ -104,6 +104,8 @@ std::string_view toString(InstanceState state) {
       return "failed";
     case InstanceState::kUnknown:
       return "unknown";
+    case InstanceState::kStopping:
+      return "stopping";
   }
   return "pending";
 }
@@ -178,8 +180,9 @@ Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) 
   return decodeWith<InstanceStatus>("instance status", text, [](const json& j) {
     const auto word = j.at("state").get<std::string>();
     InstanceState state = InstanceState::kPending;
-    for (auto s : {InstanceState::kPending, InstanceState::kPulling, InstanceState::kStarting, InstanceState::kHealthy,
-                   InstanceState::kUnhealthy, InstanceState::kFailed, InstanceState::kUnknown}) {
+    for (auto s : {InstanceState::kPending, InstanceState::kPulling, InstanceState::kStarting,
+                   InstanceState::kHealthy, InstanceState::kUnhealthy, InstanceState::kFailed,
+                   InstanceState::kUnknown, InstanceState::kStopping}) {
       if (toString(s) == word) state = s;
     }
     if (toString(state) != word) throw std::invalid_argument("unknown state \"" + word + "\"");

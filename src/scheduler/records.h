@@ -64,8 +64,20 @@ struct JobRecord {
 // /ozy/status/<job>/<id>: how the instance is doing on its node.
 // kPulling: the node is pulling an image the instance needs (the reason
 // names it). kUnknown: the node's container engine does not answer, so
-// nobody can say.
-enum class InstanceState { kPending, kPulling, kStarting, kHealthy, kUnhealthy, kFailed, kUnknown };
+// nobody can say. kStopping: the instance's pod is about to stop (its job
+// no longer wants it here, or a new spec replaces it); it is withdrawn from
+// DNS and the ingress, and finishes what it serves during the node's drain
+// delay before it gets SIGTERM.
+enum class InstanceState {
+  kPending,
+  kPulling,
+  kStarting,
+  kHealthy,
+  kUnhealthy,
+  kFailed,
+  kUnknown,
+  kStopping
+};
 std::string_view toString(InstanceState state);
 
 struct InstanceStatus {

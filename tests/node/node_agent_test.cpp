@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -42,6 +43,61 @@ using testing_support::TempDir;
 using node_testing::podman;
 using node_testing::run;
 using node_testing::waitFor;
+
+std::int64_t wallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What etcd hears under a prefix from now on, each with when the test heard
+// it (wall clock, as podman's event times).
+class EtcdLog {
+ public:
+  struct Entry {
+    WatchEvent event;
+    std::int64_t atMs = 0;
+  };
+  EtcdLog(Store& store, const std::string& prefix) {
+    watch_ = store.watch(prefix, 0, [this](std::vector<WatchEvent> events, std::int64_t) {
+      std::lock_guard lock(mutex_);
+      for (auto& e : events) entries_.push_back({std::move(e), wallMs()});
+    }, [](const StoreError&) {});
+  }
+  ~EtcdLog() { stop(); }
+  void stop() {
+    if (watch_) watch_->stop();
+  }
+  // The first event on `key` of this type (and, for puts, with a status
+  // in `state`).
+  std::optional<Entry> first(const std::string& key, WatchEvent::Type type,
+                             std::optional<InstanceState> state = std::nullopt) {
+    std::lock_guard lock(mutex_);
+    for (const auto& e : entries_) {
+      if (e.event.kv.key != key || e.event.type != type) continue;
+      if (state) {
+        auto status = decodeInstanceStatus(e.event.kv.value);
+        if (!status || status->state != *state) continue;
+      }
+      return e;
+    }
+    return std::nullopt;
+  }
+  std::string dump() {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    for (const auto& e : entries_) {
+      out += fmt::format("{} {} {} {}\n", e.atMs, e.event.type == WatchEvent::kPut ? "put" : "delete",
+                         e.event.kv.key, e.event.kv.value);
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+  std::unique_ptr<Watch> watch_;
+};
 
 int freeUdpPort() {
   // Any port from a wide random range: collisions are retried by the OS
@@ -134,6 +190,22 @@ class NodeAgentTest : public testing_support::EtcdStoreTest {
     return fmt::format("ozy-{}-{}.{}", job, id, node_);
   }
 
+  std::string podState(const std::string& job, std::uint32_t id) {
+    return podman("pod inspect -f '{{.State}}' " + podName(job, id));
+  }
+
+  // When the container `web` of the instance's (first) pod died, in ms.
+  std::optional<std::int64_t> webDiedMs(const std::string& job, std::uint32_t id) {
+    auto at = node_testing::eventTime(podName(job, id) + ".web", "web", "died");
+    if (!at) return std::nullopt;
+    return *at / 1'000'000;
+  }
+
+  void scale(const std::string& job, int count) {
+    auto scaled = ozy({"job", "scale", job, std::to_string(count)});
+    ASSERT_EQ(scaled.exitCode, 0) << scaled.stdoutText << scaled.stderrText;
+  }
+
   std::string podId(const std::string& job, std::uint32_t id) {
     return podman(fmt::format("pod ps -q --no-trunc --filter label=ozy.node={} --filter label=ozy.job={} "
                               "--filter label=ozy.instance={}",
@@ -151,15 +223,23 @@ class NodeAgentTest : public testing_support::EtcdStoreTest {
   std::vector<std::string> moreArgs_;  // for startAgent()
 };
 
+constexpr const char* kHttpd = "mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8080 -h /www";
+// Likewise, under a shell that exits on SIGTERM (httpd as PID 1 ignores it
+// and dies of the SIGKILL after --stop-grace): the container dies when it is
+// told to stop.
+constexpr const char* kHttpdStoppedByTerm =
+    "mkdir -p /www && echo ok > /www/health && httpd -f -p 8080 -h /www & trap 'exit 0' TERM; wait";
+
 // An httpd whose health endpoint is a file the test can take away.
-std::string webJob(const std::string& name, int instances, const std::string& restart = "no") {
+std::string webJob(const std::string& name, int instances, const std::string& restart = "no",
+                   const std::string& command = kHttpd) {
   return fmt::format(R"(name: {}
 numInstances: {}
 containers:
   web:
     image: {}
     restart: {}
-    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8080 -h /www"]
+    command: ["sh", "-c", "{}"]
     memory: 32M
     ports: ["8080"]
     healthcheck:
@@ -170,7 +250,7 @@ containers:
       timeout: 1s
       unhealthy_threshold: 2
 )",
-                     name, instances, testing_support::kTestImage, restart);
+                     name, instances, testing_support::kTestImage, restart, command);
 }
 
 TEST_F(NodeAgentTest, TwoContainersStartInDependencyOrderWithSharedAndLocalVolumes) {
@@ -366,6 +446,157 @@ containers:
   EXPECT_NE(squat.exitCode, 0);
   EXPECT_NE((squat.stdoutText + squat.stderrText).find("reserved"), std::string::npos)
       << squat.stdoutText << squat.stderrText;
+}
+
+// The rule that spares a proxy its 502s: an instance that goes is first
+// withdrawn (DNS record gone, status `stopping`), keeps its pod running for
+// the drain delay, and only then is stopped; its status goes last.
+TEST_F(NodeAgentTest, AScaledDownInstanceIsWithdrawnAndItsPodStopsOnlyAfterTheDrainDelay) {
+  agent_->kill();
+  moreArgs_ = {"--drain-delay", "2500ms"};  // time enough for the checks below, on a busy host
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("drain", webJob("drain", 2, "no", kHttpdStoppedByTerm));
+  ASSERT_TRUE(waitFor([&] { return allIn("drain", 2, InstanceState::kHealthy); }, 60s)) << describe("drain");
+  const std::string dnsKey = "/skydns/local/ozy/drain/1";
+  ASSERT_TRUE(waitFor([&] { return !store_->get(dnsKey)->kvs.empty(); }, 10s));
+  const std::string ip = statuses("drain")[1].podIp;
+  EtcdLog log(*store_, "/");
+
+  ASSERT_NO_FATAL_FAILURE(scale("drain", 1));
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("drain");
+    return s.contains(1) && s[1].state == InstanceState::kStopping;
+  }, 10s)) << describe("drain");
+  // Withdrawn, and still serving what was sent to it.
+  const InstanceStatus stopping = statuses("drain")[1];
+  EXPECT_TRUE(store_->get(dnsKey)->kvs.empty()) << "a stopping instance keeps its DNS record";
+  EXPECT_EQ(podState("drain", 1), "Running");
+  EXPECT_EQ(run(fmt::format("curl -s --max-time 2 http://{}:8080/health", ip)), "ok");
+  EXPECT_NE(stopping.reason.find("drain delay"), std::string::npos) << stopping.reason;
+  EXPECT_EQ(stopping.podIp, ip);
+  EXPECT_EQ(statuses("drain")[0].state, InstanceState::kHealthy);
+
+  // Then the pod goes, and its status after it.
+  ASSERT_TRUE(waitFor([&] { return podId("drain", 1).empty(); }, 20s)) << describe("drain");
+  ASSERT_TRUE(waitFor([&] { return statuses("drain").size() == 1; }, 10s)) << describe("drain");
+  ASSERT_TRUE(waitFor([&] { return webDiedMs("drain", 1).has_value(); }, 10s));
+  log.stop();
+  const std::int64_t diedMs = *webDiedMs("drain", 1);
+  const auto dnsGone = log.first(dnsKey, WatchEvent::kDelete);
+  const auto saidStopping = log.first(keys::status("drain", 1), WatchEvent::kPut, InstanceState::kStopping);
+  const auto statusGone = log.first(keys::status("drain", 1), WatchEvent::kDelete);
+  ASSERT_TRUE(dnsGone && saidStopping && statusGone) << log.dump();
+  EXPECT_LE(dnsGone->atMs, diedMs) << log.dump();
+  EXPECT_LE(saidStopping->atMs, diedMs) << log.dump();
+  EXPECT_GE(statusGone->atMs, diedMs) << log.dump();
+  // From the withdrawal (the agent's own clock) to the container's death:
+  // the delay, less podman's rounding.
+  EXPECT_GE(diedMs - stopping.sinceMs, 2400) << log.dump();
+  EXPECT_LT(diedMs - stopping.sinceMs, 10'000) << log.dump();
+  RecordProperty("withdrawn_to_died_ms", static_cast<int>(diedMs - stopping.sinceMs));
+  RecordProperty("died_to_status_deleted_ms", static_cast<int>(statusGone->atMs - diedMs));
+  EXPECT_FALSE(podId("drain", 0).empty());
+}
+
+TEST_F(NodeAgentTest, WithNoDrainDelayAScaledDownPodStopsAtOnce) {
+  agent_->kill();
+  moreArgs_ = {"--drain-delay", "0"};
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("nodelay", webJob("nodelay", 2, "no", kHttpdStoppedByTerm));
+  ASSERT_TRUE(waitFor([&] { return allIn("nodelay", 2, InstanceState::kHealthy); }, 60s))
+      << describe("nodelay");
+  const std::string dnsKey = "/skydns/local/ozy/nodelay/1";
+  ASSERT_TRUE(waitFor([&] { return !store_->get(dnsKey)->kvs.empty(); }, 10s));
+  EtcdLog log(*store_, "/");
+
+  ASSERT_NO_FATAL_FAILURE(scale("nodelay", 1));
+  ASSERT_TRUE(waitFor([&] { return podId("nodelay", 1).empty() && statuses("nodelay").size() == 1; }, 20s))
+      << describe("nodelay");
+  ASSERT_TRUE(waitFor([&] { return webDiedMs("nodelay", 1).has_value(); }, 10s));
+  log.stop();
+  EXPECT_FALSE(log.first(keys::status("nodelay", 1), WatchEvent::kPut, InstanceState::kStopping))
+      << log.dump();
+  const auto dnsGone = log.first(dnsKey, WatchEvent::kDelete);
+  ASSERT_TRUE(dnsGone) << log.dump();
+  const std::int64_t diedMs = *webDiedMs("nodelay", 1);
+  EXPECT_LT(diedMs - dnsGone->atMs, 1000) << log.dump();
+  RecordProperty("dns_deleted_to_died_ms", static_cast<int>(diedMs - dnsGone->atMs));
+  EXPECT_EQ(agent_->log().find("withdrawn from DNS"), std::string::npos) << agent_->log();
+}
+
+TEST_F(NodeAgentTest, AnInstanceWantedAgainDuringItsDrainDelayKeepsItsPodAndServesAgain) {
+  agent_->kill();
+  moreArgs_ = {"--drain-delay", "60s"};
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("back", webJob("back", 2));
+  ASSERT_TRUE(waitFor([&] { return allIn("back", 2, InstanceState::kHealthy); }, 60s)) << describe("back");
+  const std::string pod = podId("back", 1);
+  const std::string dnsKey = "/skydns/local/ozy/back/1";
+
+  ASSERT_NO_FATAL_FAILURE(scale("back", 1));
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("back");
+    return s.contains(1) && s[1].state == InstanceState::kStopping;
+  }, 10s)) << describe("back");
+  ASSERT_TRUE(waitFor([&] { return store_->get(dnsKey)->kvs.empty(); }, 10s));
+
+  ASSERT_NO_FATAL_FAILURE(scale("back", 2));
+  ASSERT_TRUE(waitFor([&] { return allIn("back", 2, InstanceState::kHealthy); }, 20s)) << describe("back");
+  EXPECT_EQ(podId("back", 1), pod) << "the pod in its drain delay was not taken back";
+  EXPECT_TRUE(waitFor([&] { return !store_->get(dnsKey)->kvs.empty(); }, 10s));
+  EXPECT_EQ(podState("back", 1), "Running");
+}
+
+// A new spec of the job: the old pod is withdrawn and drained before the
+// pod of the new spec (same name) takes its place.
+TEST_F(NodeAgentTest, APodReplacedByANewSpecIsWithdrawnBeforeItStops) {
+  agent_->kill();
+  moreArgs_ = {"--drain-delay", "3s"};
+  ASSERT_NO_FATAL_FAILURE(startAgent());
+  submit("deploy", webJob("deploy", 1, "no", kHttpdStoppedByTerm));
+  ASSERT_TRUE(waitFor([&] { return allIn("deploy", 1, InstanceState::kHealthy); }, 60s)) << describe("deploy");
+  const std::string oldPod = podId("deploy", 0);
+  const std::string dnsKey = "/skydns/local/ozy/deploy/0";
+  ASSERT_TRUE(waitFor([&] { return !store_->get(dnsKey)->kvs.empty(); }, 10s));
+
+  // As a deploy writes it: the spec, and the node's assignment under the
+  // new version.
+  auto read = store_->get(keys::job("deploy"));
+  ASSERT_TRUE(read && read->kvs.size() == 1);
+  auto record = decodeJob(read->kvs.front().value);
+  ASSERT_TRUE(record) << record.error();
+  record->spec.containers.front().environment.push_back({"RELEASE", "2"});
+  record->version += 1;
+  ASSERT_TRUE(store_->put(keys::job("deploy"), encode(*record)));
+  auto assigned = store_->get(keys::assignment(node_, "deploy"));
+  ASSERT_TRUE(assigned && assigned->kvs.size() == 1);
+  auto assignment = decodeAssignment(assigned->kvs.front().value);
+  ASSERT_TRUE(assignment) << assignment.error();
+  assignment->jobVersion = record->version;
+  ASSERT_TRUE(store_->put(keys::assignment(node_, "deploy"), encode(*assignment)));
+
+  ASSERT_TRUE(waitFor([&] {
+    auto s = statuses("deploy");
+    return s.contains(0) && s[0].state == InstanceState::kStopping;
+  }, 10s)) << describe("deploy");
+  const InstanceStatus stopping = statuses("deploy")[0];
+  EXPECT_TRUE(store_->get(dnsKey)->kvs.empty());
+  EXPECT_EQ(podId("deploy", 0), oldPod);
+  EXPECT_EQ(podState("deploy", 0), "Running");
+  EXPECT_NE(stopping.reason.find("replaced by the job's new spec"), std::string::npos) << stopping.reason;
+  auto shown = ozy({"job", "status", "deploy"});
+  EXPECT_NE(shown.stdoutText.find("stopping"), std::string::npos) << shown.stdoutText;
+
+  ASSERT_TRUE(waitFor([&] {
+    const std::string now = podId("deploy", 0);
+    return !now.empty() && now != oldPod && allIn("deploy", 1, InstanceState::kHealthy);
+  }, 60s)) << describe("deploy");
+  EXPECT_EQ(podman("exec " + podName("deploy", 0) + ".web sh -c 'echo $RELEASE'"), "2");
+  ASSERT_TRUE(waitFor([&] { return webDiedMs("deploy", 0).has_value(); }, 10s));
+  const std::int64_t diedMs = *webDiedMs("deploy", 0);
+  EXPECT_GE(diedMs - stopping.sinceMs, 2900);
+  RecordProperty("withdrawn_to_died_ms", static_cast<int>(diedMs - stopping.sinceMs));
+  EXPECT_TRUE(waitFor([&] { return !store_->get(dnsKey)->kvs.empty(); }, 10s));
 }
 
 TEST_F(NodeAgentTest, MemoryLimitKillsAndTheContainerIsRestarted) {

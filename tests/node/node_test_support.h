@@ -1,14 +1,20 @@
 // What the node tests share: running a command for its output, podman with
-// the project's containers.conf, and waiting on a condition.
+// the project's containers.conf, podman's event times, and waiting on a
+// condition.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "scheduler/keys.h"
 #include "scheduler/records.h"
@@ -33,6 +39,45 @@ inline std::string run(const std::string& command) {
 
 inline std::string podman(const std::string& args) {
   return run("CONTAINERS_CONF='" + testing_support::projectContainersConf() + "' podman " + args);
+}
+
+// podman's RFC 3339 event time ("2026-12-01T09:29:38.858506881Z") in ns.
+inline std::optional<std::int64_t> eventNanos(const std::string& text) {
+  std::tm tm{};
+  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return std::nullopt;
+  std::int64_t nanos = static_cast<std::int64_t>(::timegm(&tm)) * 1'000'000'000;
+  if (*rest == '.') {
+    std::int64_t scale = 100'000'000;
+    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) nanos += (*rest - '0') * scale;
+  }
+  return nanos;
+}
+
+// The time (ns since the epoch) of the first event of this kind, e.g.
+// "died", for `container` ("<pod>.<container>"), whose name in its job is
+// `jobContainer`; nullopt if none.
+inline std::optional<std::int64_t> eventTime(const std::string& container, const std::string& jobContainer,
+                                             const std::string& event) {
+  // By label, then by name: a removed container's name no longer resolves
+  // in podman's own filter.
+  const std::string out = podman(fmt::format(
+      "events --since 10m --stream=false --filter event={} --filter label=ozy.container={} "
+      "--format json",
+      event, jobContainer));
+  std::optional<std::int64_t> first;
+  std::size_t start = 0;
+  while (start < out.size()) {
+    const auto end = out.find('\n', start);
+    const auto line = nlohmann::json::parse(out.substr(start, end - start), nullptr, false);
+    if (line.is_object() && line.value("Name", "") == container && line.contains("Time")) {
+      auto at = eventNanos(line["Time"].get<std::string>());
+      if (at && (!first || *at < *first)) first = at;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return first;
 }
 
 // Polls `ready` until it holds or `timeout` passes; its last answer.

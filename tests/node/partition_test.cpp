@@ -45,40 +45,10 @@ using node_testing::podman;
 using node_testing::run;
 using node_testing::waitFor;
 
-// podman's RFC 3339 event time ("2026-12-01T09:29:38.858506881Z") in ns.
-std::optional<std::int64_t> eventNanos(const std::string& text) {
-  std::tm tm{};
-  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  std::int64_t nanos = static_cast<std::int64_t>(::timegm(&tm)) * 1'000'000'000;
-  if (*rest == '.') {
-    std::int64_t scale = 100'000'000;
-    for (++rest; *rest >= '0' && *rest <= '9'; ++rest, scale /= 10) nanos += (*rest - '0') * scale;
-  }
-  return nanos;
-}
-
-// The time of the first event of this kind for this container, if any.
+// The time of the first event of this kind for this container (of the
+// job's container "sleep"), if any.
 std::optional<std::int64_t> eventTime(const std::string& container, const std::string& event) {
-  // By label, then by name: a removed container's name no longer resolves
-  // in podman's own filter.
-  const std::string out = podman(fmt::format(
-      "events --since 10m --stream=false --filter event={} --filter label=ozy.container=sleep "
-      "--format json",
-      event));
-  std::optional<std::int64_t> first;
-  std::size_t start = 0;
-  while (start < out.size()) {
-    const auto end = out.find('\n', start);
-    const auto line = nlohmann::json::parse(out.substr(start, end - start), nullptr, false);
-    if (line.is_object() && line.value("Name", "") == container && line.contains("Time")) {
-      auto at = eventNanos(line["Time"].get<std::string>());
-      if (at && (!first || *at < *first)) first = at;
-    }
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return first;
+  return node_testing::eventTime(container, "sleep", event);
 }
 
 class TwoNodes : public testing_support::EtcdStoreTest {

@@ -35,6 +35,22 @@ TEST(Records, RoundTripEveryKind) {
   EXPECT_EQ(*decodeDrain(encode(drain)), drain);
 }
 
+TEST(Records, EveryInstanceStateRoundTripsByItsName) {
+  for (auto state : {InstanceState::kPending, InstanceState::kPulling, InstanceState::kStarting,
+                     InstanceState::kHealthy, InstanceState::kUnhealthy, InstanceState::kFailed,
+                     InstanceState::kUnknown, InstanceState::kStopping}) {
+    const InstanceStatus status{"node-a", state, "why", 2, "10.88.0.5", 1795683600000};
+    auto decoded = decodeInstanceStatus(encode(status));
+    ASSERT_TRUE(decoded.ok()) << toString(state) << ": " << decoded.error();
+    EXPECT_EQ(*decoded, status) << toString(state);
+  }
+  EXPECT_EQ(toString(InstanceState::kStopping), "stopping");
+  auto unknown = decodeInstanceStatus(
+      R"({"node":"a","state":"draining","reason":"","restarts":0,"podIp":"","sinceMs":0})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.error(), HasSubstr("unknown state \"draining\""));
+}
+
 TEST(Records, ReadANodeRecordWrittenBeforeReservedPorts) {
   auto node = decodeNode(
       R"({"name":"a","address":"10.0.0.1","api":"http://x","capacity":{"memory":1,"disk":2},)"
