@@ -159,7 +159,7 @@ for n in 1 2 3; do
   addr=${host_addr[n]}
   mkdir -m 700 "$work/$node"
   setsid "${tb_exec[@]}" "$n" "$ozy" agent --node "$node" --address "$addr" --listen "$addr:7700" --etcd "$etcd_url" \
-    --insecure-http --insecure-etcd --pod-network auto --dns "$addr:53" --token-file "$work/token" \
+    --insecure-http --insecure-etcd --pod-network auto --dns "$addr:53" --ingress "$addr:8080" --token-file "$work/token" \
     --containers-conf "$CONTAINERS_CONF" --insecure-registry "$registry" --memory 16G --disk 200G \
     --shared-space 50G --data-dir "$work/$node" --shared-dir "$work/shared" --stop-grace 2 \
     >"$work/$node/out" 2>"$work/$node/log" &
@@ -202,6 +202,11 @@ echo
 echo "From host 1: the instance on host 3 by its pod address, then host 3's port 80:"
 run "${tb_exec[@]}" 1 curl -s --max-time 5 "http://$(instance_on 3 podIp):3000/" || true
 run "${tb_exec[@]}" 1 curl -s --max-time 5 "http://${host_addr[3]}/" || true
+echo
+echo "Every node's ingress (port 8080) serves the job by its default host name, wherever its instances run:"
+for n in 1 2 3; do
+  run curl -s --max-time 5 -H 'Host: simple-webapp.ozy.local' "http://${host_addr[n]}:8080/" || true
+done
 echo
 echo "The cluster DNS, asked in host 1: one pod address per host subnet:"
 run "${tb_exec[@]}" 1 dig "@${host_addr[1]}" +short simple-webapp.ozy.local || true
