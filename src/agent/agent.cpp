@@ -597,6 +597,12 @@ int runAgent(const AgentConfig& config) {
   if (!disk) return fatal(disk.error());
   if (!shared) return fatal(shared.error());
   if (config.leaseTtl < 1) return fatal("--lease-ttl must be at least 1 second");
+  // Default ingress hosts are <job>.<domain> and become etcd keys: only a
+  // real domain (or none) may shape them.
+  if (!config.domain.empty() && !dns::isDomain(config.domain)) {
+    return fatal(fmt::format("--domain \"{}\" is not a DNS domain (lowercase labels, dot-separated)",
+                             config.domain));
+  }
   if (config.runtime != "none" && config.leaseTtl < 4) {
     spdlog::warn("--lease-ttl {} s leaves under a second between a cut-off node's stand-down (at "
                  "3/4 of it) and the lease's end: its containers get SIGKILL at once; 10 s or more "
@@ -623,6 +629,7 @@ int runAgent(const AgentConfig& config) {
 
   ControlPlaneOptions controlOptions;
   controlOptions.maxTxnOps = config.maxTxnOps;
+  controlOptions.domain = config.domain;
   controlOptions.nowMs = wallClockMs;
   controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());

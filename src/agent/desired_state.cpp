@@ -14,8 +14,13 @@ namespace ozy {
 std::uint64_t specHash(const Job& job) {
   Job shape = job;
   shape.numInstances = 0;
-  // Over the canonical JSON: stable across runs and builds.
-  return fnv1a(toJson(shape).dump());
+  // Over the canonical JSON: stable across runs and builds. Without the
+  // ingress: what the ingress serves is routing, not the pod, so changing it
+  // replaces no instance, and jobs stored before ingress existed (which now
+  // read with a default one) keep the hash their pods carry.
+  auto canonical = toJson(shape);
+  for (auto& [name, container] : canonical["containers"].items()) container.erase("ingress");
+  return fnv1a(canonical.dump());
 }
 
 Result<std::vector<DesiredInstance>, StoreError> DesiredState::read() {

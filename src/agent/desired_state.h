@@ -21,8 +21,8 @@
 namespace ozy {
 
 // Identifies a spec's content (containers and everything in them, not the
-// instance count): pods carry it as a label, and a pod whose label differs
-// from its job's current spec is made again.
+// instance count nor the ingress): pods carry it as a label, and a pod whose
+// label differs from its job's current spec is made again.
 std::uint64_t specHash(const Job& job);
 
 class DesiredState {

@@ -468,9 +468,29 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
                   "scale`.",
                   job.name),
       {{"job", job.name}});
-  return commitWithRetry(job.name, &exists, [&](const ClusterSnapshot& snap) {
-    return planSubmit(snap, job, nowMs);
+  const IngressClaims claims = ingressClaimsOf(job, options_.domain);
+  return commitWithRetry(job.name, &exists,
+                         [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    auto plan = planSubmit(snap, job, nowMs);
+    if (!plan || claims.empty()) return plan;
+    // Read afresh for every attempt: a lost commit may have lost to the
+    // job that now holds the host.
+    auto held = readClaims(claims);
+    if (!held) return fail(std::move(held).error());
+    return withClaims(std::move(plan).value(), claims, *held);
   });
+}
+
+Result<std::vector<ClaimHolder>, Problem> ControlPlane::readClaims(const IngressClaims& claims) {
+  Txn txn;
+  for (auto& key : claimKeys(claims)) txn.success.push_back(TxnOp::get(std::move(key)));
+  auto got = store_.txn(txn);
+  if (!got) return fail(toProblem(got.error()));
+  std::vector<ClaimHolder> held;
+  for (const auto& found : got->gets) {
+    for (const auto& kv : found) held.push_back({kv.key, kv.value, kv.modRevision});
+  }
+  return held;
 }
 
 Result<ChangeResult, Problem> ControlPlane::planOnly(const Job& job) {
@@ -489,6 +509,13 @@ Result<ChangeResult, Problem> ControlPlane::planOnly(const Job& job) {
   }
   auto plan = planSubmit(read->snapshot, job, options_.nowMs ? options_.nowMs() : 0);
   if (!plan) return fail(std::move(plan).error());
+  // A host or port another job holds would refuse the submission too.
+  if (const IngressClaims claims = ingressClaimsOf(job, options_.domain); !claims.empty()) {
+    auto held = readClaims(claims);
+    if (!held) return fail(std::move(held).error());
+    plan = withClaims(std::move(plan).value(), claims, *held);
+    if (!plan) return fail(std::move(plan).error());
+  }
   return ChangeResult{std::move(plan->job), std::move(plan->placed), {}, 0};
 }
 
@@ -530,7 +557,15 @@ Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));
-    return planStop(snap, **entry);
+    CommitPlan plan = planStop(snap, **entry);
+    // What the record says the job holds, not what its spec would claim
+    // now: the cluster domain may have changed since.
+    if (const IngressClaims& claims = (*entry)->record.ingress; !claims.empty()) {
+      auto held = readClaims(claims);
+      if (!held) return fail(std::move(held).error());
+      releaseClaims(plan, name, *held);
+    }
+    return plan;
   });
 }
 

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "problem/problem.h"
+#include "scheduler/ingress_claims.h"
 #include "scheduler/planner.h"
 #include "store/store.h"
 
@@ -33,6 +34,10 @@ struct ControlPlaneOptions {
   std::function<std::int64_t()> nowMs;                      // wall clock, for records
   std::function<void(std::chrono::milliseconds)> sleep;     // back-off between attempts
   std::function<std::uint64_t()> random;                    // jitter
+  // The cluster's DNS domain (ozy agent --domain): a job's default ingress
+  // host is <job>.<domain>, claimed when the job is submitted. A DNS domain
+  // or empty (no default hosts); every agent of a cluster must agree on it.
+  std::string domain = "ozy.local";
 };
 
 struct NodeInfo {
@@ -115,6 +120,8 @@ class ControlPlane {
   Result<std::optional<JobEntry>, Problem> readJob(const std::string& name);
   // The instances' reports by id (unreadable ones skipped; none if etcd fails).
   std::map<std::uint32_t, InstanceStatus> readStatuses(const std::string& name);
+  // What etcd holds under each claim key of `claims` (absent ones missing).
+  Result<std::vector<ClaimHolder>, Problem> readClaims(const IngressClaims& claims);
   using PlanFunction = std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>;
   // Runs plan() against fresh state until its commit lands or attempts run
   // out. For a submission, `exists` is the answer when the job's key turns

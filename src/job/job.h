@@ -63,6 +63,11 @@ struct Volume {
 // `defaultHost` stands for "<job>.<cluster domain>": the parser cannot know
 // the domain, so whoever serves or claims host names resolves it
 // (defaultHostOf). Host names are lowercase, each once, never with a port.
+// The file's syntax and the default a job gets without any `ingress` key:
+// docs/jobs.md#ingress. Which job may serve a host or port cluster-wide is
+// settled at submission (scheduler/ingress_claims.h): the claim keys under
+// /ozy/ingress/ are the authority, a spec alone is not (jobs stored before
+// claims existed read with a default ingress but hold no claim).
 struct Ingress {
   std::vector<std::string> hosts;
   bool defaultHost = false;

@@ -1,6 +1,10 @@
 #include "job/job_format.h"
 
+#include <algorithm>
+
 #include <yaml-cpp/yaml.h>
+
+#include "job/job_parser.h"
 
 namespace ozy {
 namespace {
@@ -20,7 +24,18 @@ OrderedJson healthToJson(const HealthCheck& h) {
   return out;
 }
 
-OrderedJson containerToJson(const Container& c) {
+OrderedJson ingressToJson(const Ingress& in) {
+  OrderedJson out;
+  out["hosts"] = in.hosts;
+  out["default_host"] = in.defaultHost;
+  out["port"] = in.port;
+  if (in.tcp != 0) out["tcp"] = in.tcp;
+  return out;
+}
+
+// `optOut`: the container has no ingress, but the parser's default would
+// give it one.
+OrderedJson containerToJson(const Container& c, bool optOut) {
   OrderedJson out;
   out["image"] = c.image;
   out["pull"] = std::string(toString(c.pull));
@@ -45,6 +60,11 @@ OrderedJson containerToJson(const Container& c) {
   // Only when given: jobs without them keep the form they always had.
   if (!c.capAdd.empty()) out["cap_add"] = c.capAdd;
   if (!c.capDrop.empty()) out["cap_drop"] = c.capDrop;
+  if (c.ingress) {
+    out["ingress"] = ingressToJson(*c.ingress);
+  } else if (optOut) {
+    out["ingress"] = false;
+  }
   return out;
 }
 
@@ -52,8 +72,16 @@ OrderedJson jobToOrderedJson(const Job& job) {
   OrderedJson out;
   out["name"] = job.name;
   out["numInstances"] = job.numInstances;
+  // The stored form is read back with parseJob(), whose default ingress
+  // applies when no container says anything of ingress: say "none" where it
+  // would give the job an ingress it does not have.
+  const bool anyIngress = std::any_of(job.containers.begin(), job.containers.end(),
+                                      [](const Container& c) { return c.ingress.has_value(); });
+  const auto defaulted = anyIngress ? std::nullopt : defaultIngressContainer(job);
   OrderedJson containers = OrderedJson::object();
-  for (const auto& c : job.containers) containers[c.name] = containerToJson(c);
+  for (std::size_t i = 0; i < job.containers.size(); ++i) {
+    containers[job.containers[i].name] = containerToJson(job.containers[i], defaulted == i);
+  }
   out["containers"] = std::move(containers);
   return out;
 }

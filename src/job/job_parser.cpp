@@ -22,11 +22,12 @@ constexpr std::string_view kContainerFields[] = {"image",       "pull",        "
                                                  "restart",     "command",     "environment",
                                                  "ports",       "depends_on",  "memory",
                                                  "healthcheck", "volumes",     "cap_add",
-                                                 "cap_drop"};
+                                                 "cap_drop",    "ingress"};
 constexpr std::string_view kHealthFields[] = {"type",     "port",
                                               "path",     "command",
                                               "timeout",  "interval",
                                               "healthy_threshold", "unhealthy_threshold"};
+constexpr std::string_view kIngressFields[] = {"hosts", "default_host", "port", "tcp"};
 constexpr std::string_view kVolumeFields[] = {"type", "path", "space"};
 constexpr std::string_view kEnvFields[] = {"name", "value"};
 constexpr std::string_view kRestartNames[] = {"always", "on-failure", "no"};
@@ -50,6 +51,10 @@ constexpr std::size_t kMaxCommandWords = 4096;
 // A container can wait for every other container of the job, each once.
 constexpr std::size_t kMaxDependsOn = kMaxContainers - 1;
 constexpr std::size_t kMaxCapabilitiesPerList = 64;
+// Every host is a key in etcd and a claim in the submission's Txn (etcd
+// allows 128 operations by default); a site with more names than this is
+// better served by one name and redirects.
+constexpr std::size_t kMaxIngressHostsPerContainer = 32;
 constexpr Millis kMinInterval{1000};
 constexpr Millis kMaxInterval{3600 * 1000};
 
@@ -209,6 +214,15 @@ class JobReader {
       if (!entry.first.IsScalar() || !seen.insert(entry.first.Scalar()).second) continue;
       job.containers.push_back(readContainer(entry.first.Scalar(), entry.second));
     }
+    // A job that says nothing of ingress gets what it most likely wants: its
+    // one container publishing TCP ports served as <job>.<cluster domain>.
+    // Any `ingress` key, even `false`, says the file decides.
+    if (!ingressGiven_) {
+      if (auto i = defaultIngressContainer(job)) {
+        Container& c = job.containers[*i];
+        c.ingress = Ingress{{}, true, *derivedIngressPort(c), 0};
+      }
+    }
     return job;
   }
 
@@ -309,7 +323,90 @@ class JobReader {
                              c.capAdd[i]));
       }
     }
+    // Last: the port it defaults to comes from the health check and ports.
+    if (auto n = FieldReader::field(node, "ingress"); FieldReader::present(n)) {
+      ingressGiven_ = true;
+      c.ingress = readIngress(n, childPath(path, "ingress"), c);
+    }
     return c;
+  }
+
+  // `false` (nothing served), `true` (every default, as `{}`), or a mapping.
+  // Nothing when any part of it is wrong, so validateJob() sees only whole
+  // ingresses and reports nothing twice.
+  std::optional<Ingress> readIngress(const YAML::Node& node, const std::string& path,
+                                     const Container& c) {
+    if (node.IsScalar()) {
+      const auto flag = FieldReader::booleanValue(node.Scalar());
+      if (!flag) {
+        r_.error(node, path,
+                 fmt::format("{} is neither a mapping (hosts, default_host, port, tcp) nor false",
+                             quote(node.Scalar())));
+        return std::nullopt;
+      }
+      if (!*flag) return std::nullopt;
+    } else if (!r_.mapping(node, path, kIngressFields)) {
+      return std::nullopt;
+    }
+    Ingress in;
+    bool ok = true;
+    bool hostsGiven = false;
+    if (auto n = FieldReader::field(node, "hosts"); FieldReader::present(n)) {
+      const std::string listPath = childPath(path, "hosts");
+      if (r_.sequence(n, listPath) && withinLimit(n, listPath, kMaxIngressHostsPerContainer)) {
+        hostsGiven = n.size() > 0;
+        for (std::size_t i = 0; i < n.size(); ++i) {
+          const std::string at = indexPath(listPath, i);
+          auto text = r_.string(n[i], at);
+          if (!text) {
+            ok = false;
+            continue;
+          }
+          auto host = parseIngressHost(*text);
+          if (!host) {
+            r_.error(n[i], at, host.error());
+            ok = false;
+            continue;
+          }
+          in.hosts.push_back(std::move(host).value());
+        }
+      } else {
+        ok = false;
+      }
+    }
+    if (auto n = FieldReader::field(node, "tcp"); FieldReader::present(n)) {
+      if (auto p = r_.integer(n, childPath(path, "tcp"), 1, 65535)) {
+        in.tcp = static_cast<std::uint16_t>(*p);
+      } else {
+        ok = false;
+      }
+    }
+    // Served by the default host unless the file names what serves it.
+    in.defaultHost = !hostsGiven && in.tcp == 0;
+    if (auto n = FieldReader::field(node, "default_host"); FieldReader::present(n)) {
+      if (auto flag = r_.boolean(n, childPath(path, "default_host"))) {
+        in.defaultHost = *flag;
+      } else {
+        ok = false;
+      }
+    }
+    if (auto n = FieldReader::field(node, "port"); FieldReader::present(n)) {
+      if (auto p = r_.integer(n, childPath(path, "port"), 1, 65535)) {
+        in.port = static_cast<std::uint16_t>(*p);
+      } else {
+        ok = false;
+      }
+    } else if (auto derived = derivedIngressPort(c)) {
+      in.port = *derived;
+    } else {
+      r_.error(node, childPath(path, "port"),
+               "is required: name the container port the ingress sends traffic to (it is taken "
+               "from an http health check, or from the container's only TCP port, when there is "
+               "one)");
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return in;
   }
 
   // A list of capability names as docker-compose takes them: "NET_ADMIN" or
@@ -590,6 +687,7 @@ class JobReader {
   }
 
   FieldReader r_;
+  bool ingressGiven_ = false;  // some container has an `ingress` key
 };
 
 // Depth-first search for a depends_on cycle; returns it as "a -> b -> a".
@@ -624,6 +722,70 @@ std::optional<std::string> findCycle(const Job& job) {
   return cycle;
 }
 
+// Rules of ingresses across the job: every host name, the default one
+// included, and every ingress TCP port is served by one container. Every
+// node's ingress listens on the TCP ports, so none can be a host port of the
+// job's own pods too.
+template <typename Add>
+void validateIngress(const Job& job, Add&& add) {
+  std::map<std::string, std::string> hosts;  // host -> the path serving it
+  std::map<std::uint16_t, std::string> tcp;
+  std::optional<std::string> defaultHost;
+  std::map<std::uint16_t, std::string> published;  // TCP host port -> its path
+  for (const auto& c : job.containers) {
+    for (std::size_t i = 0; i < c.ports.size(); ++i) {
+      const PortMapping& p = c.ports[i];
+      if (p.hostPort != 0 && p.protocol == Protocol::kTcp) {
+        published.try_emplace(p.hostPort, indexPath(fmt::format("containers.{}.ports", c.name), i));
+      }
+    }
+  }
+  for (const auto& c : job.containers) {
+    if (!c.ingress) continue;
+    const Ingress& in = *c.ingress;
+    const std::string path = fmt::format("containers.{}.ingress", c.name);
+    if (in.hosts.size() > kMaxIngressHostsPerContainer) {
+      add(childPath(path, "hosts"), fmt::format("lists {} entries; at most {} are allowed",
+                                                in.hosts.size(), kMaxIngressHostsPerContainer));
+    }
+    for (std::size_t i = 0; i < in.hosts.size(); ++i) {
+      const std::string at = indexPath(childPath(path, "hosts"), i);
+      auto host = parseIngressHost(in.hosts[i]);
+      if (!host) {
+        add(at, host.error());
+      } else if (*host != in.hosts[i]) {
+        add(at, fmt::format("\"{}\" is not in lower case", in.hosts[i]));
+      } else if (auto [it, fresh] = hosts.try_emplace(in.hosts[i], at); !fresh) {
+        add(at, fmt::format("\"{}\" is already served by {}", in.hosts[i], it->second));
+      }
+    }
+    if (in.defaultHost) {
+      if (defaultHost) {
+        add(childPath(path, "default_host"),
+            fmt::format("the job's default host is already served by {}", *defaultHost));
+      } else {
+        defaultHost = path;
+      }
+    }
+    if (in.port == 0) add(childPath(path, "port"), "is required (1 to 65535)");
+    if (in.tcp != 0) {
+      const std::string at = childPath(path, "tcp");
+      if (auto [it, fresh] = tcp.try_emplace(in.tcp, at); !fresh) {
+        add(at, fmt::format("ingress port {} is already served by {}", in.tcp, it->second));
+      }
+      if (auto it = published.find(in.tcp); it != published.end()) {
+        add(at, fmt::format("port {} is also published by {}: every node's ingress listens on "
+                            "it, so no pod can take it as a host port",
+                            in.tcp, it->second));
+      }
+    }
+    if (in.hosts.empty() && !in.defaultHost && in.tcp == 0) {
+      add(path,
+          "serves nothing: give hosts or tcp, leave default_host true, or write ingress: false");
+    }
+  }
+}
+
 }  // namespace
 
 bool isDnsLabel(std::string_view name) {
@@ -643,6 +805,74 @@ bool isHostName(std::string_view name) {
     start = end + 1;
   }
   return true;
+}
+
+Result<std::string, std::string> parseIngressHost(std::string_view text) {
+  std::string host(text);
+  std::transform(host.begin(), host.end(), host.begin(), [](char ch) {
+    return ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+  });
+  const std::string quoted =
+      fmt::format("\"{}\"", host.size() > 60 ? host.substr(0, 60) + "..." : host);
+  if (host.find('*') != std::string::npos) {
+    return fail(quoted + ": wildcard host names are not supported; list each host");
+  }
+  if (host.find(':') != std::string::npos || host.find('[') != std::string::npos) {
+    return fail(quoted +
+                " is not a host name: give the name alone, without a port (the ingress "
+                "matches the Host header without its port) and not an IP address");
+  }
+  if (!host.empty() && host.back() == '.') {
+    return fail(quoted + " ends with a dot: write the name without it");
+  }
+  if (!isHostName(host)) {
+    std::string message =
+        quoted + " is not a host name: dot-separated labels of 1 to 63 letters, digits and '-', "
+                 "not starting or ending with '-', at most 253 characters in all";
+    if (std::any_of(host.begin(), host.end(), [](char ch) { return ch & 0x80; })) {
+      message += " (write an international name in its xn-- form)";
+    }
+    return fail(message);
+  }
+  const auto lastDot = host.rfind('.');
+  if (lastDot == std::string::npos) {
+    return fail(quoted + " has one label: an ingress host is a full name (e.g. shop.example.com)");
+  }
+  // No top-level domain is all digits (RFC 3696), so this refuses every
+  // IPv4 address, which a Host header may hold but no job should claim.
+  const std::string_view tld = std::string_view(host).substr(lastDot + 1);
+  if (std::all_of(tld.begin(), tld.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return fail(quoted + " is an IP address, not a host name");
+  }
+  return host;
+}
+
+std::optional<std::uint16_t> derivedIngressPort(const Container& container) {
+  if (container.healthcheck && container.healthcheck->type == HealthCheckType::kHttp) {
+    return container.healthcheck->port;
+  }
+  std::optional<std::uint16_t> only;
+  for (const auto& p : container.ports) {
+    if (p.protocol != Protocol::kTcp || p.containerPort == only) continue;
+    if (only) return std::nullopt;  // two ports: which one is a guess
+    only = p.containerPort;
+  }
+  return only;
+}
+
+std::optional<std::size_t> defaultIngressContainer(const Job& job) {
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < job.containers.size(); ++i) {
+    const auto& ports = job.containers[i].ports;
+    if (std::none_of(ports.begin(), ports.end(),
+                     [](const PortMapping& p) { return p.protocol == Protocol::kTcp; })) {
+      continue;
+    }
+    if (found) return std::nullopt;  // two candidates: no default
+    found = i;
+  }
+  if (found && !derivedIngressPort(job.containers[*found])) return std::nullopt;
+  return found;
 }
 
 std::vector<FieldError> validateJob(const Job& job) {
@@ -709,6 +939,7 @@ std::vector<FieldError> validateJob(const Job& job) {
       }
     }
   }
+  validateIngress(job, add);
   return errors;
 }
 

@@ -1,6 +1,8 @@
 // Job files: text in, a validated Job or every problem found out.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +39,21 @@ bool isDnsLabel(std::string_view name);
 
 // RFC 1123 host name: dot-separated DNS labels, at most 253 characters.
 bool isHostName(std::string_view name);
+
+// A host name of a container's `ingress.hosts`, lowercased. Refused, with a
+// message saying why: wildcards, a port, a trailing dot, a single label, an
+// IP address, anything that is not an RFC 1123 host name.
+Result<std::string, std::string> parseIngressHost(std::string_view text);
+
+// The container port a container's ingress goes to when the file names none:
+// its http health check's port, else its only TCP container port.
+std::optional<std::uint16_t> derivedIngressPort(const Container& container);
+
+// The container that a job without any `ingress` key is served through, as
+// <job>.<cluster domain> on derivedIngressPort(): the only container that
+// publishes TCP ports, when its port can be derived. The parser applies it;
+// the formatter writes `ingress: false` where it must not apply again.
+std::optional<std::size_t> defaultIngressContainer(const Job& job);
 
 // Indices into job.containers in an order that starts every container after
 // the ones it depends on; ties keep the file's order. Requires a job without

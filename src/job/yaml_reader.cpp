@@ -341,6 +341,20 @@ std::optional<Millis> FieldReader::duration(const YAML::Node& node, std::string_
   return *parsed;
 }
 
+std::optional<bool> FieldReader::booleanValue(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
+}
+
+std::optional<bool> FieldReader::boolean(const YAML::Node& node, std::string_view path) {
+  auto text = string(node, path);
+  if (!text) return std::nullopt;
+  if (auto value = booleanValue(*text)) return value;
+  error(node, std::string(path), fmt::format("{} is not true or false", quoteValue(*text)));
+  return std::nullopt;
+}
+
 std::optional<std::size_t> FieldReader::choice(const YAML::Node& node, std::string_view path,
                                                std::span<const std::string_view> choices) {
   auto text = string(node, path);

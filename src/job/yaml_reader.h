@@ -78,6 +78,10 @@ class FieldReader {
                                       std::int64_t min, std::int64_t max);
   std::optional<Bytes> size(const YAML::Node& node, std::string_view path);
   std::optional<Millis> duration(const YAML::Node& node, std::string_view path);
+  // YAML 1.2's booleans only (true, false, with a capital or in capitals):
+  // "no" or "off" meaning false is YAML 1.1, a trap docker-compose users know.
+  std::optional<bool> boolean(const YAML::Node& node, std::string_view path);
+  static std::optional<bool> booleanValue(std::string_view text);
   // The index of the value in `choices`, suggesting the closest on a typo.
   std::optional<std::size_t> choice(const YAML::Node& node, std::string_view path,
                                     std::span<const std::string_view> choices);

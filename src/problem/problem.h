@@ -55,6 +55,11 @@ inline constexpr ProblemType kCapabilityNotAllowed{"capability-not-allowed",
                                                    "Capability not allowed", 403};
 inline constexpr ProblemType kNodeNotFound{"node-not-found", "No such node", 404};
 inline constexpr ProblemType kInvalidNodeName{"invalid-node-name", "Invalid node name", 400};
+// Cluster-wide claims of what every node's ingress serves (docs/ingress.md).
+inline constexpr ProblemType kIngressHostTaken{"ingress-host-taken",
+                                               "Ingress host name taken", 409};
+inline constexpr ProblemType kIngressPortTaken{"ingress-port-taken", "Ingress TCP port taken",
+                                               409};
 // The pod network (src/network, docs/network.md).
 inline constexpr ProblemType kInvalidNetworkConfig{"invalid-network-config",
                                                    "Invalid pod network config", 422};
@@ -69,7 +74,7 @@ inline constexpr ProblemType kAll[] = {
     kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
     kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed,
     kNodeNotFound, kInvalidNodeName, kInvalidNetworkConfig, kNetworkConfigInUse,
-    kNetworkNotInitialised};
+    kNetworkNotInitialised, kIngressHostTaken, kIngressPortTaken};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

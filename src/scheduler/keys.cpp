@@ -22,6 +22,9 @@ std::string status(std::string_view jobName, std::uint32_t id) {
   return statusOf(jobName) + std::to_string(id);
 }
 
+std::string ingressHost(std::string_view host) { return std::string(kIngressHosts) + std::string(host); }
+std::string ingressTcp(std::uint16_t port) { return std::string(kIngressTcp) + std::to_string(port); }
+
 std::string_view nameUnder(std::string_view key, std::string_view prefix) {
   if (!key.starts_with(prefix)) return {};
   return key.substr(prefix.size());

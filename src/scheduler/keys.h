@@ -37,6 +37,16 @@ inline constexpr std::string_view kSharedPool = "/ozy/cluster/shared-pool";
 // compares this key's mod_revision, so an undrain in between wins.
 inline constexpr std::string_view kDrain = "/ozy/drain/";
 
+// Cluster-wide claims of what every node's ingress serves, each holding the
+// name of the job that has it (docs/ingress.md): a host name the HTTP
+// ingress routes by, and a TCP port the ingress listens on. Not under a
+// lease. The commit that creates a job requires each of its claims to be
+// absent (or the job's already) and writes them; the one that stops it
+// deletes them. Host names reach ingressHost() validated (parseIngressHost,
+// or a job name under a checked cluster domain), so they hold no '/'.
+inline constexpr std::string_view kIngressHosts = "/ozy/ingress/hosts/";
+inline constexpr std::string_view kIngressTcp = "/ozy/ingress/tcp/";
+
 std::string node(std::string_view name);
 std::string usage(std::string_view node);
 std::string drain(std::string_view node);
@@ -45,6 +55,8 @@ std::string assignment(std::string_view node, std::string_view job);
 std::string assignmentsOf(std::string_view node);  // prefix, ends in '/'
 std::string status(std::string_view job, std::uint32_t id);
 std::string statusOf(std::string_view job);  // prefix, ends in '/'
+std::string ingressHost(std::string_view host);
+std::string ingressTcp(std::uint16_t port);
 
 // The last path segment of a key under `prefix` ("/ozy/nodes/a" -> "a").
 std::string_view nameUnder(std::string_view key, std::string_view prefix);

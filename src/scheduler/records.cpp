@@ -81,6 +81,8 @@ std::string encode(const JobRecord& r) {
   out["pending"] = r.pending;
   out["sharedSpace"] = r.sharedSpace;
   out["createdAtMs"] = r.createdAtMs;
+  // Only when held: records of jobs without claims keep their form.
+  if (!r.ingress.empty()) out["ingress"] = {{"hosts", r.ingress.hosts}, {"tcp", r.ingress.tcp}};
   return out.dump();
 }
 
@@ -166,6 +168,17 @@ Result<JobRecord, std::string> decodeJob(std::string_view text) {
     r.pending = j.at("pending").get<std::vector<std::uint32_t>>();
     r.sharedSpace = j.at("sharedSpace").get<Bytes>();
     r.createdAtMs = j.at("createdAtMs").get<std::int64_t>();
+    if (j.contains("ingress")) {
+      // Claim keys are built from these: only host names and real ports.
+      r.ingress.hosts = j.at("ingress").at("hosts").get<std::vector<std::string>>();
+      for (const auto& host : r.ingress.hosts) {
+        if (!isHostName(host)) throw std::runtime_error("bad ingress host " + json(host).dump());
+      }
+      for (auto port : j.at("ingress").at("tcp").get<std::vector<std::uint32_t>>()) {
+        if (port == 0 || port > 65535) throw std::runtime_error(fmt::format("bad ingress port {}", port));
+        r.ingress.tcp.push_back(static_cast<std::uint16_t>(port));
+      }
+    }
     return r;
   });
 }

@@ -50,6 +50,17 @@ struct Assignment {
   bool operator==(const Assignment&) const = default;
 };
 
+// The ingress claims a job holds (keys::kIngressHosts, keys::kIngressTcp),
+// recorded when it takes them, so that stopping it gives back exactly those
+// whatever the cluster domain is by then (as an Assignment records what its
+// instances hold).
+struct IngressClaims {
+  std::vector<std::string> hosts;  // sorted, each once; the default host resolved
+  std::vector<std::uint16_t> tcp;  // sorted, each once
+  bool empty() const { return hosts.empty() && tcp.empty(); }
+  bool operator==(const IngressClaims&) const = default;
+};
+
 // /ozy/jobs/<job>: the spec and a summary of its schedule.
 struct JobRecord {
   Job spec;
@@ -58,6 +69,9 @@ struct JobRecord {
   std::vector<std::uint32_t> pending;  // instance ids waiting for room
   Bytes sharedSpace = 0;            // drawn from the shared pool
   std::int64_t createdAtMs = 0;
+  // Absent in records written before ingress claims existed: such a job
+  // holds none, even if its spec now reads as having an ingress.
+  IngressClaims ingress;
   bool operator==(const JobRecord&) const = default;
 };
 

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <thread>
 
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
@@ -226,6 +228,203 @@ TEST_F(ControlPlaneRetry, DrainAndUndrainAreIdempotentForKnownNodesOnly) {
   ASSERT_TRUE(away) << away.error().detail;
   EXPECT_FALSE(away->live);
   EXPECT_TRUE(away->changed);
+}
+
+// ---- ingress claims -----------------------------------------------------
+
+// With no instances a submission touches no node, so nothing but the claims
+// can make two of them collide: the tests of races use those.
+Job ingressJob(const std::string& name, const std::string& ingress, int instances = 1) {
+  auto job = parseJob("name: " + name + "\nnumInstances: " + std::to_string(instances) +
+                      "\ncontainers:\n  app:\n    image: busybox\n    memory: 64M\n"
+                      "    ingress: " + ingress + "\n");
+  EXPECT_TRUE(job) << (job ? "" : job.error().errors.front().toString());
+  return job ? *job : Job{};
+}
+
+TEST_F(ControlPlaneRetry, LosingToAJobThatClaimsTheHostMeanwhileAnswersIngressHostTaken) {
+  // Another agent commits a job holding the host just before our commit.
+  ControlPlane other(*store_, ControlPlaneOptions{});
+  racing_->competitors = {[&](Store&) {
+    ASSERT_TRUE(other.submit(ingressJob("rival", "{hosts: [shop.example.com], port: 80}", 0)));
+  }};
+  auto done = control_->submit(ingressJob("shop", "{hosts: [shop.example.com], port: 80}", 0));
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().type.slug, problems::kIngressHostTaken.slug);
+  EXPECT_EQ(done.error().extensions["heldBy"], "rival");
+  EXPECT_EQ(racing_->commits, 1) << "the claim was read afresh and found taken: no second commit";
+  EXPECT_TRUE(store_->get(keys::job("shop"))->kvs.empty());
+  EXPECT_EQ(store_->get(keys::ingressHost("shop.example.com"))->kvs.front().value, "rival");
+}
+
+class IngressClaimsTest : public testing_support::EtcdStoreTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(EtcdStoreTest::SetUp());
+    ASSERT_TRUE(store_->put(keys::node("n1"),
+                            encode(NodeRecord{"n1", "10.0.0.1", "http://10.0.0.1:7700",
+                                              {64 * kGiB, 10 * kGiB}, 0, {}}))
+                    .ok());
+    control_ = std::make_unique<ControlPlane>(*store_, options());
+  }
+
+  static ControlPlaneOptions options() {
+    ControlPlaneOptions o;
+    o.domain = "c.example";
+    o.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    o.random = [] {
+      static std::atomic<std::uint64_t> n{0};
+      return n.fetch_add(7919);
+    };
+    return o;
+  }
+
+  // Who holds `key` (a claim), or "" when nobody does.
+  std::string holder(const std::string& key) {
+    auto got = store_->get(key);
+    EXPECT_TRUE(got);
+    return got && !got->kvs.empty() ? got->kvs.front().value : "";
+  }
+
+  std::unique_ptr<ControlPlane> control_;
+};
+
+TEST_F(IngressClaimsTest, OfConcurrentSubmissionsClaimingOneHostExactlyOneSucceeds) {
+  // Each through its own control plane, as through the APIs of as many agents.
+  constexpr int kJobs = 6;
+  std::vector<std::unique_ptr<ControlPlane>> planes;
+  for (int i = 0; i < kJobs; ++i) planes.push_back(std::make_unique<ControlPlane>(*store_, options()));
+  std::vector<std::optional<Problem>> outcomes(kJobs);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kJobs; ++i) {
+    threads.emplace_back([&, i] {
+      const Job job =
+          ingressJob("shop-" + std::to_string(i), "{hosts: [shop.example.com], port: 80}", 0);
+      ++ready;
+      while (ready.load() < kJobs) std::this_thread::yield();
+      auto done = planes[i]->submit(job);
+      if (!done) outcomes[i] = done.error();
+    });
+  }
+  for (auto& t : threads) t.join();
+  int succeeded = 0;
+  std::string winner;
+  for (int i = 0; i < kJobs; ++i) {
+    if (!outcomes[i]) {
+      ++succeeded;
+      winner = "shop-" + std::to_string(i);
+      continue;
+    }
+    EXPECT_EQ(outcomes[i]->type.slug, problems::kIngressHostTaken.slug) << outcomes[i]->detail;
+  }
+  ASSERT_EQ(succeeded, 1);
+  EXPECT_EQ(holder(keys::ingressHost("shop.example.com")), winner);
+  auto jobs = store_->getPrefix(std::string(keys::kJobs));
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->kvs.size(), 1u) << "the losers wrote nothing";
+  EXPECT_EQ(jobs->kvs.front().key, keys::job(winner));
+  for (const auto& o : outcomes) {
+    if (o) EXPECT_EQ(o->extensions["heldBy"], winner);
+  }
+}
+
+TEST_F(IngressClaimsTest, OfConcurrentSubmissionsClaimingOneTcpPortExactlyOneSucceeds) {
+  constexpr int kJobs = 4;
+  std::vector<std::unique_ptr<ControlPlane>> planes;
+  for (int i = 0; i < kJobs; ++i) planes.push_back(std::make_unique<ControlPlane>(*store_, options()));
+  std::atomic<int> ready{0};
+  std::atomic<int> succeeded{0};
+  std::atomic<int> taken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kJobs; ++i) {
+    threads.emplace_back([&, i] {
+      const Job job = ingressJob("pg-" + std::to_string(i), "{tcp: 15432, port: 5432}", 0);
+      ++ready;
+      while (ready.load() < kJobs) std::this_thread::yield();
+      auto done = planes[i]->submit(job);
+      if (done) {
+        ++succeeded;
+      } else if (done.error().type.slug == problems::kIngressPortTaken.slug) {
+        ++taken;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(succeeded.load(), 1);
+  EXPECT_EQ(taken.load(), kJobs - 1);
+}
+
+TEST_F(IngressClaimsTest, TheDefaultHostIsTheJobUnderTheControlPlanesDomain) {
+  ASSERT_TRUE(control_->submit(ingressJob("web", "{port: 80}")));
+  EXPECT_EQ(holder("/ozy/ingress/hosts/web.c.example"), "web");
+  // Another job naming it explicitly is refused.
+  auto refused = control_->submit(ingressJob("other", "{hosts: [web.c.example], port: 80}"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().type.slug, problems::kIngressHostTaken.slug);
+}
+
+TEST_F(IngressClaimsTest, ResubmittingAJobKeepsItsClaims) {
+  ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}")));
+  const auto before = store_->get(keys::ingressHost("shop.example.com"))->kvs.front().modRevision;
+  auto again = control_->submit(ingressJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().type.slug, problems::kJobExists.slug);
+  EXPECT_EQ(store_->get(keys::ingressHost("shop.example.com"))->kvs.front().modRevision, before);
+  EXPECT_EQ(holder(keys::ingressTcp(2222)), "shop");
+  // Scaling keeps them too.
+  ASSERT_TRUE(control_->scale("shop", 3));
+  EXPECT_EQ(holder(keys::ingressHost("shop.example.com")), "shop");
+  auto info = control_->job("shop");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->record.ingress, (IngressClaims{{"shop.example.com"}, {2222}}));
+}
+
+TEST_F(IngressClaimsTest, StoppingAJobFreesItsHostAndPortForAnother) {
+  ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}")));
+  auto refused = control_->submit(ingressJob("rival", "{hosts: [shop.example.com], port: 80}"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().type.slug, problems::kIngressHostTaken.slug);
+  auto refusedPort = control_->submit(ingressJob("rival", "{tcp: 2222, port: 80}"));
+  ASSERT_FALSE(refusedPort);
+  EXPECT_EQ(refusedPort.error().type.slug, problems::kIngressPortTaken.slug);
+  EXPECT_EQ(holder(keys::ingressHost("shop.example.com")), "shop") << "the earlier job keeps it";
+
+  ASSERT_TRUE(control_->stop("shop"));
+  EXPECT_EQ(holder(keys::ingressHost("shop.example.com")), "");
+  EXPECT_EQ(holder(keys::ingressTcp(2222)), "");
+  ASSERT_TRUE(control_->submit(ingressJob("rival", "{hosts: [shop.example.com], tcp: 2222, port: 80}")));
+  EXPECT_EQ(holder(keys::ingressHost("shop.example.com")), "rival");
+}
+
+TEST_F(IngressClaimsTest, AJobChangingItsHostsFreesTheOldOnes) {
+  // A spec changes by stop and submit: the new spec holds only its own hosts.
+  ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [old.example.com], port: 80}")));
+  ASSERT_TRUE(control_->stop("shop"));
+  ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [new.example.com], port: 80}")));
+  EXPECT_EQ(holder(keys::ingressHost("old.example.com")), "");
+  EXPECT_EQ(holder(keys::ingressHost("new.example.com")), "shop");
+  EXPECT_TRUE(control_->submit(ingressJob("other", "{hosts: [old.example.com], port: 80}")));
+}
+
+TEST_F(IngressClaimsTest, StoppingGivesBackWhatWasClaimedEvenAfterTheDomainChanged) {
+  ASSERT_TRUE(control_->submit(ingressJob("web", "{port: 80}")));
+  ControlPlaneOptions renamed = options();
+  renamed.domain = "d.example";
+  ControlPlane after(*store_, renamed);
+  ASSERT_TRUE(after.stop("web"));
+  EXPECT_EQ(holder("/ozy/ingress/hosts/web.c.example"), "");
+}
+
+TEST_F(IngressClaimsTest, ADryRunReportsATakenHostAndClaimsNothing) {
+  ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [shop.example.com], port: 80}")));
+  auto planned = control_->planOnly(ingressJob("rival", "{hosts: [shop.example.com], port: 80}"));
+  ASSERT_FALSE(planned);
+  EXPECT_EQ(planned.error().type.slug, problems::kIngressHostTaken.slug);
+  auto available = control_->planOnly(ingressJob("rival", "{hosts: [free.example.com], port: 80}"));
+  ASSERT_TRUE(available) << available.error().detail;
+  EXPECT_EQ(available->revision, 0);
+  EXPECT_EQ(holder(keys::ingressHost("free.example.com")), "");
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ Job exampleJob() {
 
 // A job that uses what the example does not: exec and tcp checks, UDP, IPv4
 // and IPv6 host addresses with and without host ports, every restart policy,
-// awkward strings, and containers out of alphabetical order.
+// awkward strings, an ingress with every field, and containers out of
+// alphabetical order.
 Job unusualJob() {
   Job job;
   job.name = "dns-1";
@@ -92,6 +93,7 @@ Job unusualJob() {
   http.path = "/health?verbose=1&x=%20";
   auth.healthcheck = http;
   auth.memory = kDefaultContainerMemory;
+  auth.ingress = Ingress{{"auth.example.com", "xn--caf-dma.example"}, true, 8080, 8443};
 
   job.containers = {resolver, metrics, auth};
   return job;
@@ -201,6 +203,112 @@ TEST(JobFormat, KeepsContainersInTheirOrder) {
   std::vector<std::string> names;
   for (const auto& [name, container] : json["containers"].items()) names.push_back(name);
   EXPECT_THAT(names, ::testing::ElementsAre("resolver", "metrics", "auth"));
+}
+
+TEST(JobFormat, WritesTheIngressExplicitly) {
+  const auto json = toJson(exampleJob());
+  EXPECT_EQ(json["containers"]["app"]["ingress"].dump(),
+            R"({"hosts":[],"default_host":true,"port":3000})");
+  EXPECT_FALSE(json["containers"]["db"].contains("ingress"));
+  auto tcp = parseJob(
+      "name: pg\ncontainers:\n  db: {image: postgres, ingress: {hosts: [Db.Example.com], tcp: "
+      "15432, port: 5432}}\n");
+  ASSERT_TRUE(tcp.ok());
+  EXPECT_EQ(toJson(*tcp)["containers"]["db"]["ingress"].dump(),
+            R"({"hosts":["db.example.com"],"default_host":false,"port":5432,"tcp":15432})");
+  EXPECT_THAT(toYaml(*tcp), HasSubstr("ingress:\n      hosts:\n        - \"db.example.com\"\n"
+                                      "      default_host: false\n      port: 5432\n"
+                                      "      tcp: 15432\n"));
+}
+
+TEST(JobFormat, WritesIngressFalseWhereTheDefaultWouldOtherwiseApply) {
+  // Opted out in the file: stored as such, or the stored job would read back
+  // served as <job>.<domain>.
+  auto optedOut = parseJob("name: web\ncontainers:\n  app: {image: a, ports: [\"80:3000\"], "
+                           "ingress: false}\n  db: {image: b, ingress: false}\n");
+  ASSERT_TRUE(optedOut.ok());
+  const auto json = toJson(*optedOut);
+  EXPECT_EQ(json["containers"]["app"]["ingress"], false);
+  EXPECT_FALSE(json["containers"]["db"].contains("ingress")) << "the default never applies there";
+  auto again = parseJob(json.dump());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *optedOut);
+
+  // Built in code without an ingress, the same.
+  Job job = exampleJob();
+  job.containers[0].ingress.reset();
+  EXPECT_EQ(toJson(job)["containers"]["app"]["ingress"], false);
+  // Where no default could apply, nothing is written.
+  EXPECT_FALSE(toJson(unusualJob())["containers"]["resolver"].contains("ingress"));
+  EXPECT_FALSE(toJson(unusualJob())["containers"]["metrics"].contains("ingress"));
+}
+
+// Every way a job's containers can meet the ingress rules, built in code,
+// reads back equal from both forms: explicit ingresses of every shape, none
+// where the default would apply, and none where it would not.
+TEST(JobFormat, RoundTripsEveryCombinationOfIngressAndDefault) {
+  const std::vector<std::vector<PortMapping>> portChoices = {
+      {},
+      {PortMapping{"", 80, 3000, Protocol::kTcp}},
+      {PortMapping{"", 0, 3000, Protocol::kTcp}, PortMapping{"", 0, 3001, Protocol::kTcp}},
+      {PortMapping{"", 53, 53, Protocol::kUdp}},
+  };
+  std::vector<std::optional<HealthCheck>> checkChoices = {std::nullopt};
+  HealthCheck http;
+  http.port = 8080;
+  checkChoices.push_back(http);
+  HealthCheck tcpCheck;
+  tcpCheck.type = HealthCheckType::kTcp;
+  tcpCheck.port = 3000;
+  checkChoices.push_back(tcpCheck);
+  const std::vector<std::optional<Ingress>> ingressChoices = {
+      std::nullopt,
+      Ingress{{}, true, 8080, 0},
+      Ingress{{"shop.example.com"}, false, 3000, 0},
+      Ingress{{"a.example.com", "b.example.com"}, true, 3000, 0},
+      Ingress{{}, false, 5432, 15432},
+      Ingress{{}, true, 22, 2222},
+  };
+  auto container = [&](std::string name, std::size_t choice) {
+    Container c;
+    c.name = std::move(name);
+    c.image = "img:1";
+    c.memory = kDefaultContainerMemory;
+    c.ports = portChoices[choice % portChoices.size()];
+    choice /= portChoices.size();
+    c.healthcheck = checkChoices[choice % checkChoices.size()];
+    choice /= checkChoices.size();
+    c.ingress = ingressChoices[choice % ingressChoices.size()];
+    return c;
+  };
+  const std::size_t perContainer = portChoices.size() * checkChoices.size() * ingressChoices.size();
+  int valid = 0;
+  int optOuts = 0;
+  for (std::size_t a = 0; a < perContainer; ++a) {
+    for (std::size_t b = 0; b < perContainer; b += 7) {  // a sample of the second container
+      Job job;
+      job.name = "combo";
+      job.containers = {container("app", a), container("side", b)};
+      // The side container's ports must not collide with app's in the pod.
+      for (auto& p : job.containers[1].ports) {
+        p.containerPort = static_cast<std::uint16_t>(p.containerPort + 1000);
+        p.hostPort = 0;
+      }
+      if (!validateJob(job).empty()) continue;
+      ++valid;
+      const auto json = toJson(job);
+      optOuts += json.dump().find("\"ingress\":false") != std::string::npos ? 1 : 0;
+      SCOPED_TRACE(json.dump());
+      auto fromJson = parseJob(json.dump());
+      ASSERT_TRUE(fromJson.ok()) << toProblem(fromJson.error()).dump(2);
+      EXPECT_EQ(*fromJson, job);
+      auto fromYaml = parseJob(toYaml(job));
+      ASSERT_TRUE(fromYaml.ok()) << toProblem(fromYaml.error()).dump(2);
+      EXPECT_EQ(*fromYaml, job);
+    }
+  }
+  EXPECT_GT(valid, 100) << "the combinations should mostly be valid jobs";
+  EXPECT_GT(optOuts, 0) << "some combinations need ingress: false";
 }
 
 TEST(JsonToYaml, WritesEmptyCollectionsInFlowStyle) {

@@ -113,6 +113,8 @@ Job expectedExample() {
   appContainer.healthcheck = check;
   appContainer.volumes = {{VolumeType::kShared, "/data/shared", kGiB},
                           {VolumeType::kLocal, "/data/scratch", 100 * kMiB}};
+  // The job's one container publishing TCP ports: served as the default host.
+  appContainer.ingress = Ingress{{}, true, 3000, 0};
 
   Container db;
   db.name = "db";
@@ -1156,6 +1158,278 @@ TEST(JobParser, RejectsVolumeSpaceOfZeroOrTooMuch) {
 TEST(JobParser, RejectsUnknownVolumeFieldWithSuggestion) {
   EXPECT_THAT(errorsOf(appWith("volumes: [{type: local, path: /data, space: 1G, spce: 1G}]")),
               ElementsAre(fieldError("containers.app.volumes[0].spce", "did you mean \"space\"?")));
+}
+
+// ---- ingress --------------------------------------------------------------
+
+// The ingress of container "app" in `text`; fails the test if it has none.
+Ingress ingressOf(std::string_view text, std::string_view container = "app") {
+  const Job job = parsed(text);
+  const Container* c = job.findContainer(container);
+  if (c == nullptr || !c->ingress) {
+    ADD_FAILURE() << "no ingress parsed for " << container << " from:\n" << text;
+    return Ingress{};
+  }
+  return *c->ingress;
+}
+
+TEST(JobParser, ReadsAnIngressSection) {
+  const struct {
+    std::string_view fields;  // of container app
+    Ingress ingress;
+  } cases[] = {
+      // hosts alone: those, on the port named.
+      {"ingress: {hosts: [shop.example.com, www.shop.example.com], port: 3000}",
+       {{"shop.example.com", "www.shop.example.com"}, false, 3000, 0}},
+      // No hosts and no tcp: the default host.
+      {"ingress: {port: 3000}", {{}, true, 3000, 0}},
+      {"ingress: {hosts: [], port: 3000}", {{}, true, 3000, 0}},
+      {"ingress: {}\nports: [\"3000\"]", {{}, true, 3000, 0}},
+      {"ingress: true\nports: [\"3000\"]", {{}, true, 3000, 0}},
+      // tcp alone: a TCP route and no host.
+      {"ingress: {tcp: 15432, port: 5432}", {{}, false, 5432, 15432}},
+      {"ingress: {hosts: [db.example.com], tcp: 15432, port: 5432}",
+       {{"db.example.com"}, false, 5432, 15432}},
+      // default_host adds the default host to what is named, or takes it away.
+      {"ingress: {hosts: [shop.example.com], default_host: true, port: 80}",
+       {{"shop.example.com"}, true, 80, 0}},
+      {"ingress: {tcp: 2222, default_host: true, port: 22}", {{}, true, 22, 2222}},
+      {"ingress: {hosts: [a.example.com], default_host: false, port: 80}",
+       {{"a.example.com"}, false, 80, 0}},
+      // YAML 1.2's spellings of the booleans.
+      {"ingress: {hosts: [a.example.com], default_host: True, port: 80}",
+       {{"a.example.com"}, true, 80, 0}},
+      {"ingress: {tcp: 22, default_host: \"TRUE\", port: 80}", {{}, true, 80, 22}},
+      // Host names are case-insensitive: kept in lower case.
+      {"ingress: {hosts: [Shop.Example.COM], port: 80}", {{"shop.example.com"}, false, 80, 0}},
+      {"ingress: {hosts: [\"xn--caf-dma.example\", 1password.example.com, a-b.c], port: 1}",
+       {{"xn--caf-dma.example", "1password.example.com", "a-b.c"}, false, 1, 0}},
+      {"ingress: {port: 65535, tcp: 65535}", {{}, false, 65535, 65535}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fields);
+    EXPECT_EQ(ingressOf(appWith(c.fields)), c.ingress);
+  }
+}
+
+TEST(JobParser, DerivesTheIngressPortFromTheHealthCheckOrTheOnlyTcpPort) {
+  const struct {
+    std::string_view fields;
+    std::uint16_t port;
+  } cases[] = {
+      {"ingress: {}\nhealthcheck: {type: http, port: 8080}", 8080},
+      // The http check wins over the ports.
+      {"ingress: {}\nports: [\"80:3000\", \"3001\"]\nhealthcheck: {type: http, port: 8080}", 8080},
+      {"ingress: {}\nports: [\"80:3000\"]", 3000},
+      // One container port published twice is still one port; UDP does not count.
+      {"ingress: {}\nports: [\"80:3000\", \"8080:3000\", \"53:53/udp\"]", 3000},
+      // A tcp check is no HTTP port: the ports decide.
+      {"ingress: {}\nports: [\"3000\"]\nhealthcheck: {type: tcp, port: 9000}", 3000},
+      // Named, the port is taken as named.
+      {"ingress: {port: 9999}\nports: [\"3000\"]\nhealthcheck: {type: http, port: 8080}", 9999},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fields);
+    EXPECT_EQ(ingressOf(appWith(c.fields)).port, c.port);
+  }
+}
+
+TEST(JobParser, AsksForTheIngressPortWhenItCannotBeDerived) {
+  const std::string_view cases[] = {
+      "ingress: {}",
+      "ingress: true",
+      "ingress: {hosts: [a.example.com]}\nports: [\"3000\", \"3001\"]",
+      "ingress: {}\nports: [\"53:53/udp\"]",
+      "ingress: {}\nhealthcheck: {type: tcp, port: 9000}",
+  };
+  for (auto fields : cases) {
+    SCOPED_TRACE(fields);
+    const auto errors = errorsOf(appWith(fields));
+    EXPECT_THAT(errors, ElementsAre(fieldError("containers.app.ingress.port", "is required")));
+    if (!errors.empty()) EXPECT_GT(errors[0].line, 0) << "it points at the ingress";
+  }
+}
+
+TEST(JobParser, RejectsIngressHostsThatAreNotHostNamesAndSaysWhy) {
+  const struct {
+    std::string_view host;
+    std::string_view message;
+  } cases[] = {
+      {"*.example.com", "wildcard host names are not supported; list each host"},
+      {"shop.*.com", "wildcard host names are not supported"},
+      {"shop.example.com:8080", "without a port"},
+      {"[::1]", "not an IP address"},
+      {"shop.example.com.", "ends with a dot"},
+      {"localhost", "has one label"},
+      {"10.0.0.1", "is an IP address, not a host name"},
+      {"shop.example.123", "is an IP address"},
+      {"-shop.example.com", "is not a host name"},
+      {"shop-.example.com", "is not a host name"},
+      {"shop..example.com", "is not a host name"},
+      {".example.com", "is not a host name"},
+      {"shop_1.example.com", "is not a host name"},
+      {"shop example.com", "is not a host name"},
+      {"", "is not a host name"},
+      {"caf\u00e9.example", "write an international name in its xn-- form"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.host);
+    EXPECT_THAT(errorsOf(appWith("ingress: {hosts: [\"" + std::string(c.host) + "\"], port: 80}")),
+                ElementsAre(fieldError("containers.app.ingress.hosts[0]", std::string(c.message))));
+  }
+}
+
+TEST(JobParser, AcceptsIngressHostsUpToTheDnsLimits) {
+  const std::string label63(63, 'a');
+  // 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 characters.
+  const std::string longest = label63 + "." + label63 + "." + label63 + "." + std::string(61, 'b');
+  ASSERT_EQ(longest.size(), 253u);
+  EXPECT_EQ(ingressOf(appWith("ingress: {hosts: [" + longest + "], port: 80}")).hosts,
+            std::vector<std::string>{longest});
+  EXPECT_THAT(errorsOf(appWith("ingress: {hosts: [" + longest + "b], port: 80}")),
+              ElementsAre(fieldError("containers.app.ingress.hosts[0]", "at most 253")));
+  EXPECT_THAT(errorsOf(appWith("ingress: {hosts: [" + label63 + "a.example], port: 80}")),
+              ElementsAre(fieldError("containers.app.ingress.hosts[0]", "1 to 63")));
+}
+
+TEST(JobParser, AcceptsThirtyTwoIngressHostsAndRejectsMore) {
+  std::string hosts;
+  for (int i = 0; i < 32; ++i) hosts += (i ? ", h" : "h") + std::to_string(i) + ".example.com";
+  EXPECT_THAT(ingressOf(appWith("ingress: {port: 80, hosts: [" + hosts + "]}")).hosts, SizeIs(32));
+  EXPECT_THAT(errorsOf(appWith("ingress: {port: 80, hosts: [" + hosts + ", h32.example.com]}")),
+              ElementsAre(fieldError("containers.app.ingress.hosts",
+                                     "lists 33 entries; at most 32 are allowed")));
+}
+
+TEST(JobParser, RejectsAnIngressHostServedTwiceInTheJob) {
+  EXPECT_THAT(errorsOf(appWith("ingress: {port: 80, hosts: [a.example.com, A.example.com]}")),
+              ElementsAre(fieldError("containers.app.ingress.hosts[1]",
+                                     "\"a.example.com\" is already served by "
+                                     "containers.app.ingress.hosts[0]")));
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ingress: {port: 80, hosts: [a.example.com]}}\n"
+                       "  admin: {image: b, ingress: {port: 81, hosts: [a.example.com]}}\n"),
+              ElementsAre(fieldError("containers.admin.ingress.hosts[0]",
+                                     "already served by containers.app.ingress.hosts[0]")));
+  // The default host too: one container serves it.
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ingress: {port: 80}}\n"
+                       "  admin: {image: b, ingress: {port: 81, default_host: true, tcp: 22}}\n"),
+              ElementsAre(fieldError("containers.admin.ingress.default_host",
+                                     "the job's default host is already served by "
+                                     "containers.app.ingress")));
+}
+
+TEST(JobParser, RejectsAnIngressTcpPortServedTwiceOrPublishedByThePods) {
+  EXPECT_THAT(errorsOf("name: web\ncontainers:\n"
+                       "  app: {image: a, ingress: {port: 80, tcp: 8000}}\n"
+                       "  admin: {image: b, ingress: {port: 81, tcp: 8000}}\n"),
+              ElementsAre(fieldError("containers.admin.ingress.tcp",
+                                     "ingress port 8000 is already served by "
+                                     "containers.app.ingress.tcp")));
+  EXPECT_THAT(errorsOf(appWith("ports: [\"8000:80\"]\ningress: {port: 80, tcp: 8000}")),
+              ElementsAre(fieldError("containers.app.ingress.tcp",
+                                     "port 8000 is also published by containers.app.ports[0]")));
+  // A UDP host port of the same number is no conflict.
+  EXPECT_THAT(errorsOf(appWith("ports: [\"8000:80/udp\"]\ningress: {port: 80, tcp: 8000}")),
+              IsEmpty());
+}
+
+TEST(JobParser, RejectsAnIngressThatServesNothing) {
+  EXPECT_THAT(errorsOf(appWith("ingress: {default_host: false, port: 80}")),
+              ElementsAre(fieldError("containers.app.ingress", "serves nothing")));
+}
+
+TEST(JobParser, RejectsMalformedIngressFields) {
+  const struct {
+    std::string_view fields;
+    std::string_view path;
+    std::string_view message;
+  } cases[] = {
+      {"ingress: {port: 0}", "containers.app.ingress.port", "out of range (1 to 65535)"},
+      {"ingress: {port: 65536}", "containers.app.ingress.port", "out of range"},
+      {"ingress: {port: http}", "containers.app.ingress.port", "is not a whole number"},
+      {"ingress: {port: 80, tcp: 0}", "containers.app.ingress.tcp", "out of range (1 to 65535)"},
+      {"ingress: {port: 80, tcp: 70000}", "containers.app.ingress.tcp", "out of range"},
+      {"ingress: {port: 80, hosts: a.example.com}", "containers.app.ingress.hosts",
+       "must be a list"},
+      {"ingress: {port: 80, hosts: [[a.example.com]]}", "containers.app.ingress.hosts[0]",
+       "must be a single value"},
+      {"ingress: {port: 80, default_host: yes}", "containers.app.ingress.default_host",
+       "\"yes\" is not true or false"},
+      {"ingress: {port: 80, host: [a.example.com]}", "containers.app.ingress.host",
+       "is not a known field (did you mean \"hosts\"?)"},
+      {"ingress: {port: 80, defaulthost: true}", "containers.app.ingress.defaulthost",
+       "(did you mean \"default_host\"?)"},
+      {"ingress: {port: 80, tls: true}", "containers.app.ingress.tls", "is not a known field"},
+      {"ingress: no", "containers.app.ingress", "\"no\" is neither a mapping"},
+      {"ingress: [a.example.com]", "containers.app.ingress", "must be a mapping"},
+      {"ingres: {port: 80}", "containers.app.ingres", "(did you mean \"ingress\"?)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.fields);
+    EXPECT_THAT(errorsOf(appWith(c.fields)),
+                Contains(fieldError(std::string(c.path), std::string(c.message))));
+  }
+}
+
+TEST(JobParser, GivesTheOnlyContainerPublishingTcpPortsTheDefaultHost) {
+  // The reference example: app publishes 80:3000 and checks http on 3000.
+  const Job job = parsed(example());
+  ASSERT_TRUE(job.containers[0].ingress.has_value());
+  EXPECT_EQ(*job.containers[0].ingress, (Ingress{{}, true, 3000, 0}));
+  EXPECT_FALSE(job.containers[1].ingress.has_value());
+
+  const struct {
+    std::string_view text;
+    std::optional<Ingress> app;  // what app gets
+  } cases[] = {
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"8080:80\"]}\n"
+       "  db: {image: b}\n",
+       Ingress{{}, true, 80, 0}},
+      // An ephemeral host port is published too.
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80\"]}\n", Ingress{{}, true, 80, 0}},
+      // Publishing nothing, or UDP only: nothing to serve.
+      {"name: web\ncontainers:\n  app: {image: a}\n", std::nullopt},
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"53:53/udp\"]}\n", std::nullopt},
+      // Two containers publish TCP ports: which one is a guess, so neither.
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\"]}\n"
+       "  admin: {image: b, ports: [\"81:81\"]}\n",
+       std::nullopt},
+      // No port to take: no default, and no error either.
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\", \"443:443\"]}\n",
+       std::nullopt},
+      // Any ingress key in the job, even `false` or on another container, decides.
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\"], ingress: false}\n",
+       std::nullopt},
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\"]}\n"
+       "  admin: {image: b, ingress: {port: 81, hosts: [admin.example.com]}}\n",
+       std::nullopt},
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\"]}\n"
+       "  admin: {image: b, ingress: false}\n",
+       std::nullopt},
+      // An empty value is no key at all (General rules).
+      {"name: web\ncontainers:\n  app: {image: a, ports: [\"80:80\"], ingress: }\n",
+       Ingress{{}, true, 80, 0}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    const Job j = parsed(c.text);
+    ASSERT_FALSE(j.containers.empty());
+    EXPECT_EQ(j.containers[0].ingress, c.app);
+  }
+}
+
+TEST(ValidateJob, ChecksTheIngressOfJobsBuiltInCode) {
+  Job job = expectedExample();
+  job.containers[0].ingress = Ingress{{"Shop.example.com", "*.example.com"}, false, 0, 0};
+  job.containers[1].ingress = Ingress{{}, false, 5432, 0};
+  EXPECT_THAT(validateJob(job),
+              UnorderedElementsAre(
+                  fieldError("containers.app.ingress.hosts[0]", "is not in lower case"),
+                  fieldError("containers.app.ingress.hosts[1]", "wildcard"),
+                  fieldError("containers.app.ingress.port", "is required"),
+                  fieldError("containers.db.ingress", "serves nothing")));
 }
 
 // ---- every problem at once ------------------------------------------------

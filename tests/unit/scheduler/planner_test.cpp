@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "job/job_parser.h"
+#include "scheduler/ingress_claims.h"
 #include "scheduler/keys.h"
 
 namespace ozy {
@@ -119,6 +120,20 @@ class MiniEtcd {
     return it == data_.end() ? UsageRecord{} : *decodeUsage(it->second.value);
   }
   bool has(const std::string& key) const { return data_.contains(key); }
+  std::string value(const std::string& key) const {
+    auto it = data_.find(key);
+    return it == data_.end() ? std::string() : it->second.value;
+  }
+  // What the control plane reads before it claims or releases.
+  std::vector<ClaimHolder> claims(const IngressClaims& wanted) const {
+    std::vector<ClaimHolder> out;
+    for (const auto& key : claimKeys(wanted)) {
+      if (auto it = data_.find(key); it != data_.end()) {
+        out.push_back({key, it->second.value, it->second.modRevision});
+      }
+    }
+    return out;
+  }
 
  private:
   std::map<std::string, Entry> data_;
@@ -819,6 +834,153 @@ TEST(PlannerDrain, ScaleDownTakesFromADrainedNodeFirst) {
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(plan->removed.size(), 1u);
   EXPECT_EQ(plan->removed[0].node, "b");
+}
+
+// ---- ingress claims ---------------------------------------------------------
+
+Job shopJob(const std::string& name, const std::string& ingress) {
+  return job("name: " + name + "\ncontainers:\n  app:\n    image: x\n    memory: 64M\n"
+             "    ingress: " + ingress + "\n");
+}
+
+// A submission as the control plane makes it: plan, read the claims, claim.
+Result<CommitPlan, Problem> submitWithClaims(const MiniEtcd& etcd, const Job& spec,
+                                             std::string_view domain = "ozy.local") {
+  auto plan = planSubmit(etcd.snapshot(), spec, 0);
+  if (!plan) return plan;
+  const IngressClaims claims = ingressClaimsOf(spec, domain);
+  return withClaims(std::move(plan).value(), claims, etcd.claims(claims));
+}
+
+TEST(IngressClaims, AreTheJobsHostsWithItsDefaultHostResolvedAndItsTcpPorts) {
+  const Job spec = job(
+      "name: shop\ncontainers:\n"
+      "  web: {image: x, ingress: {hosts: [www.example.com, shop.ozy.local], default_host: true, "
+      "port: 80}}\n"
+      "  api: {image: x, ingress: {hosts: [api.example.com], tcp: 9000, port: 81}}\n"
+      "  db: {image: x, ingress: {tcp: 5432, port: 5432}}\n"
+      "  side: {image: x}\n");
+  const IngressClaims claims = ingressClaimsOf(spec, "ozy.local");
+  // Sorted, and the default host named explicitly too is one claim.
+  EXPECT_EQ(claims.hosts,
+            (std::vector<std::string>{"api.example.com", "shop.ozy.local", "www.example.com"}));
+  EXPECT_EQ(claims.tcp, (std::vector<std::uint16_t>{5432, 9000}));
+  EXPECT_EQ(claimKeys(claims),
+            (std::vector<std::string>{"/ozy/ingress/hosts/api.example.com",
+                                      "/ozy/ingress/hosts/shop.ozy.local",
+                                      "/ozy/ingress/hosts/www.example.com", "/ozy/ingress/tcp/5432",
+                                      "/ozy/ingress/tcp/9000"}));
+  // Without a cluster domain there is no default host to claim.
+  EXPECT_EQ(ingressClaimsOf(shopJob("shop", "{port: 80}"), "").hosts, std::vector<std::string>{});
+  EXPECT_EQ(ingressClaimsOf(shopJob("shop", "{port: 80}"), "c.example").hosts,
+            std::vector<std::string>{"shop.c.example"});
+  EXPECT_TRUE(ingressClaimsOf(job("name: x\ncontainers: {a: {image: x}}\n"), "ozy.local").empty());
+}
+
+TEST(IngressClaims, ASubmissionTakesItsClaimsInItsCommitAndRecordsThem) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  auto plan = submitWithClaims(etcd, shopJob("shop", "{hosts: [shop.example.com], tcp: 2222, "
+                                                     "default_host: true, port: 80}"));
+  ASSERT_TRUE(plan.ok()) << plan.error().detail;
+  ASSERT_TRUE(etcd.commit(*plan));
+  EXPECT_EQ(etcd.value("/ozy/ingress/hosts/shop.example.com"), "shop");
+  EXPECT_EQ(etcd.value("/ozy/ingress/hosts/shop.ozy.local"), "shop");
+  EXPECT_EQ(etcd.value("/ozy/ingress/tcp/2222"), "shop");
+  EXPECT_EQ(etcd.job("shop").record.ingress,
+            (IngressClaims{{"shop.example.com", "shop.ozy.local"}, {2222}}));
+  // Scaling keeps the record's claims.
+  auto scaled = planScale(etcd.snapshot(), etcd.job("shop"), 2);
+  ASSERT_TRUE(scaled.ok());
+  ASSERT_TRUE(etcd.commit(*scaled));
+  EXPECT_EQ(etcd.job("shop").record.ingress.hosts.size(), 2u);
+}
+
+TEST(IngressClaims, OfTwoJobsClaimingOneHostFromTheSameStateOnlyOneCommits) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  auto first = submitWithClaims(etcd, shopJob("shop", "{hosts: [shop.example.com], port: 80}"));
+  auto second = submitWithClaims(etcd, shopJob("rival", "{hosts: [Shop.Example.com], port: 80}"));
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(etcd.commit(*first));
+  EXPECT_FALSE(etcd.commit(*second)) << "its compare of the claim's absence fails";
+  // Re-planned on what etcd now holds, it is refused, naming host and holder.
+  auto again = submitWithClaims(etcd, shopJob("rival", "{hosts: [shop.example.com], port: 80}"));
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().type.slug, problems::kIngressHostTaken.slug);
+  EXPECT_EQ(again.error().type.status, 409);
+  EXPECT_THAT(again.error().detail, HasSubstr("shop.example.com is already served by job \"shop\""));
+  EXPECT_EQ(again.error().extensions["host"], "shop.example.com");
+  EXPECT_EQ(again.error().extensions["heldBy"], "shop");
+  EXPECT_EQ(again.error().extensions["job"], "rival");
+  EXPECT_FALSE(etcd.has(keys::job("rival")));
+  EXPECT_EQ(etcd.value("/ozy/ingress/hosts/shop.example.com"), "shop");
+}
+
+TEST(IngressClaims, NameEveryTakenHostAndTheDefaultHostAsSuch) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*submitWithClaims(
+      etcd, shopJob("squatter", "{hosts: [a.example.com, b.example.com, shop.ozy.local], port: 1}"))));
+  auto refused = submitWithClaims(
+      etcd, shopJob("shop", "{hosts: [a.example.com, b.example.com, c.example.com], "
+                            "default_host: true, port: 80}"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().extensions["taken"].size(), 3u);
+  EXPECT_THAT(refused.error().detail, HasSubstr("and 2 more hosts are taken"));
+  auto defaultOnly = submitWithClaims(etcd, shopJob("shop", "{port: 80}"));
+  ASSERT_FALSE(defaultOnly.ok());
+  EXPECT_THAT(defaultOnly.error().detail,
+              HasSubstr("Host shop.ozy.local, the default host of job \"shop\", is already "
+                        "served by job \"squatter\""));
+}
+
+TEST(IngressClaims, ATakenTcpPortIsRefusedAsSuch) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*submitWithClaims(etcd, shopJob("pg", "{tcp: 5432, port: 5432}"))));
+  auto refused = submitWithClaims(etcd, shopJob("other", "{tcp: 5432, port: 15432}"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().type.slug, problems::kIngressPortTaken.slug);
+  EXPECT_THAT(refused.error().detail,
+              HasSubstr("Ingress TCP port 5432 is already served by job \"pg\""));
+  EXPECT_EQ(refused.error().extensions["port"], 5432);
+  // Another port is free.
+  EXPECT_TRUE(submitWithClaims(etcd, shopJob("other", "{tcp: 5433, port: 5432}")).ok());
+}
+
+TEST(IngressClaims, AClaimAlreadyHoldingTheJobsNameIsKeptUnderACompare) {
+  // Left by a job of the same name whose key was deleted by hand.
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  etcd.put("/ozy/ingress/hosts/shop.example.com", "shop");
+  auto plan = submitWithClaims(etcd, shopJob("shop", "{hosts: [shop.example.com], port: 80}"));
+  ASSERT_TRUE(plan.ok()) << plan.error().detail;
+  for (const auto& put : plan->puts) EXPECT_NE(put.key, "/ozy/ingress/hosts/shop.example.com");
+  const auto compare = std::find_if(plan->compares.begin(), plan->compares.end(), [](const auto& c) {
+    return c.key == "/ozy/ingress/hosts/shop.example.com";
+  });
+  ASSERT_NE(compare, plan->compares.end());
+  EXPECT_EQ(compare->target, KeyCompare::Target::kModRevision);
+  EXPECT_TRUE(etcd.commit(*plan));
+}
+
+TEST(IngressClaims, StoppingGivesBackTheJobsClaimsAndNothingElse) {
+  MiniEtcd etcd;
+  addNode(etcd, "a", 8 * kGiB);
+  ASSERT_TRUE(etcd.commit(*submitWithClaims(
+      etcd, shopJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}"))));
+  const JobEntry entry = etcd.job("shop");
+  // By hand, someone gave the port to another job meanwhile.
+  etcd.put("/ozy/ingress/tcp/2222", "other");
+  CommitPlan stop = planStop(etcd.snapshot(), entry);
+  releaseClaims(stop, "shop", etcd.claims(entry.record.ingress));
+  ASSERT_TRUE(etcd.commit(stop));
+  EXPECT_FALSE(etcd.has("/ozy/ingress/hosts/shop.example.com"));
+  EXPECT_EQ(etcd.value("/ozy/ingress/tcp/2222"), "other");
+  // The host is free for another job now.
+  EXPECT_TRUE(etcd.commit(
+      *submitWithClaims(etcd, shopJob("next", "{hosts: [shop.example.com], port: 80}"))));
 }
 
 }  // namespace

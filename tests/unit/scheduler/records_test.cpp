@@ -25,8 +25,10 @@ TEST(Records, RoundTripEveryKind) {
 
   auto spec = parseJob("name: web\nnumInstances: 2\ncontainers:\n  app:\n    image: x\n");
   ASSERT_TRUE(spec.ok());
-  const JobRecord job{*spec, 3, {"node-a", "node-b"}, {5}, kGiB, 1234};
+  const JobRecord job{*spec, 3, {"node-a", "node-b"}, {5}, kGiB, 1234, {}};
   EXPECT_EQ(*decodeJob(encode(job)), job);
+  const JobRecord claiming{*spec, 1, {}, {}, 0, 5, {{"shop.example.com", "web.ozy.local"}, {22, 15432}}};
+  EXPECT_EQ(*decodeJob(encode(claiming)), claiming);
 
   const SharedPoolRecord pool{100 * kGiB, 3 * kGiB};
   EXPECT_EQ(*decodeSharedPool(encode(pool)), pool);
@@ -57,6 +59,34 @@ TEST(Records, ReadANodeRecordWrittenBeforeReservedPorts) {
       R"("startedAtMs":5})");
   ASSERT_TRUE(node.ok()) << node.error();
   EXPECT_TRUE(node->reservedPorts.empty());
+}
+
+// Records of jobs without claims keep the form they had before claims
+// existed, and such records (every job stored until then) read as holding none.
+TEST(Records, WriteIngressClaimsOnlyWhenHeld) {
+  auto spec = parseJob("name: web\ncontainers:\n  app:\n    image: x\n");
+  ASSERT_TRUE(spec.ok());
+  const JobRecord plain{*spec, 1, {}, {}, 0, 5, {}};
+  EXPECT_THAT(encode(plain), ::testing::Not(HasSubstr("\"ingress\"")));
+  JobRecord claiming = plain;
+  claiming.ingress.tcp = {2222};
+  EXPECT_THAT(encode(claiming), HasSubstr(R"("ingress":{"hosts":[],"tcp":[2222]})"));
+}
+
+TEST(Records, RefuseIngressClaimsThatCannotBeClaimKeys) {
+  auto spec = parseJob("name: web\ncontainers:\n  app:\n    image: x\n");
+  ASSERT_TRUE(spec.ok());
+  JobRecord claiming{*spec, 1, {}, {}, 0, 5, {{"shop.example.com"}, {22}}};
+  std::string text = encode(claiming);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"shop.example.com", "../jobs/other"}, {"[22]", "[0]"}, {"[22]", "[65536]"}}) {
+    SCOPED_TRACE(to);
+    std::string broken = text;
+    broken.replace(broken.find(from), from.size(), to);
+    auto decoded = decodeJob(broken);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_THAT(decoded.error(), HasSubstr("bad ingress"));
+  }
 }
 
 TEST(Records, ReportWhichRecordIsUnreadable) {
