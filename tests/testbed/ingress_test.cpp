@@ -23,8 +23,9 @@ using namespace std::chrono_literals;
 using node_testing::waitFor;
 using testing_support::AgentProcess;
 
-// Answers every path under /cgi-bin/ with the job's name and the pod's
-// host name, which tells the instances apart.
+// Answers /cgi-bin/who with the job's name and the pod's host name, which
+// tells the instances apart. The CGI header ends its lines in CRLF: a bare
+// LF is not HTTP/1.1, and the ingress's parser refuses it.
 std::string webJob(const std::string& name, int instances, const std::string& ingress) {
   return fmt::format(R"(name: {}
 numInstances: {}
@@ -34,7 +35,7 @@ containers:
     pull: never
     memory: 16M
     ports: ["80"]
-    command: ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho {} $(cat /etc/hostname)\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && exec httpd -f -p 80 -h /www"]
+    command: ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\nprintf \"Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n\"\necho {} $(cat /etc/hostname)\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && exec httpd -f -p 80 -h /www"]
     healthcheck: {{type: tcp, port: 80, interval: 1s, timeout: 1s}}
 {})",
                      name, instances, name, ingress);
@@ -73,10 +74,12 @@ TEST_F(IngressTest, EveryNodesIngressRoutesByHostToTheJobAndBalancesOverItsInsta
   for (int i = 1; i <= 3; ++i) {
     SCOPED_TRACE(fmt::format("through {}'s ingress", node(i)));
     // The route table reaches every ingress through its watch.
+    std::string last;
     ASSERT_TRUE(waitFor([&] {
       auto r = get(i, "web.example");
+      last = r ? fmt::format("{} {}", r->status, r->body) : r.error();
       return r && r->status == 200;
-    }, 10s)) << describe("web");
+    }, 10s)) << last << "\n" << describe("web");
     std::set<std::string> answered;
     for (int k = 0; k < 12; ++k) {
       auto r = get(i, "web.example");
