@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <optional>
 
 #include "http/http_problems.h"
@@ -42,6 +43,10 @@ constexpr std::size_t kRelayChunk = 16 << 10;
 // still sends is read and dropped this long, so that closing does not reset
 // the connection before the client has read the response.
 constexpr auto kLinger = std::chrono::seconds(1);
+// A response body may be of any size: it is relayed, not held. Not
+// boost::none, which Beast 1.74 compares as a limit below every
+// Content-Length (boostorg/beast#2070, fixed in 1.75).
+constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
 std::string clientAddress(const tcp::endpoint& peer) {
   auto address = peer.address();
@@ -251,7 +256,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   void readResponseHeader() {
     upstreamBuffer_.clear();
     response_.emplace();
-    response_->body_limit(boost::none);
+    response_->body_limit(kNoBodyLimit);
     if (head_method_) response_->skip(true);
     bhttp::async_read_header(*upstream_, upstreamBuffer_, *response_,
                              [self = shared_from_this()](error_code ec, std::size_t) { self->onResponseHeader(ec); });
@@ -269,7 +274,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       // An interim response (103 Early Hints): the final one follows. The
       // bytes already read belong to it.
       response_.emplace();
-      response_->body_limit(boost::none);
+      response_->body_limit(kNoBodyLimit);
       if (head_method_) response_->skip(true);
       return bhttp::async_read_header(*upstream_, upstreamBuffer_, *response_,
                                       [self = shared_from_this()](error_code readEc, std::size_t) {
