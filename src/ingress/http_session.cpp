@@ -96,6 +96,10 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     setIdle(true);
     head_.emplace();
     head_->header_limit(static_cast<std::uint32_t>(config_.headerLimit));
+    // Beast checks a Content-Length against the limit when the header ends,
+    // with the limit of the parser that reads the header: its default (1 MiB)
+    // unless set here. The body's parser does not check it again.
+    head_->body_limit(config_.bodyLimit);
     client_.expires_after(served_ == 0 ? config_.headerTimeout : config_.idleTimeout);
     bhttp::async_read_header(client_, buffer_, *head_,
                              [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
@@ -115,6 +119,10 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
         return refuse(makeProblem(problems::kRequestHeadersTooLarge,
                                   fmt::format("the request line and header are larger than {} bytes",
                                               config_.headerLimit)));
+      }
+      if (ec == bhttp::error::body_limit) {
+        return refuse(makeProblem(problems::kRequestTooLarge,
+                                  fmt::format("the request body is larger than {} bytes", config_.bodyLimit)));
       }
       return refuse(makeProblem(problems::kBadRequest,
                                 fmt::format("the request is not valid HTTP/1.1: {}", ec.message())));
