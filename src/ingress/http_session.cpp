@@ -11,6 +11,7 @@
 // the other, so pipelined requests are answered in order.
 #include <fmt/format.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -62,6 +63,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       : worker_(worker),
         config_(worker.shared_.config),
         client_(std::move(socket)),
+        readTimer_(client_.get_executor()),
         peer_(std::move(peer)),
         buffer_(config_.headerLimit + kBufferSlack) {
     client_info_.address = clientAddress(peer_);
@@ -100,12 +102,13 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     // with the limit of the parser that reads the header: its default (1 MiB)
     // unless set here. The body's parser does not check it again.
     head_->body_limit(config_.bodyLimit);
-    client_.expires_after(served_ == 0 ? config_.headerTimeout : config_.idleTimeout);
+    readWithin(served_ == 0 ? config_.headerTimeout : config_.idleTimeout);
     bhttp::async_read_header(client_, buffer_, *head_,
                              [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
   void onHeader(error_code ec) {
+    if (readDone() && ec == net::error::operation_aborted) ec = beast::error::timeout;
     if (ec) {
       const bool nothing = !head_->got_some() && buffer_.size() == 0;
       if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted || nothing) return close();
@@ -160,6 +163,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     hadBody_ = header.has_content_length() || header.chunked();
     if (bodyPending && beast::iequals(header[bhttp::field::expect], "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      client_.expires_after(config_.requestTimeout);
       return net::async_write(client_, net::buffer(kContinue),
                               [self = shared_from_this()](error_code writeEc, std::size_t) {
                                 if (writeEc) return self->close();
@@ -174,12 +178,13 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     head_.reset();
     body_->body_limit(config_.bodyLimit);
     if (body_->is_done()) return forward();
-    client_.expires_after(config_.requestTimeout);
+    readWithin(config_.requestTimeout);
     bhttp::async_read(client_, buffer_, *body_,
                       [self = shared_from_this()](error_code ec, std::size_t) { self->onBody(ec); });
   }
 
   void onBody(error_code ec) {
+    if (readDone() && ec == net::error::operation_aborted) ec = beast::error::timeout;
     if (ec == bhttp::error::body_limit) {
       return refuse(makeProblem(problems::kRequestTooLarge,
                                 fmt::format("the request body is larger than {} bytes", config_.bodyLimit)));
@@ -194,6 +199,28 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       return refuse(makeProblem(problems::kBadRequest, fmt::format("the request body: {}", ec.message())));
     }
     forward();
+  }
+
+  // The client's header and body are awaited with a timer of their own, not
+  // the stream's expiry: a beast::tcp_stream closes its socket when its time
+  // runs out, and a 408 needs the socket to be sent on.
+  void readWithin(std::chrono::milliseconds limit) {
+    client_.expires_never();
+    readTimedOut_ = false;
+    readTimer_.expires_after(limit);
+    readTimer_.async_wait([self = shared_from_this(), deadline = ++readDeadline_](error_code ec) {
+      if (ec || deadline != self->readDeadline_) return;  // the read ended first
+      self->readTimedOut_ = true;
+      error_code ignored;
+      self->client_.socket().cancel(ignored);
+    });
+  }
+
+  // The read ended; true when it was because its time ran out.
+  bool readDone() {
+    ++readDeadline_;
+    readTimer_.cancel();
+    return readTimedOut_;
   }
 
   // ---- to a backend ----
@@ -516,6 +543,9 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   Worker& worker_;
   const IngressConfig& config_;
   beast::tcp_stream client_;
+  net::steady_timer readTimer_;
+  std::uint64_t readDeadline_ = 0;  // which read the timer is for
+  bool readTimedOut_ = false;
   const tcp::endpoint peer_;
   Client client_info_;
   beast::flat_buffer buffer_;
