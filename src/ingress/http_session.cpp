@@ -397,10 +397,19 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   }
 
   void relayFailed(error_code ec) {
-    // Part of the response is on its way to the client: nothing to do but
-    // end the connection, so the client sees the response is incomplete.
     worker_.shared_.logError(fmt::format("ingress: response of {} for {} broke off: {}", upstreamName_, host_,
                                          ec.message()));
+    if (!serializer_->is_header_done()) {
+      // Nothing of the response has reached the client (its header goes
+      // with the first piece of its body): the client can still be told,
+      // with a 502 or 504, and keep its connection. Not sent again: the
+      // backend has seen the request.
+      serializer_.reset();
+      response_.reset();
+      return upstreamFailed(ec, true);
+    }
+    // Part of the response is on its way to the client: nothing to do but
+    // end the connection, so the client sees the response is incomplete.
     record(status_);
     close();
   }
