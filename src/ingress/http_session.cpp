@@ -109,6 +109,12 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
   void onHeader(error_code ec) {
     if (readDone() && ec == net::error::operation_aborted) ec = beast::error::timeout;
+    // What the access log says of this request, refused or not: only what
+    // was read of it, never the previous request's.
+    const auto& header = head_->get();
+    method_ = std::string(toStd(header.method_string()));
+    target_ = std::string(toStd(header.target()));
+    host_.clear();
     if (ec) {
       const bool nothing = !head_->got_some() && buffer_.size() == 0;
       if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted || nothing) return close();
@@ -132,12 +138,8 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     }
     setIdle(false);
     started_ = Clock::now();
-    const auto& header = head_->get();
-    method_ = std::string(toStd(header.method_string()));
-    target_ = std::string(toStd(header.target()));
     auto host = checkRequest(header);
     if (!host) {
-      host_.clear();
       return refuse(makeProblem(host.error().type, host.error().detail));
     }
     host_ = std::move(host).value();
