@@ -234,6 +234,15 @@ void toUpstream(bhttp::request_header<>& header, const Client& client, bool webs
     header.set("X-Forwarded-Proto", "http");
     header.set("X-Forwarded-Host", host);
   }
+  // A backend is an origin server, to which a client sends origin-form
+  // (RFC 9112 section 3.2.1); checkRequest made sure the authority is Host.
+  const std::string_view target = toStd(header.target());
+  if (const auto authority = absoluteAuthority(target)) {
+    const std::string_view rest = target.substr(static_cast<std::size_t>(authority->data() - target.data()) +
+                                                authority->size());
+    const std::string origin = rest.starts_with('/') ? std::string(rest) : "/" + std::string(rest);
+    header.target(origin);
+  }
   header.version(11);
   if (websocket) {
     header.set(bhttp::field::connection, "upgrade");
