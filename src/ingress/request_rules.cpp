@@ -65,8 +65,9 @@ bool hasToken(const bhttp::fields& fields, bhttp::field name, std::string_view t
 template <bool isRequest>
 void stripHopByHop(bhttp::header<isRequest, bhttp::fields>& header, bool keepUpgrade) {
   for (const std::string& named : tokens(header, bhttp::field::connection)) {
-    // Never let a client make the ingress drop Host: the route is its own.
-    if (named == "host" || (keepUpgrade && named == "upgrade")) continue;
+    // Never let a sender make the ingress drop Host (the route is its own)
+    // or Content-Length (a response without it would lose its framing).
+    if (named == "host" || named == "content-length" || (keepUpgrade && named == "upgrade")) continue;
     header.erase(boost::beast::string_view(named.data(), named.size()));
   }
   header.erase(bhttp::field::connection);
