@@ -3,8 +3,6 @@
 // client (chunked when the backend's framing cannot be passed on, no body
 // for HEAD, big bodies intact, answers in order), and what never gets
 // through: the request smuggling shapes and requests over the limits.
-#include "ingress/ingress.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +11,7 @@
 #include <optional>
 
 #include "http/http_problems.h"
+#include "ingress/ingress.h"
 #include "ingress/ingress_problems.h"
 #include "support/backends.h"
 #include "support/ingress_fixture.h"
@@ -34,8 +33,10 @@ struct OneBackend {
     OneBackend setup;
     setup.ingress = startIngress(std::move(config));
     if (setup.ingress) {
-      setup.ingress->setRoutes(
-          Routes().job("shop", {"shop.example"}, port).instance("shop", instanceAddress(0)).build());
+      setup.ingress->setRoutes(Routes()
+                                   .job("shop", {"shop.example"}, port)
+                                   .instance("shop", instanceAddress(0))
+                                   .build());
     }
     setup.keep = std::make_shared<Backend>(std::move(backend));
     return setup;
@@ -129,34 +130,37 @@ TEST(IngressHttp, XForwardedForOfATrustedProxyIsAppendedTo) {
   request.insert("X-Forwarded-For", "198.51.100.2");
   request.set("X-Forwarded-Proto", "https");
   const auto echo = echoOf(roundTrip(setup.port(), std::move(request)));
-  EXPECT_THAT(receivedField(echo, "X-Forwarded-For"), ElementsAre("203.0.113.1, 198.51.100.2, 127.0.0.1"));
+  EXPECT_THAT(receivedField(echo, "X-Forwarded-For"),
+              ElementsAre("203.0.113.1, 198.51.100.2, 127.0.0.1"));
   EXPECT_THAT(receivedField(echo, "X-Forwarded-Proto"), ElementsAre("https"));
   EXPECT_THAT(receivedField(echo, "X-Forwarded-Host"), ElementsAre("shop.example"));
 }
 
 TEST(IngressHttp, HopByHopFieldsGoNoFurtherEitherWay) {
   Recorder recorder;
-  auto backend = RawBackend::start(instanceAddress(0), 0,
-                                   recorder.answering(okResponse("ok",
-                                                                 "Connection: keep-alive, X-Internal\r\n"
-                                                                 "X-Internal: node-7\r\n"
-                                                                 "Keep-Alive: timeout=5\r\n"
-                                                                 "Proxy-Authenticate: Basic\r\n"
-                                                                 "X-Kept: yes\r\n")));
+  auto backend =
+      RawBackend::start(instanceAddress(0), 0,
+                        recorder.answering(okResponse("ok",
+                                                      "Connection: keep-alive, X-Internal\r\n"
+                                                      "X-Internal: node-7\r\n"
+                                                      "Keep-Alive: timeout=5\r\n"
+                                                      "Proxy-Authenticate: Basic\r\n"
+                                                      "X-Kept: yes\r\n")));
   ASSERT_TRUE(backend);
   const std::uint16_t port = backend->port();
   auto setup = OneBackend::with(std::move(backend), port);
   ASSERT_TRUE(setup.ingress);
   auto client = TestClient::connect(setup.port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("GET / HTTP/1.1\r\nHost: shop.example\r\n"
-                            "Connection: keep-alive, X-Secret\r\n"
-                            "X-Secret: s3cr3t\r\n"
-                            "Keep-Alive: 300\r\n"
-                            "TE: trailers\r\n"
-                            "Proxy-Authorization: Basic eDp5\r\n"
-                            "Upgrade: h2c\r\n"
-                            "X-Kept: yes\r\n\r\n"));
+  ASSERT_TRUE(
+      client->write("GET / HTTP/1.1\r\nHost: shop.example\r\n"
+                    "Connection: keep-alive, X-Secret\r\n"
+                    "X-Secret: s3cr3t\r\n"
+                    "Keep-Alive: 300\r\n"
+                    "TE: trailers\r\n"
+                    "Proxy-Authorization: Basic eDp5\r\n"
+                    "Upgrade: h2c\r\n"
+                    "X-Kept: yes\r\n\r\n"));
   const auto response = client->read();
   ASSERT_TRUE(response);
   EXPECT_EQ(response->body(), "ok");
@@ -184,8 +188,8 @@ TEST(IngressHttp, AnAbsoluteFormTargetReachesTheBackendAsAPath) {
     return OneBackend::with(std::move(server), port);
   }();
   ASSERT_TRUE(setup.ingress);
-  const auto echo =
-      echoOf(roundTrip(setup.port(), makeRequest(bhttp::verb::get, "http://shop.example/a/b?x=1", "shop.example")));
+  const auto echo = echoOf(roundTrip(
+      setup.port(), makeRequest(bhttp::verb::get, "http://shop.example/a/b?x=1", "shop.example")));
   ASSERT_TRUE(echo.is_object());
   EXPECT_EQ(echo["path"], "/a/b");
   EXPECT_EQ(echo["query"], "x=1");
@@ -200,8 +204,9 @@ TEST(IngressHttp, AChunkedRequestBodyReachesTheBackendWithAContentLength) {
   ASSERT_TRUE(setup.ingress);
   auto client = TestClient::connect(setup.port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("POST /upload HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n"
-                            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  ASSERT_TRUE(client->write(
+      "POST /upload HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
   const auto echo = echoOf(client->read());
   ASSERT_TRUE(echo.is_object());
   EXPECT_EQ(echo["body"], "hello world");
@@ -217,7 +222,8 @@ TEST(IngressHttp, ABodyWithinTheLimitIsForwardedWhateverItsSize) {
   }();
   ASSERT_TRUE(setup.ingress);
   const std::string body(3 << 20, 'b');
-  const auto echo = echoOf(roundTrip(setup.port(), makeRequest(bhttp::verb::post, "/upload", "shop.example", body)));
+  const auto echo = echoOf(
+      roundTrip(setup.port(), makeRequest(bhttp::verb::post, "/upload", "shop.example", body)));
   ASSERT_TRUE(echo.is_object());
   EXPECT_EQ(echo["body"].get<std::string>().size(), body.size());
 }
@@ -231,8 +237,9 @@ TEST(IngressHttp, ExpectContinueIsAnsweredByTheIngress) {
   ASSERT_TRUE(setup.ingress);
   auto client = TestClient::connect(setup.port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("PUT /file HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\n"
-                            "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      client->write("PUT /file HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 5\r\n"
+                    "Expect: 100-continue\r\n\r\n"));
   const auto interim = client->read();
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->result_int(), 100u);
@@ -258,9 +265,10 @@ TEST(IngressHttp, PipelinedRequestsAreAnsweredInOrder) {
   ingress->setRoutes(routes.build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("GET /one HTTP/1.1\r\nHost: shop.example\r\n\r\n"
-                            "GET /two HTTP/1.1\r\nHost: shop.example\r\n\r\n"
-                            "GET /three HTTP/1.1\r\nHost: shop.example\r\n\r\n"));
+  ASSERT_TRUE(
+      client->write("GET /one HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+                    "GET /two HTTP/1.1\r\nHost: shop.example\r\n\r\n"
+                    "GET /three HTTP/1.1\r\nHost: shop.example\r\n\r\n"));
   std::vector<std::string> paths;
   for (int i = 0; i < 3; ++i) {
     const auto echo = echoOf(client->read());
@@ -329,7 +337,8 @@ TEST(IngressHttp, AResponseEndedByCloseReachesAnHttp10ClientUntilClose) {
 
 TEST(IngressHttp, AResponseToHeadHasNoBody) {
   auto backend = RawBackend::start(instanceAddress(0), 0, serveEach([](const RawRequest& request) {
-                                     const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+                                     const std::string head =
+                                         "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
                                      return request.method == "HEAD" ? head : head + "hello world";
                                    }));
   ASSERT_TRUE(backend);
@@ -353,7 +362,8 @@ TEST(IngressHttp, AResponseToHeadHasNoBody) {
 
 TEST(IngressHttp, AFiveMegabyteResponseArrivesIntact) {
   std::string big(5 << 20, '\0');
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
   auto backend = RawBackend::start(instanceAddress(0), 0,
                                    serveEach([big](const RawRequest&) { return okResponse(big); }));
   ASSERT_TRUE(backend);
@@ -373,12 +383,14 @@ TEST(IngressHttp, AFiveMegabyteResponseArrivesIntact) {
 // request ends or whom it is for. The ingress answers 400 and closes: after
 // such a request it cannot know where the next one starts.
 TEST(IngressHttp, SmugglingShapesAreRefusedWith400AndTheConnectionClosed) {
-  auto backend = RawBackend::start(instanceAddress(0), 0, serveEach([](const RawRequest&) { return okResponse("ok"); }));
+  auto backend = RawBackend::start(instanceAddress(0), 0,
+                                   serveEach([](const RawRequest&) { return okResponse("ok"); }));
   ASSERT_TRUE(backend);
   RawBackend& seen = *backend;
   const std::uint16_t port = backend->port();
   auto setup = OneBackend::with(std::move(backend), port);
   ASSERT_TRUE(setup.ingress);
+  // clang-format off
   const struct {
     const char* name;
     std::string bytes;
@@ -408,6 +420,7 @@ TEST(IngressHttp, SmugglingShapesAreRefusedWith400AndTheConnectionClosed) {
       {"a malformed chunk size",
        "POST / HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     auto client = TestClient::connect(setup.port());
     ASSERT_TRUE(client);
@@ -437,10 +450,12 @@ TEST(IngressHttp, AHeaderOverTheLimitIs431) {
   config.headerLimit = 2048;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(
+      Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("GET / HTTP/1.1\r\nHost: shop.example\r\nX-Big: " + std::string(3000, 'a') + "\r\n\r\n"));
+  ASSERT_TRUE(client->write(
+      "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Big: " + std::string(3000, 'a') + "\r\n\r\n"));
   const auto response = client->read();
   expectStatus(response, 431, problems::kRequestHeadersTooLarge.slug);
   EXPECT_TRUE(client->readUntilClosed().has_value()) << "the connection stayed open";
@@ -451,7 +466,9 @@ TEST(IngressHttp, ABodyOverTheLimitIs413) {
   config.bodyLimit = 1000;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(
+      Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
+  // clang-format off
   const struct {
     const char* name;
     std::string bytes;
@@ -461,6 +478,7 @@ TEST(IngressHttp, ABodyOverTheLimitIs413) {
       {"chunked", "POST / HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "200\r\n" + std::string(512, 'x') + "\r\n200\r\n" + std::string(512, 'x') + "\r\n0\r\n\r\n"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     auto client = TestClient::connect(ingress->port());
     ASSERT_TRUE(client);
@@ -473,7 +491,7 @@ TEST(IngressHttp, ABodyOverTheLimitIs413) {
 
 TEST(IngressHttp, AHeaderThatDoesNotArriveInTimeIs408) {
   auto config = testConfig();
-  config.headerTimeout = 300ms;
+  config.headerTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
   auto client = TestClient::connect(ingress->port());
@@ -486,26 +504,30 @@ TEST(IngressHttp, AHeaderThatDoesNotArriveInTimeIs408) {
 
 TEST(IngressHttp, ABodyThatDoesNotArriveInTimeIs408) {
   auto config = testConfig();
-  config.requestTimeout = 300ms;
+  config.requestTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(
+      Routes().job("shop", {"shop.example"}, 8080).instance("shop", instanceAddress(0)).build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->write("POST / HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 10\r\n\r\nhalf"));
+  ASSERT_TRUE(
+      client->write("POST / HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 10\r\n\r\nhalf"));
   const auto response = client->read();
   expectStatus(response, 408, problems::kRequestTimeout.slug);
   EXPECT_TRUE(client->readUntilClosed().has_value()) << "the connection stayed open";
 }
 
 TEST(IngressHttp, ASilentConnectionIsClosedWithoutAnAnswer) {
+  // clang-format off
   const struct {
     const char* name;
     bool oneRequestFirst;
   } cases[] = {{"nothing ever sent (headerTimeout)", false}, {"idle after a request (idleTimeout)", true}};
+  // clang-format on
   auto config = testConfig();
-  config.headerTimeout = 300ms;
-  config.idleTimeout = 300ms;
+  config.headerTimeout = kShortTimeout;
+  config.idleTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
   for (const auto& c : cases) {

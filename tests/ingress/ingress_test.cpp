@@ -36,7 +36,8 @@ using ::testing::UnorderedElementsAre;
 // Which echo server answered.
 std::string serverOf(const std::optional<Response>& response) {
   if (!response) return "<no response>";
-  if (response->result_int() != 200) return "<status " + std::to_string(response->result_int()) + ": " + response->body() + ">";
+  if (response->result_int() != 200)
+    return "<status " + std::to_string(response->result_int()) + ": " + response->body() + ">";
   const auto echo = nlohmann::json::parse(response->body(), nullptr, false);
   return echo.is_object() ? echo.value("server", "<no server>") : "<not json>";
 }
@@ -48,7 +49,8 @@ RawBackend::Script answerAs(std::string name) {
 
 std::string bodyOf(const std::optional<Response>& response) {
   if (!response) return "<no response>";
-  if (response->result_int() != 200) return "<status " + std::to_string(response->result_int()) + ": " + response->body() + ">";
+  if (response->result_int() != 200)
+    return "<status " + std::to_string(response->result_int()) + ": " + response->body() + ">";
   return response->body();
 }
 
@@ -68,6 +70,7 @@ void expectProblem(const std::optional<Response>& response, const ProblemType& t
 TEST(Ingress, StartSaysWhatItCannotServe) {
   auto first = startIngress();
   ASSERT_TRUE(first);
+  // clang-format off
   const struct {
     const char* name;
     std::function<void(IngressConfig&)> change;
@@ -78,6 +81,7 @@ TEST(Ingress, StartSaysWhatItCannotServe) {
       {"an address of no interface", [](IngressConfig& c) { c.address = "192.0.2.1"; }, "no interface"},
       {"no threads", [](IngressConfig& c) { c.threads = 0; }, "threads must be 1 to 256"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     auto config = testConfig();
     c.change(config);
@@ -103,7 +107,8 @@ TEST(Ingress, RoutesARequestByItsHostToTheJobThatClaimsIt) {
                          .build());
   EXPECT_EQ(serverOf(get(ingress->port(), "shop.example")), "shop-1");
   EXPECT_EQ(serverOf(get(ingress->port(), "blog.example")), "blog-1");
-  EXPECT_EQ(serverOf(get(ingress->port(), "WWW.Blog.Example:8080")), "blog-1") << "case and port aside";
+  EXPECT_EQ(serverOf(get(ingress->port(), "WWW.Blog.Example:8080")), "blog-1")
+      << "case and port aside";
 }
 
 TEST(Ingress, ANewRouteTableTakesEffectAtTheNextRequest) {
@@ -113,14 +118,20 @@ TEST(Ingress, ANewRouteTableTakesEffectAtTheNextRequest) {
   ASSERT_EQ(servers.size(), 2u);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, servers[0]->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, servers[0]->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "shop.example")));
   EXPECT_EQ(serverOf(client->read()), instanceAddress(0));
 
   // Instance 1 moved: the same client connection follows it.
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, servers[0]->port()).instance("shop", instanceAddress(1)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, servers[0]->port())
+                         .instance("shop", instanceAddress(1))
+                         .build());
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "shop.example")));
   EXPECT_EQ(serverOf(client->read()), instanceAddress(1));
 }
@@ -209,7 +220,8 @@ TEST(Ingress, AnInstanceRefusingConnectionsIsSkippedAndThenPassedOver) {
 
   for (int i = 0; i < 6; ++i) {
     const std::string body = bodyOf(get(ingress->port(), "shop.example"));
-    EXPECT_TRUE(body == instanceAddress(0) || body == instanceAddress(2)) << "request " << i << ": " << body;
+    EXPECT_TRUE(body == instanceAddress(0) || body == instanceAddress(2))
+        << "request " << i << ": " << body;
   }
   servers[1] = RawBackend::start(instanceAddress(1), port, answerAs(instanceAddress(1)));
   ASSERT_TRUE(servers[1]);
@@ -236,12 +248,14 @@ TEST(Ingress, AnEjectedInstanceIsTriedAgainWhenItsEjectionEnds) {
                          .instance("shop", instanceAddress(1))
                          .build());
   // The second request goes to the refusing instance first, then to the other.
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(bodyOf(get(ingress->port(), "shop.example")), instanceAddress(0));
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(bodyOf(get(ingress->port(), "shop.example")), instanceAddress(0));
 
   servers[1] = RawBackend::start(instanceAddress(1), port, answerAs(instanceAddress(1)));
   ASSERT_TRUE(servers[1]);
-  EXPECT_TRUE(eventually([&] { return bodyOf(get(ingress->port(), "shop.example")) == instanceAddress(1); }))
-      << "the instance back on its feet never got a request again";
+  EXPECT_TRUE(eventually([&] {
+    return bodyOf(get(ingress->port(), "shop.example")) == instanceAddress(1);
+  })) << "the instance back on its feet never got a request again";
 }
 
 // When every untried instance is ejected, one is tried anyway: a request that
@@ -257,7 +271,8 @@ TEST(Ingress, WhenEveryInstanceIsEjectedOneIsTriedAnyway) {
   config.passiveEjection = std::chrono::hours(1);
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, port).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(
+      Routes().job("shop", {"shop.example"}, port).instance("shop", instanceAddress(0)).build());
   expectProblem(get(ingress->port(), "shop.example"), problems::kUpstreamFailed);
 
   servers[0] = RawBackend::start(instanceAddress(0), port, answerAs("back"));
@@ -291,7 +306,8 @@ TEST(Ingress, AnInstanceWhoseAddressDoesNotParseReachesNobody) {
 
 TEST(Ingress, AGetAnInstanceClosedWithoutAnswerIsRetriedOnAnother) {
   auto servers = onOnePort(2, [](const std::string& address, std::uint16_t port) {
-    return RawBackend::start(address, port, address == instanceAddress(0) ? closeAfterRequest() : answerAs("second"));
+    return RawBackend::start(
+        address, port, address == instanceAddress(0) ? closeAfterRequest() : answerAs("second"));
   });
   ASSERT_EQ(servers.size(), 2u);
   auto ingress = startIngress();
@@ -308,7 +324,8 @@ TEST(Ingress, AGetAnInstanceClosedWithoutAnswerIsRetriedOnAnother) {
 
 TEST(Ingress, APostAnInstanceClosedWithoutAnswerIs502AndNotRetried) {
   auto servers = onOnePort(2, [](const std::string& address, std::uint16_t port) {
-    return RawBackend::start(address, port, address == instanceAddress(0) ? closeAfterRequest() : answerAs("second"));
+    return RawBackend::start(
+        address, port, address == instanceAddress(0) ? closeAfterRequest() : answerAs("second"));
   });
   ASSERT_EQ(servers.size(), 2u);
   auto ingress = startIngress();
@@ -318,7 +335,8 @@ TEST(Ingress, APostAnInstanceClosedWithoutAnswerIs502AndNotRetried) {
                          .instance("shop", instanceAddress(0))
                          .instance("shop", instanceAddress(1))
                          .build());
-  expectProblem(roundTrip(ingress->port(), makeRequest(bhttp::verb::post, "/orders", "shop.example", "{\"n\":1}")),
+  expectProblem(roundTrip(ingress->port(),
+                          makeRequest(bhttp::verb::post, "/orders", "shop.example", "{\"n\":1}")),
                 problems::kUpstreamFailed);
   EXPECT_EQ(servers[0]->accepted(), 1);
   EXPECT_EQ(servers[1]->accepted(), 0) << "a POST that may have been processed was sent again";
@@ -345,19 +363,23 @@ TEST(Ingress, AnInstanceThatDoesNotAnswerInTimeIs504) {
   auto backend = RawBackend::start(instanceAddress(0), 0, neverAnswer());
   ASSERT_TRUE(backend);
   auto config = testConfig();
-  config.upstreamTimeout = 300ms;
+  config.upstreamTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   expectProblem(get(ingress->port(), "shop.example"), problems::kUpstreamTimeout);
 }
 
 TEST(Ingress, APutIsRetriedOnAnotherInstanceWithItsBody) {
   auto servers = onOnePort(2, [](const std::string& address, std::uint16_t port) {
-    return RawBackend::start(address, port,
-                             address == instanceAddress(0)
-                                 ? closeAfterRequest()
-                                 : serveEach([](const RawRequest& request) { return okResponse(request.body); }));
+    return RawBackend::start(
+        address, port,
+        address == instanceAddress(0)
+            ? closeAfterRequest()
+            : serveEach([](const RawRequest& request) { return okResponse(request.body); }));
   });
   ASSERT_EQ(servers.size(), 2u);
   auto ingress = startIngress();
@@ -367,7 +389,8 @@ TEST(Ingress, APutIsRetriedOnAnotherInstanceWithItsBody) {
                          .instance("shop", instanceAddress(0))
                          .instance("shop", instanceAddress(1))
                          .build());
-  EXPECT_EQ(bodyOf(roundTrip(ingress->port(), makeRequest(bhttp::verb::put, "/item/7", "shop.example", "new item"))),
+  EXPECT_EQ(bodyOf(roundTrip(ingress->port(),
+                             makeRequest(bhttp::verb::put, "/item/7", "shop.example", "new item"))),
             "new item");
 }
 
@@ -419,7 +442,10 @@ TEST(Ingress, ConnectionsToAnInstanceAreKeptAliveAndReused) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
 
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
@@ -442,9 +468,14 @@ TEST(Ingress, AKeptAliveConnectionTheInstanceClosedIsNotAFailure) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(bodyOf(roundTrip(ingress->port(), makeRequest(bhttp::verb::post, "/", "shop.example", "x"))), "once")
+    EXPECT_EQ(bodyOf(roundTrip(ingress->port(),
+                               makeRequest(bhttp::verb::post, "/", "shop.example", "x"))),
+              "once")
         << "request " << i;
   }
   EXPECT_EQ(backend->accepted(), 5);
@@ -459,7 +490,10 @@ TEST(Ingress, AResponseThatBreaksOffBeforeAnyOfItIsRelayedIs502) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "shop.example")));
@@ -477,10 +511,13 @@ TEST(Ingress, AResponseThatStallsBeforeAnyOfItIsRelayedIs504) {
   });
   ASSERT_TRUE(backend);
   auto config = testConfig();
-  config.upstreamTimeout = 300ms;
+  config.upstreamTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   expectProblem(get(ingress->port(), "shop.example"), problems::kUpstreamTimeout);
 }
 
@@ -492,7 +529,10 @@ TEST(Ingress, AResponseThatBreaksOffMidwayEndsTheClientsConnection) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "shop.example")));
@@ -506,13 +546,18 @@ TEST(Ingress, AResponseThatBreaksOffMidwayEndsTheClientsConnection) {
 // 1xx answers other than 101 are the hop's business (nginx and HAProxy drop
 // them too); the client gets the final answer.
 TEST(Ingress, AnInterimResponseIsPassedOver) {
-  auto backend = RawBackend::start(instanceAddress(0), 0, serveEach([](const RawRequest&) {
-    return "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" + okResponse("final");
-  }));
+  auto backend = RawBackend::start(
+      instanceAddress(0), 0, serveEach([](const RawRequest&) {
+        return "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" +
+               okResponse("final");
+      }));
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   for (int i = 0; i < 2; ++i) {
@@ -526,7 +571,10 @@ TEST(Ingress, AClientAskingToCloseIsAnsweredThenClosed) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   auto request = makeRequest(bhttp::verb::get, "/", "shop.example");
@@ -617,14 +665,18 @@ TEST(Ingress, WritesAnAccessLogLinePerRequest) {
   config.headerLimit = 2048;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
 
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/cart?item=7", "Shop.Example")));
   ASSERT_EQ(bodyOf(client->read()), "hello");
-  expectProblem(roundTrip(ingress->port(), makeRequest(bhttp::verb::delete_, "/x", "nobody.example")),
-                problems::kUnknownHost);
+  expectProblem(
+      roundTrip(ingress->port(), makeRequest(bhttp::verb::delete_, "/x", "nobody.example")),
+      problems::kUnknownHost);
   // Refused before its Host was looked at: the line says only what was read.
   ASSERT_TRUE(client->write("GET /big HTTP/1.1\r\nX-Big: " + std::string(3000, 'a') + "\r\n\r\n"));
   ASSERT_TRUE(client->read());
@@ -642,7 +694,8 @@ TEST(Ingress, WritesAnAccessLogLinePerRequest) {
                           std::regex_replace(backend->endpoint(), std::regex(R"(\.)"), R"(\.)") +
                           R"( \d+\.\d{3}ms 5)");
   EXPECT_TRUE(std::regex_match(lines[0], served)) << lines[0];
-  const std::regex unknown(time + R"( 127\.0\.0\.1 DELETE nobody\.example /x 404 - \d+\.\d{3}ms \d+)");
+  const std::regex unknown(time +
+                           R"( 127\.0\.0\.1 DELETE nobody\.example /x 404 - \d+\.\d{3}ms \d+)");
   EXPECT_TRUE(std::regex_match(lines[1], unknown)) << lines[1];
   const std::regex refused(time + R"( 127\.0\.0\.1 GET - /big 431 - \d+\.\d{3}ms \d+)");
   EXPECT_TRUE(std::regex_match(lines[2], refused)) << lines[2];
@@ -658,7 +711,8 @@ TEST(Ingress, AnAccessLogOfOneInNLogsEveryNthRequest) {
   config.accessLog = *log;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
-  for (int i = 0; i < 7; ++i) ASSERT_TRUE(get(ingress->port(), "nobody.example", "/" + std::to_string(i)));
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(get(ingress->port(), "nobody.example", "/" + std::to_string(i)));
   std::vector<std::string> lines;
   EXPECT_TRUE(eventually([&] {
     std::ifstream in(path);
@@ -722,7 +776,10 @@ TEST(Ingress, StopLetsARequestInFlightFinish) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("shop", {"shop.example"}, backend->port()).instance("shop", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("shop", {"shop.example"}, backend->port())
+                         .instance("shop", instanceAddress(0))
+                         .build());
   auto client = TestClient::connect(ingress->port());
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "shop.example")));
@@ -751,7 +808,8 @@ TEST(IngressProblems, EveryTypeHasAHeadingInDocsErrorsMd) {
     if (line.rfind("## ", 0) == 0) headings.insert(line.substr(3));
   }
   for (const ProblemType& type : problems::kIngressAll) {
-    EXPECT_TRUE(headings.contains(std::string(type.slug))) << "docs/errors.md has no heading \"## " << type.slug << "\"";
+    EXPECT_TRUE(headings.contains(std::string(type.slug)))
+        << "docs/errors.md has no heading \"## " << type.slug << "\"";
   }
 }
 

@@ -1,8 +1,6 @@
 // Byte relays through the ingress, over loopback: a WebSocket after its
 // handshake (Boost.Beast's websocket at both ends), and a TCP route's
 // connections to a raw echo backend.
-#include "ingress/ingress.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,6 +9,7 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "ingress/ingress.h"
 #include "support/backends.h"
 #include "support/ingress_fixture.h"
 #include "support/test_client.h"
@@ -57,7 +56,9 @@ class WebSocketClient {
   bool open(std::uint16_t port, const std::string& host, const std::string& target) {
     auto& lowest = beast::get_lowest_layer(ws_);
     lowest.expires_after(kWait);
-    if (run([&](auto handler) { lowest.async_connect({net::ip::make_address("127.0.0.1"), port}, handler); })) {
+    if (run([&](auto handler) {
+          lowest.async_connect({net::ip::make_address("127.0.0.1"), port}, handler);
+        })) {
       return false;
     }
     lowest.expires_after(kWait);
@@ -99,7 +100,10 @@ TEST(IngressTunnel, AWebSocketIsRelayedBothWays) {
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("chat", {"chat.example"}, backend->port()).instance("chat", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("chat", {"chat.example"}, backend->port())
+                         .instance("chat", instanceAddress(0))
+                         .build());
 
   WebSocketClient client;
   ASSERT_TRUE(client.open(ingress->port(), "chat.example", "/socket"));
@@ -119,13 +123,17 @@ TEST(IngressTunnel, AWebSocketIsRelayedBothWays) {
 
 // A backend that does not take the upgrade is answered as any request.
 TEST(IngressTunnel, AWebSocketUpgradeTheInstanceRefusesIsRelayedAsAnAnswer) {
-  auto backend = RawBackend::start(instanceAddress(0), 0, serveEach([](const RawRequest&) {
-    return std::string("HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way");
-  }));
+  auto backend = RawBackend::start(
+      instanceAddress(0), 0, serveEach([](const RawRequest&) {
+        return std::string("HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way");
+      }));
   ASSERT_TRUE(backend);
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
-  ingress->setRoutes(Routes().job("chat", {"chat.example"}, backend->port()).instance("chat", instanceAddress(0)).build());
+  ingress->setRoutes(Routes()
+                         .job("chat", {"chat.example"}, backend->port())
+                         .instance("chat", instanceAddress(0))
+                         .build());
   WebSocketClient client;
   EXPECT_FALSE(client.open(ingress->port(), "chat.example", "/socket"));
   EXPECT_EQ(client.handshakeResponse().result_int(), 403u);
@@ -151,8 +159,10 @@ TEST(IngressTunnel, ATcpRouteRelaysBytesToAnInstanceByteForByte) {
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
   const std::uint16_t port = freePort();
-  ingress->setRoutes(Routes().job("db", {}, backend->port(), port).instance("db", instanceAddress(0)).build());
-  ASSERT_TRUE(eventually([&] { return listsPort(*ingress, port); })) << "no listener on the TCP route's port";
+  ingress->setRoutes(
+      Routes().job("db", {}, backend->port(), port).instance("db", instanceAddress(0)).build());
+  ASSERT_TRUE(eventually([&] { return listsPort(*ingress, port); }))
+      << "no listener on the TCP route's port";
 
   auto client = TestClient::connect(port);
   ASSERT_TRUE(client);
@@ -204,7 +214,8 @@ TEST(IngressTunnel, ATcpRouteToAnInstanceWhoseAddressDoesNotParseReachesNobody) 
   auto ingress = startIngress();
   ASSERT_TRUE(ingress);
   const std::uint16_t port = freePort();
-  ingress->setRoutes(Routes().job("db", {}, local->port(), port).instance("db", "10.244.1.300").build());
+  ingress->setRoutes(
+      Routes().job("db", {}, local->port(), port).instance("db", "10.244.1.300").build());
   ASSERT_TRUE(eventually([&] { return listsPort(*ingress, port); }));
   auto client = TestClient::connect(port);
   ASSERT_TRUE(client);
@@ -217,11 +228,12 @@ TEST(IngressTunnel, ATunnelSilentForItsIdleTimeIsClosed) {
   auto backend = RawBackend::start(instanceAddress(0), 0, echoBytes());
   ASSERT_TRUE(backend);
   auto config = testConfig();
-  config.tunnelIdleTimeout = 300ms;
+  config.tunnelIdleTimeout = kShortTimeout;
   auto ingress = startIngress(config);
   ASSERT_TRUE(ingress);
   const std::uint16_t port = freePort();
-  ingress->setRoutes(Routes().job("db", {}, backend->port(), port).instance("db", instanceAddress(0)).build());
+  ingress->setRoutes(
+      Routes().job("db", {}, backend->port(), port).instance("db", instanceAddress(0)).build());
   ASSERT_TRUE(eventually([&] { return listsPort(*ingress, port); }));
   auto client = TestClient::connect(port);
   ASSERT_TRUE(client);

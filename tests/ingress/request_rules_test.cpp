@@ -28,8 +28,8 @@ std::string toStd(boost::beast::string_view text) {
   return std::string(text.data(), text.size());
 }
 
-bhttp::request_header<> request(std::string_view method, std::string_view target, const Fields& fields,
-                                unsigned version = 11) {
+bhttp::request_header<> request(std::string_view method, std::string_view target,
+                                const Fields& fields, unsigned version = 11) {
   bhttp::request_header<> header;
   header.method_string(boost::beast::string_view(method.data(), method.size()));
   header.target(boost::beast::string_view(target.data(), target.size()));
@@ -56,6 +56,7 @@ std::vector<std::string> namesOf(const bhttp::header<isRequest>& header) {
 // ---- checkRequest: what is accepted, and for which host ----
 
 TEST(CheckRequest, AcceptsARequestForTheHostItNames) {
+  // clang-format off
   const struct {
     const char* name;
     const char* method;
@@ -77,6 +78,7 @@ TEST(CheckRequest, AcceptsARequestForTheHostItNames) {
       {"chunked in another case", "POST", "/", {{"Host", "a"}, {"Transfer-Encoding", "Chunked"}}, "a"},
       {"an unknown method", "PURGE", "/", {{"Host", "a"}}, "a"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     const auto host = checkRequest(request(c.method, c.target, c.fields));
     ASSERT_TRUE(host.ok()) << c.name << ": refused: " << host.error().detail;
@@ -90,6 +92,7 @@ TEST(CheckRequest, AcceptsARequestForTheHostItNames) {
 TEST(CheckRequest, RefusesSmugglingShapesAndForwardProxyForms) {
   const ProblemType& bad = problems::kBadRequest;
   const ProblemType& proxy = problems::kNotAForwardProxy;
+  // clang-format off
   const struct {
     const char* name;
     const char* method;
@@ -129,6 +132,7 @@ TEST(CheckRequest, RefusesSmugglingShapesAndForwardProxyForms) {
       {"asterisk-form without OPTIONS", "GET", "*", {{"Host", "a"}}, proxy},
       {"a scheme other than http", "GET", "ftp://a/file", {{"Host", "a"}}, proxy},
   };
+  // clang-format on
   for (const auto& c : cases) {
     const auto host = checkRequest(request(c.method, c.target, c.fields));
     ASSERT_FALSE(host.ok()) << c.name << ": accepted for host " << *host;
@@ -143,8 +147,16 @@ const Client kUntrusted{"192.0.2.7", false};
 const Client kTrusted{"10.0.0.9", true};
 
 TEST(ToUpstream, StripsHopByHopFields) {
-  const char* hopByHop[] = {"Connection", "Keep-Alive",  "TE",          "Trailer", "Transfer-Encoding",
-                            "Upgrade",    "Proxy-Authorization", "Proxy-Connection", "Proxy-Whatever", "Expect"};
+  const char* hopByHop[] = {"Connection",
+                            "Keep-Alive",
+                            "TE",
+                            "Trailer",
+                            "Transfer-Encoding",
+                            "Upgrade",
+                            "Proxy-Authorization",
+                            "Proxy-Connection",
+                            "Proxy-Whatever",
+                            "Expect"};
   for (const char* name : hopByHop) {
     auto header = request("GET", "/", {{"Host", "a"}, {name, "x"}, {"Accept", "text/html"}});
     toUpstream(header, kUntrusted, false);
@@ -166,11 +178,13 @@ TEST(ToUpstream, StripsTheFieldsConnectionNamesButNeverHost) {
   EXPECT_THAT(valuesOf(header, "X-Other"), IsEmpty());
   EXPECT_THAT(valuesOf(header, "Connection"), IsEmpty());
   EXPECT_THAT(valuesOf(header, "X-Kept"), ElementsAre("3"));
-  EXPECT_THAT(valuesOf(header, "Host"), ElementsAre("shop.example")) << "the route is the ingress's own";
+  EXPECT_THAT(valuesOf(header, "Host"), ElementsAre("shop.example"))
+      << "the route is the ingress's own";
 }
 
 // A backend is an origin server: it expects a path, and may refuse a URL.
 TEST(ToUpstream, AnAbsoluteFormTargetIsSentInOriginForm) {
+  // clang-format off
   const struct {
     const char* target;
     const char* sent;
@@ -182,14 +196,17 @@ TEST(ToUpstream, AnAbsoluteFormTargetIsSentInOriginForm) {
       {"/already/a/path?x", "/already/a/path?x"},
       {"*", "*"},
   };
+  // clang-format on
   for (const auto& c : cases) {
-    auto header = request(std::string_view(c.target) == "*" ? "OPTIONS" : "GET", c.target, {{"Host", "shop.example"}});
+    auto header = request(std::string_view(c.target) == "*" ? "OPTIONS" : "GET", c.target,
+                          {{"Host", "shop.example"}});
     toUpstream(header, kUntrusted, false);
     EXPECT_EQ(toStd(header.target()), c.sent) << c.target;
   }
 }
 
 TEST(ToUpstream, SetsXForwardedForByWhoTheClientIs) {
+  // clang-format off
   const struct {
     const char* name;
     Client client;
@@ -205,6 +222,7 @@ TEST(ToUpstream, SetsXForwardedForByWhoTheClientIs) {
        {{"X-Forwarded-For", "203.0.113.1"}, {"x-forwarded-for", "198.51.100.2, 198.51.100.3"}},
        "203.0.113.1, 198.51.100.2, 198.51.100.3, 10.0.0.9"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     Fields fields = c.given;
     fields.insert(fields.begin(), {"Host", "shop.example"});
@@ -215,6 +233,7 @@ TEST(ToUpstream, SetsXForwardedForByWhoTheClientIs) {
 }
 
 TEST(ToUpstream, SetsXForwardedProtoAndHostUnlessATrustedProxyDid) {
+  // clang-format off
   const struct {
     const char* name;
     Client client;
@@ -229,6 +248,7 @@ TEST(ToUpstream, SetsXForwardedProtoAndHostUnlessATrustedProxyDid) {
       {"trusted says https and the public host", kTrusted,
        {{"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "www.example"}}, "https", "www.example"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     Fields fields = c.given;
     fields.insert(fields.begin(), {"Host", "shop.example:8080"});
@@ -240,7 +260,8 @@ TEST(ToUpstream, SetsXForwardedProtoAndHostUnlessATrustedProxyDid) {
 }
 
 TEST(ToUpstream, ForwardedAndXForwardedPortAreDroppedFromAnUntrustedClient) {
-  const Fields fields = {{"Host", "a"}, {"Forwarded", "for=203.0.113.1;proto=https"}, {"X-Forwarded-Port", "443"}};
+  const Fields fields = {
+      {"Host", "a"}, {"Forwarded", "for=203.0.113.1;proto=https"}, {"X-Forwarded-Port", "443"}};
   auto untrusted = request("GET", "/", fields);
   toUpstream(untrusted, kUntrusted, false);
   EXPECT_THAT(valuesOf(untrusted, "Forwarded"), IsEmpty());
@@ -276,6 +297,7 @@ TEST(ToUpstream, AWebSocketUpgradeKeepsUpgradeAndConnection) {
 }
 
 TEST(IsWebSocketUpgrade, NeedsAGetWithConnectionUpgradeAndUpgradeWebsocket) {
+  // clang-format off
   const struct {
     const char* name;
     const char* method;
@@ -288,6 +310,7 @@ TEST(IsWebSocketUpgrade, NeedsAGetWithConnectionUpgradeAndUpgradeWebsocket) {
       {"Upgrade without Connection naming it", "GET", {{"Upgrade", "websocket"}}, false},
       {"a POST", "POST", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}}, false},
   };
+  // clang-format on
   for (const auto& c : cases) {
     Fields fields = c.fields;
     fields.insert(fields.begin(), {"Host", "a"});
@@ -296,8 +319,11 @@ TEST(IsWebSocketUpgrade, NeedsAGetWithConnectionUpgradeAndUpgradeWebsocket) {
 }
 
 TEST(ToUpstream, AnUpgradeToAnotherProtocolIsDropped) {
-  auto header = request("GET", "/", {{"Host", "a"}, {"Connection", "Upgrade, HTTP2-Settings"},
-                                     {"Upgrade", "h2c"}, {"HTTP2-Settings", "AAMAAABkAAQAAP__"}});
+  auto header = request("GET", "/",
+                        {{"Host", "a"},
+                         {"Connection", "Upgrade, HTTP2-Settings"},
+                         {"Upgrade", "h2c"},
+                         {"HTTP2-Settings", "AAMAAABkAAQAAP__"}});
   toUpstream(header, kUntrusted, isWebSocketUpgrade(header));
   EXPECT_THAT(valuesOf(header, "Upgrade"), IsEmpty());
   EXPECT_THAT(valuesOf(header, "HTTP2-Settings"), IsEmpty());
@@ -305,6 +331,7 @@ TEST(ToUpstream, AnUpgradeToAnotherProtocolIsDropped) {
 }
 
 TEST(IsIdempotent, FollowsRfc9110) {
+  // clang-format off
   const struct {
     bhttp::verb method;
     bool idempotent;
@@ -313,7 +340,9 @@ TEST(IsIdempotent, FollowsRfc9110) {
       {bhttp::verb::trace, true},   {bhttp::verb::put, true},    {bhttp::verb::delete_, true},
       {bhttp::verb::post, false},   {bhttp::verb::patch, false}, {bhttp::verb::unknown, false},
   };
-  for (const auto& c : cases) EXPECT_EQ(isIdempotent(c.method), c.idempotent) << bhttp::to_string(c.method);
+  // clang-format on
+  for (const auto& c : cases)
+    EXPECT_EQ(isIdempotent(c.method), c.idempotent) << bhttp::to_string(c.method);
 }
 
 // ---- toDownstream: the response as the client sees it ----
@@ -358,15 +387,17 @@ TEST(ToDownstream, ASwitchKeepsUpgradeAndConnection) {
   toDownstream(header, true);
   EXPECT_THAT(valuesOf(header, "Upgrade"), ElementsAre("websocket"));
   EXPECT_THAT(valuesOf(header, "Connection"), ElementsAre("upgrade"));
-  EXPECT_THAT(valuesOf(header, "Sec-WebSocket-Accept"), ElementsAre("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+  EXPECT_THAT(valuesOf(header, "Sec-WebSocket-Accept"),
+              ElementsAre("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
 }
 
 // ---- TrustedNetworks ----
 
 TEST(TrustedNetworks, RefusesWhatIsNotAnAddressOrCidr) {
-  const char* refused[] = {"",          "proxy.example", "10.0.0.0/",   "10.0.0.0/33", "10.0.0.0/-1",
-                           "10.0.0.0/x", "10.0.0.0/8/8", "10.0.0.0/ 8", "fd00::/129",  "10.0.0.256",
-                           "fd00::/"};
+  const char* refused[] = {
+      "",           "proxy.example", "10.0.0.0/",   "10.0.0.0/33", "10.0.0.0/-1",
+      "10.0.0.0/x", "10.0.0.0/8/8",  "10.0.0.0/ 8", "fd00::/129",  "10.0.0.256",
+      "fd00::/"};
   for (const char* cidr : refused) {
     const auto networks = TrustedNetworks::parse({"192.168.0.0/16", cidr});
     ASSERT_FALSE(networks.ok()) << '"' << cidr << "\" accepted";
@@ -375,6 +406,7 @@ TEST(TrustedNetworks, RefusesWhatIsNotAnAddressOrCidr) {
 }
 
 TEST(TrustedNetworks, ContainsTheAddressesOfItsNetworks) {
+  // clang-format off
   const struct {
     std::vector<std::string> cidrs;
     const char* address;
@@ -403,6 +435,7 @@ TEST(TrustedNetworks, ContainsTheAddressesOfItsNetworks) {
       {{"10.0.0.0/8", "fd00::/8"}, "fd00::2", true},
       {{}, "127.0.0.1", false},
   };
+  // clang-format on
   for (const auto& c : cases) {
     const auto networks = TrustedNetworks::parse(c.cidrs);
     ASSERT_TRUE(networks.ok()) << networks.error();

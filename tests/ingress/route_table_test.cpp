@@ -111,9 +111,10 @@ std::string jobOf(const Route* route) {
 }
 
 TEST(RouteTable, EveryHostOfAJobLeadsToItsRoute) {
-  const RouteTable table = RouteTable::build(
-      jobsOf({makeJob("web").host("www.example.org").host("example.org"), makeJob("api").host("api.example.org")}),
-      {}, kDomain);
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("web").host("www.example.org").host("example.org"),
+                                makeJob("api").host("api.example.org")}),
+                        {}, kDomain);
   EXPECT_EQ(jobOf(table.http("www.example.org")), "web");
   EXPECT_EQ(jobOf(table.http("example.org")), "web");
   EXPECT_EQ(jobOf(table.http("api.example.org")), "api");
@@ -123,8 +124,8 @@ TEST(RouteTable, EveryHostOfAJobLeadsToItsRoute) {
 }
 
 TEST(RouteTable, TheDefaultHostIsTheJobNameUnderTheClusterDomain) {
-  const RouteTable table = RouteTable::build(jobsOf({makeJob("shop").defaultHost().host("shop.example.org")}),
-                                             {}, kDomain);
+  const RouteTable table = RouteTable::build(
+      jobsOf({makeJob("shop").defaultHost().host("shop.example.org")}), {}, kDomain);
   EXPECT_EQ(jobOf(table.http("shop.apps.example")), "shop");
   EXPECT_EQ(jobOf(table.http("shop.example.org")), "shop");
   EXPECT_EQ(defaultHostOf("shop", kDomain), "shop.apps.example");
@@ -137,13 +138,14 @@ TEST(RouteTable, WithoutAClusterDomainThereIsNoDefaultHost) {
 }
 
 TEST(RouteTable, BackendsAreTheHealthyInstancesWithAPodAddressInIdOrder) {
-  const RouteTable table = RouteTable::build(jobsOf({makeJob("web").host("w.example").port(3000)}),
-                                             {{{"web", 3}, healthy("10.244.2.9", "node-b")},
-                                              {{"web", 1}, healthy("10.244.1.5", "node-a")},
-                                              {{"web", 2}, status(InstanceState::kUnhealthy, "10.244.1.6")},
-                                              {{"web", 4}, healthy("")},
-                                              {{"webby", 1}, healthy("10.244.3.3")}},
-                                             kDomain);
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("web").host("w.example").port(3000)}),
+                        {{{"web", 3}, healthy("10.244.2.9", "node-b")},
+                         {{"web", 1}, healthy("10.244.1.5", "node-a")},
+                         {{"web", 2}, status(InstanceState::kUnhealthy, "10.244.1.6")},
+                         {{"web", 4}, healthy("")},
+                         {{"webby", 1}, healthy("10.244.3.3")}},
+                        kDomain);
   const Route* route = table.http("w.example");
   ASSERT_NE(route, nullptr);
   EXPECT_THAT(route->backends, ElementsAre(Backend{1, "node-a", "10.244.1.5", 3000},
@@ -157,28 +159,32 @@ TEST(RouteTable, OnlyAHealthyInstanceIsABackend) {
     InstanceState state;
     bool backend;
   } cases[] = {
-      {InstanceState::kHealthy, true},    {InstanceState::kPending, false}, {InstanceState::kPulling, false},
-      {InstanceState::kStarting, false},  {InstanceState::kUnhealthy, false},
-      {InstanceState::kFailed, false},    {InstanceState::kUnknown, false},
+      {InstanceState::kHealthy, true},    {InstanceState::kPending, false},
+      {InstanceState::kPulling, false},   {InstanceState::kStarting, false},
+      {InstanceState::kUnhealthy, false}, {InstanceState::kFailed, false},
+      {InstanceState::kUnknown, false},
   };
   for (const auto& c : cases) {
-    const RouteTable table = RouteTable::build(jobsOf({makeJob("web").host("w.example")}),
-                                               {{{"web", 1}, status(c.state, "10.244.1.5")}}, kDomain);
+    const RouteTable table =
+        RouteTable::build(jobsOf({makeJob("web").host("w.example")}),
+                          {{{"web", 1}, status(c.state, "10.244.1.5")}}, kDomain);
     ASSERT_NE(table.http("w.example"), nullptr);
     EXPECT_EQ(!table.http("w.example")->backends.empty(), c.backend) << toString(c.state);
   }
 }
 
 TEST(RouteTable, AJobWithoutHealthyInstancesStillHasItsRoute) {
-  const RouteTable table = RouteTable::build(jobsOf({makeJob("web").host("w.example")}), {}, kDomain);
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("web").host("w.example")}), {}, kDomain);
   ASSERT_NE(table.http("w.example"), nullptr) << "a known host is answered 503, not 404";
   EXPECT_THAT(table.http("w.example")->backends, IsEmpty());
 }
 
 TEST(RouteTable, ATcpPortLeadsToItsJobsContainerPort) {
-  const RouteTable table = RouteTable::build(
-      jobsOf({makeJob("db").port(5432).tcp(15432), makeJob("cache").port(6379).tcp(16379), makeJob("web").host("w")}),
-      {{{"db", 1}, healthy("10.244.1.7")}}, kDomain);
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("db").port(5432).tcp(15432),
+                                makeJob("cache").port(6379).tcp(16379), makeJob("web").host("w")}),
+                        {{{"db", 1}, healthy("10.244.1.7")}}, kDomain);
   EXPECT_EQ(jobOf(table.tcp(15432)), "db");
   EXPECT_EQ(jobOf(table.tcp(16379)), "cache");
   EXPECT_EQ(table.tcp(8080), nullptr);
@@ -196,7 +202,8 @@ TEST(RouteTable, AJobWithoutIngressHasNoRoute) {
 
 TEST(RouteTable, EachContainerWithAnIngressHasARouteOfItsOwn) {
   const RouteTable table = RouteTable::build(
-      jobsOf({makeJob("site").host("www.example").port(80).container("admin", "admin.example", 9000)}),
+      jobsOf(
+          {makeJob("site").host("www.example").port(80).container("admin", "admin.example", 9000)}),
       {{{"site", 1}, healthy("10.244.1.9")}}, kDomain);
   ASSERT_EQ(table.routeCount(), 2u);
   ASSERT_NE(table.http("www.example"), nullptr);
@@ -211,6 +218,7 @@ TEST(RouteTable, EachContainerWithAnIngressHasARouteOfItsOwn) {
 // (written by hand, or by an older version) must still route alike on every
 // node: the job created first keeps the host, and on a tie the lower name.
 TEST(RouteTable, AHostOrPortTwoJobsClaimStaysWithTheJobCreatedFirst) {
+  // clang-format off
   const struct {
     const char* name;
     std::int64_t alphaCreated;
@@ -221,23 +229,30 @@ TEST(RouteTable, AHostOrPortTwoJobsClaimStaysWithTheJobCreatedFirst) {
       {"the older job keeps it, listed first", 100, 200, "alpha"},
       {"on a tie the lower name keeps it", 100, 100, "alpha"},
   };
+  // clang-format on
   for (const auto& c : cases) {
     const RouteTable table = RouteTable::build(
-        jobsOf({makeJob("alpha").host("shared.example").host("alpha.example").tcp(9000).createdAt(c.alphaCreated),
+        jobsOf({makeJob("alpha")
+                    .host("shared.example")
+                    .host("alpha.example")
+                    .tcp(9000)
+                    .createdAt(c.alphaCreated),
                 makeJob("beta").host("shared.example").tcp(9000).createdAt(c.betaCreated)}),
         {}, kDomain);
     EXPECT_EQ(jobOf(table.http("shared.example")), c.keeper) << c.name;
     EXPECT_EQ(jobOf(table.tcp(9000)), c.keeper) << c.name;
-    EXPECT_EQ(jobOf(table.http("alpha.example")), "alpha") << c.name << ": the loser keeps its other hosts";
+    EXPECT_EQ(jobOf(table.http("alpha.example")), "alpha")
+        << c.name << ": the loser keeps its other hosts";
   }
 }
 
 TEST(RouteTable, ADefaultHostCanBeClaimedLikeAnyOther) {
   // "api.apps.example" is job api's default host, and job legacy names it
   // outright; legacy was created first.
-  const RouteTable table = RouteTable::build(
-      jobsOf({makeJob("api").defaultHost().createdAt(500), makeJob("legacy").host("api.apps.example").createdAt(10)}),
-      {}, kDomain);
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("api").defaultHost().createdAt(500),
+                                makeJob("legacy").host("api.apps.example").createdAt(10)}),
+                        {}, kDomain);
   EXPECT_EQ(jobOf(table.http("api.apps.example")), "legacy");
 }
 

@@ -79,7 +79,8 @@ std::optional<RawRequest> RawPeer::readRequest(std::chrono::milliseconds timeout
       continue;
     }
     const auto colon = line.find(':');
-    if (colon != std::string::npos) request.headers[lowercase(line.substr(0, colon))] = trim(line.substr(colon + 1));
+    if (colon != std::string::npos)
+      request.headers[lowercase(line.substr(0, colon))] = trim(line.substr(colon + 1));
   }
   const std::string length = request.header("content-length");
   const std::size_t bodySize = length.empty() ? 0 : std::stoul(length);
@@ -116,7 +117,8 @@ void RawPeer::waitForClose() {
   }
 }
 
-std::unique_ptr<RawBackend> RawBackend::start(const std::string& address, std::uint16_t port, Script script) {
+std::unique_ptr<RawBackend> RawBackend::start(const std::string& address, std::uint16_t port,
+                                              Script script) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
   sockaddr_in bound{};
@@ -124,12 +126,13 @@ std::unique_ptr<RawBackend> RawBackend::start(const std::string& address, std::u
   bound.sin_port = htons(port);
   socklen_t size = sizeof bound;
   if (::inet_pton(AF_INET, address.c_str(), &bound.sin_addr) != 1 ||
-      ::bind(fd, reinterpret_cast<const sockaddr*>(&bound), sizeof bound) != 0 || ::listen(fd, 64) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &size) != 0) {
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&bound), sizeof bound) != 0 ||
+      ::listen(fd, 64) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &size) != 0) {
     ::close(fd);
     return nullptr;
   }
-  return std::unique_ptr<RawBackend>(new RawBackend(fd, address, ntohs(bound.sin_port), std::move(script)));
+  return std::unique_ptr<RawBackend>(
+      new RawBackend(fd, address, ntohs(bound.sin_port), std::move(script)));
 }
 
 RawBackend::RawBackend(int listenFd, std::string address, std::uint16_t port, Script script)
@@ -177,8 +180,8 @@ void RawBackend::acceptLoop() {
 }
 
 std::string okResponse(std::string_view body, std::string_view extraFields) {
-  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + std::string(extraFields) +
-         "\r\n" + std::string(body);
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         std::string(extraFields) + "\r\n" + std::string(body);
 }
 
 RawBackend::Script serveEach(std::function<std::string(const RawRequest&)> answer) {
@@ -228,9 +231,12 @@ std::unique_ptr<http::HttpServer> startEchoServer(const std::string& address, st
     for (const auto& parameter : request.query) {
       query += (query.empty() ? "" : "&") + parameter.name + "=" + parameter.value;
     }
-    const nlohmann::json echo = {{"server", name},       {"method", request.method},
-                                 {"path", request.path}, {"query", query},
-                                 {"headers", headers},   {"body", request.body},
+    const nlohmann::json echo = {{"server", name},
+                                 {"method", request.method},
+                                 {"path", request.path},
+                                 {"query", query},
+                                 {"headers", headers},
+                                 {"body", request.body},
                                  {"remote", request.remoteAddress}};
     return http::Response{200, "application/json", echo.dump(), {}};
   });

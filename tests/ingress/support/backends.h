@@ -67,7 +67,8 @@ class RawBackend {
  public:
   using Script = std::function<void(RawPeer&)>;
   // Null when the address and port cannot be bound.
-  static std::unique_ptr<RawBackend> start(const std::string& address, std::uint16_t port, Script script);
+  static std::unique_ptr<RawBackend> start(const std::string& address, std::uint16_t port,
+                                           Script script);
   ~RawBackend();  // stops: no more accepts, every connection shut, threads joined
   RawBackend(const RawBackend&) = delete;
   RawBackend& operator=(const RawBackend&) = delete;
@@ -119,14 +120,16 @@ std::unique_ptr<http::HttpServer> startEchoServer(const std::string& address, st
 // the first on a port the kernel picks, the others on the same. Tries a few
 // ports in case one is taken at another address. Empty on failure.
 template <typename Start>
-auto onOnePort(int count, Start start) -> std::vector<decltype(start(std::string(), std::uint16_t{}))> {
+auto onOnePort(int count, Start start)
+    -> std::vector<decltype(start(std::string(), std::uint16_t{}))> {
   using Server = decltype(start(std::string(), std::uint16_t{}));
   for (int round = 0; round < 20; ++round) {
     std::vector<Server> servers;
     servers.push_back(start(instanceAddress(0), 0));
     if (!servers.back()) return {};
     const std::uint16_t port = servers.back()->port();
-    for (int i = 1; i < count && servers.back(); ++i) servers.push_back(start(instanceAddress(i), port));
+    for (int i = 1; i < count && servers.back(); ++i)
+      servers.push_back(start(instanceAddress(i), port));
     if (servers.back()) return servers;
   }
   return {};

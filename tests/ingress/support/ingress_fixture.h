@@ -68,6 +68,10 @@ class Routes {
   std::map<InstanceKey, InstanceStatus> statuses_;
 };
 
+// A timeout a test means to run out: long enough for what the test sends
+// before it even on a loaded machine, short enough to wait for.
+inline constexpr std::chrono::milliseconds kShortTimeout = 1s;
+
 inline IngressConfig testConfig() {
   IngressConfig config;
   config.address = "127.0.0.1";
@@ -94,7 +98,8 @@ inline std::unique_ptr<Ingress> startIngress(IngressConfig config = testConfig()
 
 // Whether `condition` holds within `timeout`: for what the ingress does after
 // the client has its answer (counting, logging, listening on a new port).
-inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = kWait) {
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = kWait) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline) return false;

@@ -31,8 +31,9 @@ std::unique_ptr<TestClient> TestClient::connect(std::uint16_t port, const std::s
   std::unique_ptr<TestClient> client(new TestClient());
   const net::ip::tcp::endpoint endpoint(net::ip::make_address(address), port);
   client->stream_.expires_after(kWait);
-  const error_code ec =
-      complete(client->ioc_, [&](auto handler) { client->stream_.async_connect(endpoint, std::move(handler)); });
+  const error_code ec = complete(client->ioc_, [&](auto handler) {
+    client->stream_.async_connect(endpoint, std::move(handler));
+  });
   if (ec) {
     ADD_FAILURE() << "cannot connect to " << address << ":" << port << ": " << ec.message();
     return nullptr;
@@ -49,7 +50,8 @@ bool TestClient::write(std::string_view bytes) {
 
 bool TestClient::send(Request request) {
   stream_.expires_after(kWait);
-  return !complete(ioc_, [&](auto handler) { bhttp::async_write(stream_, request, std::move(handler)); });
+  return !complete(ioc_,
+                   [&](auto handler) { bhttp::async_write(stream_, request, std::move(handler)); });
 }
 
 std::optional<Response> TestClient::read(bool head, std::chrono::milliseconds timeout) {
@@ -59,8 +61,8 @@ std::optional<Response> TestClient::read(bool head, std::chrono::milliseconds ti
   parser.body_limit(std::uint64_t{1} << 30);
   if (head) parser.skip(true);
   stream_.expires_after(timeout);
-  const error_code ec =
-      complete(ioc_, [&](auto handler) { bhttp::async_read(stream_, buffer_, parser, std::move(handler)); });
+  const error_code ec = complete(
+      ioc_, [&](auto handler) { bhttp::async_read(stream_, buffer_, parser, std::move(handler)); });
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) ended_ = true;
   if (ec) return std::nullopt;
   return parser.release();
@@ -94,7 +96,8 @@ void TestClient::shutdownWrite() {
   stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
 }
 
-Request makeRequest(bhttp::verb method, std::string_view target, std::string_view host, std::string body) {
+Request makeRequest(bhttp::verb method, std::string_view target, std::string_view host,
+                    std::string body) {
   Request request(method, boost::beast::string_view(target.data(), target.size()), 11);
   request.set(bhttp::field::host, boost::beast::string_view(host.data(), host.size()));
   if (!body.empty()) {

@@ -28,7 +28,8 @@ using Request = bhttp::request<bhttp::string_body>;
 class TestClient {
  public:
   // Null (and a test failure) when the connection cannot be made.
-  static std::unique_ptr<TestClient> connect(std::uint16_t port, const std::string& address = "127.0.0.1");
+  static std::unique_ptr<TestClient> connect(std::uint16_t port,
+                                             const std::string& address = "127.0.0.1");
 
   bool write(std::string_view bytes);
   bool send(Request request);
@@ -53,10 +54,12 @@ class TestClient {
 
 // GET (or `method`) `target` for `host`, with a body and its Content-Length
 // when `body` is not empty.
-Request makeRequest(bhttp::verb method, std::string_view target, std::string_view host, std::string body = {});
+Request makeRequest(bhttp::verb method, std::string_view target, std::string_view host,
+                    std::string body = {});
 // One request on a connection of its own.
 std::optional<Response> roundTrip(std::uint16_t port, Request request);
-std::optional<Response> get(std::uint16_t port, std::string_view host, std::string_view target = "/");
+std::optional<Response> get(std::uint16_t port, std::string_view host,
+                            std::string_view target = "/");
 
 // The problem document's "type", or "" when the response is not one.
 std::string problemType(const Response& response);
