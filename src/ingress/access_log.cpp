@@ -35,8 +35,11 @@ void AccessLog::write(const AccessEntry& e) {
   // only printable ASCII reaches the log (the ingress refuses control bytes).
   const std::string upstream =
       e.upstream.empty() ? "-" : fmt::format("{}/{}@{}", e.job, e.instance, e.upstream);
-  logger_->info("{} {} {} {} {} {} {:.3f}ms {}", e.client, e.method, e.host.empty() ? "-" : e.host,
-                e.target, e.status, upstream, static_cast<double>(e.duration.count()) / 1000.0, e.bytes);
+  // A request refused before its request line was read has no method or
+  // target; "-" keeps the fields countable.
+  const auto orDash = [](std::string_view text) { return text.empty() ? std::string_view("-") : text; };
+  logger_->info("{} {} {} {} {} {} {:.3f}ms {}", e.client, orDash(e.method), orDash(e.host), orDash(e.target),
+                e.status, upstream, static_cast<double>(e.duration.count()) / 1000.0, e.bytes);
 }
 
 }  // namespace ozy::ingress

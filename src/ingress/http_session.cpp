@@ -11,9 +11,11 @@
 // the other, so pipelined requests are answered in order.
 #include <fmt/format.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <limits>
 #include <optional>
 
 #include "http/http_problems.h"
@@ -42,6 +44,10 @@ constexpr std::size_t kRelayChunk = 16 << 10;
 // still sends is read and dropped this long, so that closing does not reset
 // the connection before the client has read the response.
 constexpr auto kLinger = std::chrono::seconds(1);
+// A response body may be of any size: it is relayed, not held. Not
+// boost::none, which Beast 1.74 compares as a limit below every
+// Content-Length (boostorg/beast#2070, fixed in 1.75).
+constexpr std::uint64_t kNoBodyLimit = std::numeric_limits<std::uint64_t>::max();
 
 std::string clientAddress(const tcp::endpoint& peer) {
   auto address = peer.address();
@@ -57,6 +63,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       : worker_(worker),
         config_(worker.shared_.config),
         client_(std::move(socket)),
+        readTimer_(client_.get_executor()),
         peer_(std::move(peer)),
         buffer_(config_.headerLimit + kBufferSlack) {
     client_info_.address = clientAddress(peer_);
@@ -91,12 +98,23 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     setIdle(true);
     head_.emplace();
     head_->header_limit(static_cast<std::uint32_t>(config_.headerLimit));
-    client_.expires_after(served_ == 0 ? config_.headerTimeout : config_.idleTimeout);
+    // Beast checks a Content-Length against the limit when the header ends,
+    // with the limit of the parser that reads the header: its default (1 MiB)
+    // unless set here. The body's parser does not check it again.
+    head_->body_limit(config_.bodyLimit);
+    readWithin(served_ == 0 ? config_.headerTimeout : config_.idleTimeout);
     bhttp::async_read_header(client_, buffer_, *head_,
                              [self = shared_from_this()](error_code ec, std::size_t) { self->onHeader(ec); });
   }
 
   void onHeader(error_code ec) {
+    if (readDone() && ec == net::error::operation_aborted) ec = beast::error::timeout;
+    // What the access log says of this request, refused or not: only what
+    // was read of it, never the previous request's.
+    const auto& header = head_->get();
+    method_ = std::string(toStd(header.method_string()));
+    target_ = std::string(toStd(header.target()));
+    host_.clear();
     if (ec) {
       const bool nothing = !head_->got_some() && buffer_.size() == 0;
       if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted || nothing) return close();
@@ -111,17 +129,17 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
                                   fmt::format("the request line and header are larger than {} bytes",
                                               config_.headerLimit)));
       }
+      if (ec == bhttp::error::body_limit) {
+        return refuse(makeProblem(problems::kRequestTooLarge,
+                                  fmt::format("the request body is larger than {} bytes", config_.bodyLimit)));
+      }
       return refuse(makeProblem(problems::kBadRequest,
                                 fmt::format("the request is not valid HTTP/1.1: {}", ec.message())));
     }
     setIdle(false);
     started_ = Clock::now();
-    const auto& header = head_->get();
-    method_ = std::string(toStd(header.method_string()));
-    target_ = std::string(toStd(header.target()));
     auto host = checkRequest(header);
     if (!host) {
-      host_.clear();
       return refuse(makeProblem(host.error().type, host.error().detail));
     }
     host_ = std::move(host).value();
@@ -147,6 +165,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     hadBody_ = header.has_content_length() || header.chunked();
     if (bodyPending && beast::iequals(header[bhttp::field::expect], "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      client_.expires_after(config_.requestTimeout);
       return net::async_write(client_, net::buffer(kContinue),
                               [self = shared_from_this()](error_code writeEc, std::size_t) {
                                 if (writeEc) return self->close();
@@ -161,12 +180,13 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     head_.reset();
     body_->body_limit(config_.bodyLimit);
     if (body_->is_done()) return forward();
-    client_.expires_after(config_.requestTimeout);
+    readWithin(config_.requestTimeout);
     bhttp::async_read(client_, buffer_, *body_,
                       [self = shared_from_this()](error_code ec, std::size_t) { self->onBody(ec); });
   }
 
   void onBody(error_code ec) {
+    if (readDone() && ec == net::error::operation_aborted) ec = beast::error::timeout;
     if (ec == bhttp::error::body_limit) {
       return refuse(makeProblem(problems::kRequestTooLarge,
                                 fmt::format("the request body is larger than {} bytes", config_.bodyLimit)));
@@ -181,6 +201,28 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       return refuse(makeProblem(problems::kBadRequest, fmt::format("the request body: {}", ec.message())));
     }
     forward();
+  }
+
+  // The client's header and body are awaited with a timer of their own, not
+  // the stream's expiry: a beast::tcp_stream closes its socket when its time
+  // runs out, and a 408 needs the socket to be sent on.
+  void readWithin(std::chrono::milliseconds limit) {
+    client_.expires_never();
+    readTimedOut_ = false;
+    readTimer_.expires_after(limit);
+    readTimer_.async_wait([self = shared_from_this(), deadline = ++readDeadline_](error_code ec) {
+      if (ec || deadline != self->readDeadline_) return;  // the read ended first
+      self->readTimedOut_ = true;
+      error_code ignored;
+      self->client_.socket().cancel(ignored);
+    });
+  }
+
+  // The read ended; true when it was because its time ran out.
+  bool readDone() {
+    ++readDeadline_;
+    readTimer_.cancel();
+    return readTimedOut_;
   }
 
   // ---- to a backend ----
@@ -251,7 +293,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   void readResponseHeader() {
     upstreamBuffer_.clear();
     response_.emplace();
-    response_->body_limit(boost::none);
+    response_->body_limit(kNoBodyLimit);
     if (head_method_) response_->skip(true);
     bhttp::async_read_header(*upstream_, upstreamBuffer_, *response_,
                              [self = shared_from_this()](error_code ec, std::size_t) { self->onResponseHeader(ec); });
@@ -269,7 +311,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       // An interim response (103 Early Hints): the final one follows. The
       // bytes already read belong to it.
       response_.emplace();
-      response_->body_limit(boost::none);
+      response_->body_limit(kNoBodyLimit);
       if (head_method_) response_->skip(true);
       return bhttp::async_read_header(*upstream_, upstreamBuffer_, *response_,
                                       [self = shared_from_this()](error_code readEc, std::size_t) {
@@ -357,10 +399,19 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   }
 
   void relayFailed(error_code ec) {
-    // Part of the response is on its way to the client: nothing to do but
-    // end the connection, so the client sees the response is incomplete.
     worker_.shared_.logError(fmt::format("ingress: response of {} for {} broke off: {}", upstreamName_, host_,
                                          ec.message()));
+    if (!serializer_->is_header_done()) {
+      // Nothing of the response has reached the client (its header goes
+      // with the first piece of its body): the client can still be told,
+      // with a 502 or 504, and keep its connection. Not sent again: the
+      // backend has seen the request.
+      serializer_.reset();
+      response_.reset();
+      return upstreamFailed(ec, true);
+    }
+    // Part of the response is on its way to the client: nothing to do but
+    // end the connection, so the client sees the response is incomplete.
     record(status_);
     close();
   }
@@ -503,6 +554,9 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   Worker& worker_;
   const IngressConfig& config_;
   beast::tcp_stream client_;
+  net::steady_timer readTimer_;
+  std::uint64_t readDeadline_ = 0;  // which read the timer is for
+  bool readTimedOut_ = false;
   const tcp::endpoint peer_;
   Client client_info_;
   beast::flat_buffer buffer_;

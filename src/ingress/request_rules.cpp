@@ -65,8 +65,9 @@ bool hasToken(const bhttp::fields& fields, bhttp::field name, std::string_view t
 template <bool isRequest>
 void stripHopByHop(bhttp::header<isRequest, bhttp::fields>& header, bool keepUpgrade) {
   for (const std::string& named : tokens(header, bhttp::field::connection)) {
-    // Never let a client make the ingress drop Host: the route is its own.
-    if (named == "host" || (keepUpgrade && named == "upgrade")) continue;
+    // Never let a sender make the ingress drop Host (the route is its own)
+    // or Content-Length (a response without it would lose its framing).
+    if (named == "host" || named == "content-length" || (keepUpgrade && named == "upgrade")) continue;
     header.erase(boost::beast::string_view(named.data(), named.size()));
   }
   header.erase(bhttp::field::connection);
@@ -233,6 +234,15 @@ void toUpstream(bhttp::request_header<>& header, const Client& client, bool webs
     header.set("X-Forwarded-For", client.address);
     header.set("X-Forwarded-Proto", "http");
     header.set("X-Forwarded-Host", host);
+  }
+  // A backend is an origin server, to which a client sends origin-form
+  // (RFC 9112 section 3.2.1); checkRequest made sure the authority is Host.
+  const std::string_view target = toStd(header.target());
+  if (const auto authority = absoluteAuthority(target)) {
+    const std::string_view rest = target.substr(static_cast<std::size_t>(authority->data() - target.data()) +
+                                                authority->size());
+    const std::string origin = rest.starts_with('/') ? std::string(rest) : "/" + std::string(rest);
+    header.target(origin);
   }
   header.version(11);
   if (websocket) {

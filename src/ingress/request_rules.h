@@ -60,9 +60,10 @@ bool isIdempotent(bhttp::verb method);
 // The request as sent to a backend: hop-by-hop fields gone (Connection and
 // every field it names, Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding,
 // Upgrade, Expect, which the ingress answers itself), X-Forwarded-For,
-// -Proto and -Host set (appended to when the client is trusted), HTTP/1.1
-// with keep-alive. A WebSocket upgrade keeps Upgrade and Connection: upgrade.
-// The body's framing is the caller's to set.
+// -Proto and -Host set (appended to when the client is trusted), an
+// absolute-form target made origin-form, HTTP/1.1 with keep-alive. A
+// WebSocket upgrade keeps Upgrade and Connection: upgrade. The body's framing
+// is the caller's to set.
 void toUpstream(bhttp::request_header<>& header, const Client& client, bool websocket);
 
 // The response as sent to the client: hop-by-hop fields gone (a 101's

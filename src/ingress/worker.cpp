@@ -17,6 +17,9 @@ std::optional<std::size_t> Balancer::pick(std::size_t index, const std::vector<t
   for (std::size_t step = 0; step < n; ++step) {
     const std::size_t i = (start + step) % n;
     const tcp::endpoint& candidate = endpoints[i];
+    // An address that did not parse (Worker::routes) reaches nobody: as
+    // 0.0.0.0 it would reach this very host.
+    if (candidate.address().is_unspecified()) continue;
     if (std::find(tried.begin(), tried.end(), candidate) != tried.end()) continue;
     if (!ejected_.empty()) {
       const auto it = ejected_.find(candidate);

@@ -59,7 +59,8 @@ class Balancer {
   void reset(std::size_t routes) { cursors_.assign(routes, 0); }
   // The next backend of route `index` not in `tried` and not ejected; if
   // all untried ones are ejected, the next untried one anyway (better a try
-  // than a certain error). Null when every backend has been tried.
+  // than a certain error). Null when every backend has been tried (or has
+  // no address).
   std::optional<std::size_t> pick(std::size_t index, const std::vector<tcp::endpoint>& endpoints,
                                   const std::vector<tcp::endpoint>& tried, Clock::time_point now);
   void eject(const tcp::endpoint& endpoint, Clock::time_point until) { ejected_[endpoint] = until; }
