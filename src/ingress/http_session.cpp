@@ -285,7 +285,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   void send() {
     upstream_->expires_after(config_.upstreamTimeout);
     bhttp::async_write(*upstream_, request_, [self = shared_from_this()](error_code ec, std::size_t) {
-      if (ec) return self->upstreamFailed(ec, false);
+      if (ec) return self->upstreamFailed(ec, false, false);
       self->readResponseHeader();
     });
   }
@@ -300,11 +300,11 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   }
 
   void onResponseHeader(error_code ec) {
-    if (ec) return upstreamFailed(ec, response_->got_some());
+    if (ec) return upstreamFailed(ec, true, response_->got_some());
     auto& message = response_->get();
     const unsigned status = message.result_int();
     if (status == 101) {
-      if (!websocket_) return upstreamFailed(bhttp::error::bad_version, true);
+      if (!websocket_) return upstreamFailed(bhttp::error::bad_version, true, true);
       return upgrade();
     }
     if (status >= 100 && status < 200) {
@@ -408,7 +408,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       // backend has seen the request.
       serializer_.reset();
       response_.reset();
-      return upstreamFailed(ec, true);
+      return upstreamFailed(ec, true, true);
     }
     // Part of the response is on its way to the client: nothing to do but
     // end the connection, so the client sees the response is incomplete.
@@ -416,14 +416,18 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     close();
   }
 
-  void upstreamFailed(error_code ec, bool gotSome) {
+  // `sent`: the whole request was written; `gotSome`: a byte of the
+  // response came back.
+  void upstreamFailed(error_code ec, bool sent, bool gotSome) {
     upstream_.reset();
     lastError_ = fmt::format("{}: {}", upstreamName_, ec == beast::error::timeout ? "timed out" : ec.message());
     const bool timedOut = ec == beast::error::timeout;
-    // A stale pooled connection fails before the backend sees anything; a
-    // request that may have reached a backend goes again only if it is
-    // idempotent (RFC 9110 section 9.2.2).
-    if (!gotSome && !timedOut && (reused_ || isIdempotent(request_.method()))) {
+    // A pooled connection the backend had closed fails the write: the
+    // backend saw no whole request, so any may go again. A request that may
+    // have reached a backend (written whole, and nothing came back) goes
+    // again only if it is idempotent (RFC 9110 section 9.2.2).
+    const bool unseen = reused_ && !sent;
+    if (!gotSome && !timedOut && (unseen || isIdempotent(request_.method()))) {
       if (!reused_) tried_.push_back(endpoint_);
       return attempt();
     }

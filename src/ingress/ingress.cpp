@@ -166,10 +166,18 @@ class Ingress::Impl {
     Worker& worker = nextWorker();
     acceptor->async_accept(worker.ioc, [this, acceptor, port, &worker](error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
-      if (!ec) {
-        net::post(worker.ioc,
-                  [&worker, port, s = std::move(socket)]() mutable { startTcpSession(worker, std::move(s), port); });
+      if (ec) {
+        // Out of file descriptors, most likely: accepting again at once
+        // would spin.
+        shared_.logError(fmt::format("ingress: accept on TCP route port {} failed: {}", port, ec.message()));
+        auto timer = std::make_shared<net::steady_timer>(workers_.front()->ioc, kAcceptRetryDelay);
+        timer->async_wait([this, acceptor, port, timer](error_code waitEc) {
+          if (!waitEc && acceptor->is_open()) acceptTcp(acceptor, port);
+        });
+        return;
       }
+      net::post(worker.ioc,
+                [&worker, port, s = std::move(socket)]() mutable { startTcpSession(worker, std::move(s), port); });
       acceptTcp(acceptor, port);
     });
   }

@@ -79,7 +79,7 @@ void RouteFollower::put(const KeyValue& kv) {
     jobs_.erase(std::string(name));
     return;
   }
-  jobs_[std::string(name)] = RouteJob{std::move(decoded->spec), decoded->createdAtMs};
+  jobs_[std::string(name)] = RouteJob{std::move(decoded->spec), decoded->createdAtMs, std::move(decoded->ingress)};
 }
 
 void RouteFollower::publish() {

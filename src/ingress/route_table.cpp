@@ -44,13 +44,16 @@ RouteTable RouteTable::build(const std::map<std::string, RouteJob>& jobs,
       table.routes_.push_back(std::move(route));
       std::vector<std::string> hosts = ingress.hosts;
       if (ingress.defaultHost && !domain.empty()) hosts.push_back(defaultHostOf(name, domain));
+      const auto& claimedHosts = job.claims.hosts;
       for (std::string& host : hosts) {
+        if (!std::binary_search(claimedHosts.begin(), claimedHosts.end(), host)) continue;
         auto [claim, fresh] = hostClaims.try_emplace(host, claimant);
         if (!fresh && !claimant.before(claim->second)) continue;
         claim->second = claimant;
         table.hosts_[std::move(host)] = index;
       }
-      if (ingress.tcp != 0) {
+      const auto& claimedPorts = job.claims.tcp;
+      if (ingress.tcp != 0 && std::binary_search(claimedPorts.begin(), claimedPorts.end(), ingress.tcp)) {
         auto [claim, fresh] = tcpClaims.try_emplace(ingress.tcp, claimant);
         if (!fresh && !claimant.before(claim->second)) continue;
         claim->second = claimant;

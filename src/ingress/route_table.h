@@ -5,10 +5,12 @@
 //
 // An instance is a backend while its status says healthy and names its
 // pod's address; any other state (stopping included: a pod about to stop is
-// withdrawn first, docs/ingress.md#draining) takes it out. Two jobs should
-// never claim one host or port (the control plane refuses the second); if
-// records say so anyway (written by hand, or by an older version), the job
-// created first keeps it, so every node decides alike.
+// withdrawn first, docs/ingress.md#draining) takes it out. A job serves a
+// host or TCP port only if its record holds the claim (JobRecord::ingress,
+// taken race-free when it was submitted): a spec alone claims nothing, so a
+// record from before claims existed serves nothing new. Should two records
+// claim one anyway (written by hand), the job created first keeps it, so
+// every node decides alike.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +47,7 @@ struct Route {
 struct RouteJob {
   Job spec;
   std::int64_t createdAtMs = 0;
+  IngressClaims claims;  // what the job holds; hosts and ports beyond it are not served
 };
 using InstanceKey = std::pair<std::string, std::uint32_t>;  // job, instance id
 

@@ -2,6 +2,7 @@
 // which job, which instances take traffic, and who keeps a host or port that
 // two jobs claim. Pure: job records and statuses in, a table out.
 #include "ingress/route_table.h"
+#include "scheduler/ingress_claims.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -61,8 +62,18 @@ class JobBuilder {
     main().ingress.reset();
     return *this;
   }
-  // So that a list of builders is a list of jobs.
-  operator RouteJob() const { return job_; }
+  // What the record does not claim, the ingress does not serve.
+  JobBuilder& unclaimed() {
+    unclaimed_ = true;
+    return *this;
+  }
+  // So that a list of builders is a list of jobs, with the claims the
+  // control plane records at submission.
+  operator RouteJob() const {
+    RouteJob job = job_;
+    if (!unclaimed_) job.claims = ingressClaimsOf(job.spec, kDomain);
+    return job;
+  }
 
  private:
   Container& main() {
@@ -79,6 +90,7 @@ class JobBuilder {
     return *main().ingress;
   }
   RouteJob job_;
+  bool unclaimed_ = false;
 };
 
 JobBuilder makeJob(std::string name) {
@@ -254,6 +266,22 @@ TEST(RouteTable, ADefaultHostCanBeClaimedLikeAnyOther) {
                                 makeJob("legacy").host("api.apps.example").createdAt(10)}),
                         {}, kDomain);
   EXPECT_EQ(jobOf(table.http("api.apps.example")), "legacy");
+}
+
+}  // namespace
+}  // namespace ozy::ingress
+
+namespace ozy::ingress {
+namespace {
+
+TEST(RouteTable, AJobServesOnlyTheHostsAndPortsItsRecordClaims) {
+  // A record from before claims existed: its spec reads as serving a host,
+  // but it took no claim, so another job may hold that host.
+  const RouteTable table =
+      RouteTable::build(jobsOf({makeJob("old").host("shop.example.org").tcp(5432).unclaimed()}), {}, kDomain);
+  EXPECT_EQ(table.http("shop.example.org"), nullptr);
+  EXPECT_EQ(table.tcp(5432), nullptr);
+  EXPECT_THAT(table.tcpPorts(), IsEmpty());
 }
 
 }  // namespace

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "ingress/ingress.h"
+#include "scheduler/ingress_claims.h"
 #include "ingress/route_table.h"
+#include "scheduler/ingress_claims.h"
 #include "support/backends.h"
 
 namespace ozy::ingress {
@@ -33,6 +35,8 @@ namespace ozy::ingress::testing {
 // Jobs and their healthy instances, in the order the test names them.
 class Routes {
  public:
+  static constexpr std::string_view kDomain = "apps.test";
+
   // A job with one container whose ingress serves `hosts` on `port`
   // (and `tcp`, when not 0).
   Routes& job(const std::string& name, std::vector<std::string> hosts, std::uint16_t port,
@@ -44,6 +48,8 @@ class Routes {
     container.name = "main";
     container.ingress = ozy::Ingress{std::move(hosts), false, port, tcp};
     job.spec.containers.push_back(std::move(container));
+    // As the control plane records them when the job is submitted.
+    job.claims = ingressClaimsOf(job.spec, kDomain);
     jobs_[name] = std::move(job);
     return *this;
   }
@@ -60,7 +66,7 @@ class Routes {
     return *this;
   }
   std::shared_ptr<const RouteTable> build() const {
-    return std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, "apps.test"));
+    return std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, kDomain));
   }
 
  private:
