@@ -59,7 +59,7 @@ std::string clientAddress(const tcp::endpoint& peer) {
 
 class HttpSession final : public http::Connection, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Worker& worker, tcp::socket socket, tcp::endpoint peer)
+  HttpSession(Worker& worker, Socket socket, tcp::endpoint peer)
       : worker_(worker),
         config_(worker.shared_.config),
         client_(std::move(socket)),
@@ -204,7 +204,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   }
 
   // The client's header and body are awaited with a timer of their own, not
-  // the stream's expiry: a beast::tcp_stream closes its socket when its time
+  // the stream's expiry: a Stream closes its socket when its time
   // runs out, and a 408 needs the socket to be sent on.
   void readWithin(std::chrono::milliseconds limit) {
     client_.expires_never();
@@ -255,14 +255,13 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     ++attempts_;
     backend_ = &route_->backends[*pick];
     endpoint_ = endpoints[*pick];
-    upstreamName_ = fmt::format("{}:{}", backend_->address, backend_->port);
-    if (auto pooled = worker_.pool.take(endpoint_, now)) {
-      upstream_.emplace(std::move(*pooled));
+    if (auto pooled = worker_.pool.take(endpoint_, now, !isIdempotent(request_.method()))) {
+      upstream_ = std::move(pooled);
       reused_ = true;
       return send();
     }
     reused_ = false;
-    upstream_.emplace(worker_.ioc);
+    upstream_ = std::make_unique<Stream>(worker_.ioc);
     upstream_->expires_after(config_.connectTimeout);
     upstream_->async_connect(endpoint_, [self = shared_from_this()](error_code ec) { self->onConnect(ec); });
   }
@@ -271,7 +270,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     if (ec) {
       // Nothing was sent: any request may go to another instance, and this
       // one is passed over for a while.
-      lastError_ = fmt::format("{}: {}", upstreamName_, ec == beast::error::timeout ? "connect timed out" : ec.message());
+      lastError_ = fmt::format("{}: {}", upstreamName(), ec == beast::error::timeout ? "connect timed out" : ec.message());
       worker_.balancer.eject(endpoint_, Clock::now() + config_.passiveEjection);
       tried_.push_back(endpoint_);
       upstream_.reset();
@@ -351,7 +350,9 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     if (!response_->is_done()) {
       body.data = chunk_.get();
       body.size = kRelayChunk;
-      upstream_->expires_after(config_.upstreamTimeout);
+      // The first piece is still under the deadline set when the request
+      // was sent (it mostly came with the header); later ones get their own.
+      if (sent_ > 0) upstream_->expires_after(config_.upstreamTimeout);
       return bhttp::async_read(*upstream_, upstreamBuffer_, *response_,
                                [self = shared_from_this()](error_code ec, std::size_t) {
                                  if (ec == bhttp::error::need_buffer) ec = {};
@@ -387,7 +388,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
     const bool reusable =
         upstreamKeepAlive_ && upstreamFramed_ && response_->is_done() && upstreamBuffer_.size() == 0;
     if (reusable && upstream_) {
-      worker_.pool.put(endpoint_, std::move(*upstream_), Clock::now());
+      worker_.pool.put(endpoint_, std::move(upstream_), Clock::now());
     }
     upstream_.reset();
     record(status_);
@@ -399,7 +400,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   }
 
   void relayFailed(error_code ec) {
-    worker_.shared_.logError(fmt::format("ingress: response of {} for {} broke off: {}", upstreamName_, host_,
+    worker_.shared_.logError(fmt::format("ingress: response of {} for {} broke off: {}", upstreamName(), host_,
                                          ec.message()));
     if (!serializer_->is_header_done()) {
       // Nothing of the response has reached the client (its header goes
@@ -420,7 +421,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   // response came back.
   void upstreamFailed(error_code ec, bool sent, bool gotSome) {
     upstream_.reset();
-    lastError_ = fmt::format("{}: {}", upstreamName_, ec == beast::error::timeout ? "timed out" : ec.message());
+    lastError_ = fmt::format("{}: {}", upstreamName(), ec == beast::error::timeout ? "timed out" : ec.message());
     const bool timedOut = ec == beast::error::timeout;
     // A pooled connection the backend had closed fails the write: the
     // backend saw no whole request, so any may go again. A request that may
@@ -513,7 +514,8 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       entry.status = status;
       entry.job = job;
       entry.instance = backend_ ? backend_->instance : 0;
-      entry.upstream = backend_ ? std::string_view(upstreamName_) : std::string_view();
+      upstreamName_ = upstreamName();
+      entry.upstream = upstreamName_;
       entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started_);
       entry.bytes = sent_;
       log->write(entry);
@@ -533,7 +535,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
   void shutdown() {
     error_code ignored;
-    client_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    client_.socket().shutdown(Socket::shutdown_send, ignored);
     linger();
   }
 
@@ -557,8 +559,8 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
   Worker& worker_;
   const IngressConfig& config_;
-  beast::tcp_stream client_;
-  net::steady_timer readTimer_;
+  Stream client_;
+  Timer readTimer_;
   std::uint64_t readDeadline_ = 0;  // which read the timer is for
   bool readTimedOut_ = false;
   const tcp::endpoint peer_;
@@ -591,8 +593,16 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
   std::string lastError_;
   const Backend* backend_ = nullptr;
   tcp::endpoint endpoint_;
-  std::string upstreamName_;
-  std::optional<beast::tcp_stream> upstream_;
+  std::string upstreamName_;  // for the access log line being written
+
+  // "address:port" of the backend, made only when a message needs it (not
+  // per request).
+  std::string upstreamName() const {
+    return backend_ ? fmt::format("{}:{}", backend_->address, backend_->port) : std::string();
+  }
+  // By pointer: moving a Beast stream allocates a new one (its timers
+  // included), and a pooled connection would be moved twice a request.
+  std::unique_ptr<Stream> upstream_;
   bool reused_ = false;
   beast::flat_buffer upstreamBuffer_;
   std::optional<bhttp::response_parser<bhttp::buffer_body>> response_;
@@ -607,7 +617,7 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
 }  // namespace
 
-void startHttpSession(Worker& worker, tcp::socket socket) {
+void startHttpSession(Worker& worker, Socket socket) {
   error_code ec;
   const tcp::endpoint peer = socket.remote_endpoint(ec);
   if (ec) return;

@@ -115,7 +115,7 @@ class Ingress::Impl {
         [this] { net::post(workers_.front()->ioc, [this] { accept(); }); });
     if (!room) return;  // resumed when a connection closes
     Worker& worker = nextWorker();
-    acceptor_->async_accept(worker.ioc, [this, &worker](error_code ec, tcp::socket socket) {
+    acceptor_->async_accept(worker.ioc, [this, &worker](error_code ec, Socket socket) {
       if (ec == net::error::operation_aborted || !acceptor_->is_open()) return;
       if (ec) {
         shared_.logError(fmt::format("ingress: accept failed: {}", ec.message()));
@@ -164,7 +164,7 @@ class Ingress::Impl {
 
   void acceptTcp(const std::shared_ptr<tcp::acceptor>& acceptor, std::uint16_t port) {
     Worker& worker = nextWorker();
-    acceptor->async_accept(worker.ioc, [this, acceptor, port, &worker](error_code ec, tcp::socket socket) {
+    acceptor->async_accept(worker.ioc, [this, acceptor, port, &worker](error_code ec, Socket socket) {
       if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
       if (ec) {
         // Out of file descriptors, most likely: accepting again at once

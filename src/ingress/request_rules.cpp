@@ -76,12 +76,16 @@ void stripHopByHop(bhttp::header<isRequest, bhttp::fields>& header, bool keepUpg
   header.erase(bhttp::field::trailer);
   header.erase(bhttp::field::transfer_encoding);
   if (!keepUpgrade) header.erase(bhttp::field::upgrade);
-  std::vector<std::string> proxyFields;
-  for (const auto& field : header) {
-    const std::string name = lower(toStd(field.name_string()));
-    if (name.starts_with("proxy-")) proxyFields.push_back(name);
+  // Erased as found (erasing one field leaves the others' iterators valid);
+  // compared in place, as this runs for every request.
+  constexpr std::string_view kProxy = "proxy-";
+  for (auto it = header.begin(); it != header.end();) {
+    const std::string_view name = toStd(it->name_string());
+    const bool proxy = name.size() > kProxy.size() &&
+                       boost::beast::iequals(boost::beast::string_view(name.data(), kProxy.size()),
+                                             boost::beast::string_view(kProxy.data(), kProxy.size()));
+    it = proxy ? header.erase(it) : std::next(it);
   }
-  for (const std::string& name : proxyFields) header.erase(boost::beast::string_view(name.data(), name.size()));
 }
 
 bool hasControlOrSpace(std::string_view text) {

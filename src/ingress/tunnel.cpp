@@ -21,7 +21,7 @@ constexpr std::size_t kPiece = 16 << 10;
 
 class Tunnel final : public std::enable_shared_from_this<Tunnel> {
  public:
-  Tunnel(beast::tcp_stream a, beast::tcp_stream b, std::chrono::milliseconds idle)
+  Tunnel(Stream a, Stream b, std::chrono::milliseconds idle)
       : a_(std::move(a)), b_(std::move(b)), idle_(idle), timer_(a_.get_executor()) {}
 
   void start(std::string toB, std::string toA) {
@@ -38,7 +38,7 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel> {
     bool done = false;
   };
 
-  void begin(beast::tcp_stream& from, beast::tcp_stream& to, std::string already, Direction& d) {
+  void begin(Stream& from, Stream& to, std::string already, Direction& d) {
     if (already.empty()) return pump(from, to, d);
     d.pending = std::move(already);
     net::async_write(to.socket(), net::buffer(d.pending),
@@ -49,13 +49,13 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel> {
                      });
   }
 
-  void pump(beast::tcp_stream& from, beast::tcp_stream& to, Direction& d) {
+  void pump(Stream& from, Stream& to, Direction& d) {
     from.socket().async_read_some(
         net::buffer(d.buffer), [self = shared_from_this(), &from, &to, &d](error_code ec, std::size_t n) {
           if (ec == net::error::eof) {
             // Half-close: the other side may still have things to say.
             error_code ignored;
-            to.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            to.socket().shutdown(Socket::shutdown_send, ignored);
             d.done = true;
             if (self->ab_.done && self->ba_.done) self->end();
             return;
@@ -88,10 +88,10 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel> {
     timer_.cancel();
   }
 
-  beast::tcp_stream a_;
-  beast::tcp_stream b_;
+  Stream a_;
+  Stream b_;
   const std::chrono::milliseconds idle_;
-  net::steady_timer timer_;
+  Timer timer_;
   Clock::time_point lastActivity_;
   Direction ab_;
   Direction ba_;
@@ -103,7 +103,7 @@ class Tunnel final : public std::enable_shared_from_this<Tunnel> {
 // flow both ways.
 class TcpSession final : public std::enable_shared_from_this<TcpSession> {
  public:
-  TcpSession(Worker& worker, tcp::socket socket, std::uint16_t port)
+  TcpSession(Worker& worker, Socket socket, std::uint16_t port)
       : worker_(worker), client_(std::move(socket)), port_(port) {}
 
   void start() {
@@ -143,24 +143,24 @@ class TcpSession final : public std::enable_shared_from_this<TcpSession> {
   }
 
   Worker& worker_;
-  beast::tcp_stream client_;
+  Stream client_;
   const std::uint16_t port_;
   std::shared_ptr<const RouteView> view_;
   const Route* route_ = nullptr;
   std::size_t index_ = 0;
   std::vector<tcp::endpoint> tried_;
   tcp::endpoint endpoint_;
-  std::optional<beast::tcp_stream> upstream_;
+  std::optional<Stream> upstream_;
 };
 
 }  // namespace
 
-void startTunnel(beast::tcp_stream a, beast::tcp_stream b, std::string toB, std::string toA,
+void startTunnel(Stream a, Stream b, std::string toB, std::string toA,
                  std::chrono::milliseconds idle) {
   std::make_shared<Tunnel>(std::move(a), std::move(b), idle)->start(std::move(toB), std::move(toA));
 }
 
-void startTcpSession(Worker& worker, tcp::socket socket, std::uint16_t port) {
+void startTcpSession(Worker& worker, Socket socket, std::uint16_t port) {
   std::make_shared<TcpSession>(worker, std::move(socket), port)->start();
 }
 

@@ -7,8 +7,10 @@
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/rate_policy.hpp>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -29,6 +31,12 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
+// Sockets and streams bound to a worker's io_context by type, not through
+// Asio's type-erased executor, whose copies cost on every operation.
+using Executor = net::io_context::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+using Timer = net::basic_waitable_timer<Clock, net::wait_traits<Clock>, Executor>;
 
 // Everything the workers share. Owned by Ingress::Impl, which outlives them.
 struct Shared {
@@ -75,16 +83,17 @@ class UpstreamPool {
  public:
   UpstreamPool(std::size_t perBackend, std::chrono::milliseconds idleTimeout)
       : perBackend_(perBackend), idleTimeout_(idleTimeout) {}
-  // An idle connection that still looks open, or nullopt.
-  std::optional<beast::tcp_stream> take(const tcp::endpoint& endpoint, Clock::time_point now);
-  void put(const tcp::endpoint& endpoint, beast::tcp_stream stream, Clock::time_point now);
+  // An idle connection that still looks open, or null. `check`: make
+  // sure the backend has not closed it, even if it was in use just now.
+  std::unique_ptr<Stream> take(const tcp::endpoint& endpoint, Clock::time_point now, bool check = true);
+  void put(const tcp::endpoint& endpoint, std::unique_ptr<Stream> stream, Clock::time_point now);
   // Closes the connections to backends not in `keep`.
   void retain(const std::vector<tcp::endpoint>& keep);
   void clear() { idle_.clear(); }
 
  private:
   struct Idle {
-    beast::tcp_stream stream;
+    std::unique_ptr<Stream> stream;
     Clock::time_point since;
   };
   const std::size_t perBackend_;
@@ -133,15 +142,15 @@ class Worker {
 };
 
 // Serves one client connection on `worker`'s thread until it closes.
-void startHttpSession(Worker& worker, tcp::socket socket);
+void startHttpSession(Worker& worker, Socket socket);
 
 // Relays bytes both ways between two connected streams until both sides
 // have finished (a half-close is passed on) or neither spoke for `idle`.
 // `toB` and `toA` are bytes already read from A (for B) and from B (for A).
-void startTunnel(beast::tcp_stream a, beast::tcp_stream b, std::string toB, std::string toA,
+void startTunnel(Stream a, Stream b, std::string toB, std::string toA,
                  std::chrono::milliseconds idle);
 
 // Connects a TCP-route client to a backend of route `port` and tunnels.
-void startTcpSession(Worker& worker, tcp::socket socket, std::uint16_t port);
+void startTcpSession(Worker& worker, Socket socket, std::uint16_t port);
 
 }  // namespace ozy::ingress
