@@ -146,7 +146,9 @@ TEST(Ingress, AnUnknownHostIsAnswered404AndTheConnectionStaysOpen) {
     ASSERT_TRUE(client->send(makeRequest(bhttp::verb::get, "/", "nobody.example")));
     const auto response = client->read();
     expectProblem(response, problems::kUnknownHost);
-    if (response) EXPECT_THAT(response->body(), HasSubstr("nobody.example"));
+    if (response) {
+      EXPECT_THAT(response->body(), HasSubstr("nobody.example"));
+    }
   }
   // The answer to HEAD has the header of the answer to GET, and no body.
   ASSERT_TRUE(client->send(makeRequest(bhttp::verb::head, "/", "nobody.example")));

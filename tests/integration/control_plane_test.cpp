@@ -325,7 +325,9 @@ TEST_F(IngressClaimsTest, OfConcurrentSubmissionsClaimingOneHostExactlyOneSuccee
   ASSERT_EQ(jobs->kvs.size(), 1u) << "the losers wrote nothing";
   EXPECT_EQ(jobs->kvs.front().key, keys::job(winner));
   for (const auto& o : outcomes) {
-    if (o) EXPECT_EQ(o->extensions["heldBy"], winner);
+    if (o) {
+      EXPECT_EQ(o->extensions["heldBy"], winner);
+    }
   }
 }
 

@@ -50,8 +50,10 @@ class IngressTest : public testbed_testing::TestBedCluster {
   // GET /cgi-bin/who with `host` through host i's ingress, from this
   // process (the bridge reaches every host).
   Result<http::ClientResponse, std::string> get(int i, const std::string& host) {
-    auto client = http::HttpClient::create({.baseUrl = "http://" + bed_->host(i).address() + ":80",
-                                            .deadline = std::chrono::seconds(5)});
+    http::HttpClientConfig config;
+    config.baseUrl = "http://" + bed_->host(i).address() + ":80";
+    config.deadline = std::chrono::seconds(5);
+    auto client = http::HttpClient::create(config);
     if (!client) return fail(client.error());
     http::ClientRequest request;
     request.path = "/cgi-bin/who";
@@ -206,6 +208,61 @@ TEST_F(IngressTest, WithEtcdFrozenTheIngressKeepsServingItsLastRoutes) {
   ::kill(etcd_->pid(), SIGCONT);
   EXPECT_TRUE(failure.empty()) << failure;
   EXPECT_GT(served, 10);
+}
+
+TEST_F(IngressTest, AKilledInstanceCostsClientsNothingAndATcpRouteReachesTheJobFromEveryNode) {
+  ASSERT_NO_FATAL_FAILURE(up(3));
+  ASSERT_NO_FATAL_FAILURE(startAgents({1, 2, 3}));
+  ASSERT_NO_FATAL_FAILURE(
+      submit("web", webJob("web", 3, "    ingress: {hosts: [web.example], port: 80, tcp: 9080}")));
+  ASSERT_TRUE(waitFor([&] { return node_testing::allIn(*store_, "web", 3, InstanceState::kHealthy); }, 90s))
+      << describe("web");
+  // The TCP route, byte for byte: an HTTP exchange through port 9080 of
+  // every host, from another host.
+  for (int i = 1; i <= 3; ++i) {
+    const int from = i % 3 + 1;
+    std::string out;
+    EXPECT_TRUE(waitFor([&] {
+      const auto fetched = bed_->run(from, {"curl", "-s", "--max-time", "3",
+                                            fmt::format("http://{}:9080/cgi-bin/who", bed_->host(i).address())});
+      out = fetched.output;
+      return fetched.exitCode == 0 && out.starts_with("web ");
+    }, 10s)) << node(i) << ": " << out;
+  }
+
+  ASSERT_TRUE(waitFor([&] {
+    auto r = get(1, "web.example");
+    return r && r->status == 200;
+  }, 10s));
+  std::mutex mutex;
+  std::vector<std::string> failures;
+  RequestLoop loop([&] {
+    auto r = get(1, "web.example");
+    if (r && r->status == 200) return true;
+    std::lock_guard lock(mutex);
+    failures.push_back(r ? fmt::format("{} {}", r->status, r->body) : r.error());
+    return false;
+  });
+  ASSERT_TRUE(waitFor([&] { return loop.ok() > 20; }, 10s));
+  // Host 3's instance dies (its container killed): until its health check
+  // says so, the ingress meets refused connections there and goes to the
+  // others; then it is out of the table.
+  std::uint32_t victim = 0;
+  for (const auto& [id, s] : node_testing::statuses(*store_, "web")) {
+    if (s.node == node(3)) victim = id;
+  }
+  const auto killed = bed_->run(3, {"podman", "kill", fmt::format("ozy-web-{}.{}.app", victim, node(3))});
+  ASSERT_EQ(killed.exitCode, 0) << killed.output;
+  ASSERT_TRUE(waitFor([&] {
+    auto s = node_testing::statuses(*store_, "web");
+    return s.contains(victim) && s.at(victim).state != InstanceState::kHealthy;
+  }, 30s)) << describe("web");
+  const std::uint64_t seen = loop.ok();
+  ASSERT_TRUE(waitFor([&] { return loop.ok() > seen + 20; }, 10s));
+  loop.stop();
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(loop.failed(), 0u) << (failures.empty() ? "" : failures.front());
+  RecordProperty("requests", static_cast<int>(loop.ok()));
 }
 
 }  // namespace

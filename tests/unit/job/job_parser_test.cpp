@@ -1246,7 +1246,9 @@ TEST(JobParser, AsksForTheIngressPortWhenItCannotBeDerived) {
     SCOPED_TRACE(fields);
     const auto errors = errorsOf(appWith(fields));
     EXPECT_THAT(errors, ElementsAre(fieldError("containers.app.ingress.port", "is required")));
-    if (!errors.empty()) EXPECT_GT(errors[0].line, 0) << "it points at the ingress";
+    if (!errors.empty()) {
+      EXPECT_GT(errors[0].line, 0) << "it points at the ingress";
+    }
   }
 }
 
