@@ -291,6 +291,12 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
   void readResponseHeader() {
     upstreamBuffer_.clear();
+    awaitResponseHeader();
+  }
+
+  // A fresh parser for the next response header; what the buffer already
+  // holds belongs to it.
+  void awaitResponseHeader() {
     response_.emplace();
     response_->body_limit(kNoBodyLimit);
     if (head_method_) response_->skip(true);
@@ -307,15 +313,8 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
       return upgrade();
     }
     if (status >= 100 && status < 200) {
-      // An interim response (103 Early Hints): the final one follows. The
-      // bytes already read belong to it.
-      response_.emplace();
-      response_->body_limit(kNoBodyLimit);
-      if (head_method_) response_->skip(true);
-      return bhttp::async_read_header(*upstream_, upstreamBuffer_, *response_,
-                                      [self = shared_from_this()](error_code readEc, std::size_t) {
-                                        self->onResponseHeader(readEc);
-                                      });
+      // An interim response (103 Early Hints): the final one follows.
+      return awaitResponseHeader();
     }
     status_ = static_cast<int>(status);
     upstreamKeepAlive_ = message.keep_alive();

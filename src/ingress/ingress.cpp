@@ -141,7 +141,7 @@ class Ingress::Impl {
         ++it;
       }
     }
-    if (!stopped()) {
+    if (!shared_.registry.stopping()) {
       for (std::uint16_t port : ports) {
         if (tcpAcceptors_.contains(port)) continue;
         auto acceptor = std::make_shared<tcp::acceptor>(workers_.front()->ioc);
@@ -180,10 +180,6 @@ class Ingress::Impl {
                 [&worker, port, s = std::move(socket)]() mutable { startTcpSession(worker, std::move(s), port); });
       acceptTcp(acceptor, port);
     });
-  }
-
-  bool stopped() {
-    return shared_.registry.stopping();
   }
 
   Shared shared_;

@@ -9,6 +9,7 @@
 
 #include "http/framing.h"
 #include "http/http_problems.h"
+#include "http/message.h"
 #include "http/request_policy.h"
 #include "ingress/ingress_problems.h"
 
@@ -32,12 +33,6 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // The comma-separated tokens of every field named `name`, lowercased.
 std::vector<std::string> tokens(const bhttp::fields& fields, bhttp::field name) {
   std::vector<std::string> out;
@@ -46,7 +41,7 @@ std::vector<std::string> tokens(const bhttp::fields& fields, bhttp::field name) 
     std::string_view rest = toStd(it->value());
     while (!rest.empty()) {
       const auto comma = rest.find(',');
-      const std::string_view token = trim(rest.substr(0, comma));
+      const std::string_view token = http::trimWhitespace(rest.substr(0, comma));
       if (!token.empty()) out.push_back(lower(token));
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);

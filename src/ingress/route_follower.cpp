@@ -83,7 +83,13 @@ void RouteFollower::put(const KeyValue& kv) {
 }
 
 void RouteFollower::publish() {
-  publish_(std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, domain_)));
+  // Most changes (a status of a job without ingress, a restart count) leave
+  // the table as it was: then the workers keep their views, pools and
+  // round-robin cursors.
+  auto table = std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, domain_));
+  if (published_ && *published_ == *table) return;
+  published_ = table;
+  publish_(std::move(table));
 }
 
 }  // namespace ozy::ingress

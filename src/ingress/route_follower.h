@@ -44,6 +44,7 @@ class RouteFollower {
   // Touched by the follower's callbacks only, which never overlap.
   std::map<std::string, RouteJob> jobs_;
   std::map<InstanceKey, InstanceStatus> statuses_;
+  std::shared_ptr<const RouteTable> published_;
   std::unique_ptr<PrefixFollower> follower_;
 };
 

@@ -78,6 +78,8 @@ class RouteTable {
   // Host names served, ascending (for logs and `ozy` output).
   std::vector<std::string> hosts() const;
 
+  bool operator==(const RouteTable&) const = default;
+
  private:
   std::vector<Route> routes_;
   std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> hosts_;
