@@ -104,11 +104,38 @@ struct Container {
   bool operator==(const Container&) const = default;
 };
 
+// How a running job moves to a new version (docs/jobs.md#update), with
+// Nomad's meanings and defaults. `rolling`: batches of `maxParallel` new
+// instances are placed beside the old ones; once a batch has been healthy
+// for `minHealthyTime` (within `healthyDeadline` of its placement) as many
+// old instances go, and the next batch starts. `recreate`: every old
+// instance goes first, then the new ones are placed together. `canary` new
+// instances come first, in addition, and the deployment waits for `ozy job
+// promote` once they are healthy. A deployment fails when a batch misses its
+// healthy deadline or no batch has become healthy for `progressDeadline`;
+// with `autoRevert` the job then goes back to its last version whose
+// deployment succeeded.
+enum class UpdateStrategy { kRolling, kRecreate };
+
+struct UpdatePolicy {
+  std::uint32_t maxParallel = 1;
+  Millis minHealthyTime{10'000};
+  Millis healthyDeadline{300'000};
+  Millis progressDeadline{600'000};
+  bool autoRevert = false;
+  std::uint32_t canary = 0;
+  UpdateStrategy strategy = UpdateStrategy::kRolling;
+  bool operator==(const UpdatePolicy&) const = default;
+};
+
 struct Job {
   std::string name;
   std::uint32_t numInstances = 1;
   // In the order the file lists them; startOrder() gives depends_on order.
   std::vector<Container> containers;
+  // How a change of the containers rolls out; changing it alone replaces
+  // no instance.
+  UpdatePolicy update;
   bool operator==(const Job&) const = default;
 
   const Container* findContainer(std::string_view name) const;
@@ -127,6 +154,7 @@ std::string_view toString(Protocol protocol);
 std::string_view toString(HealthCheckType type);
 std::string_view toString(VolumeType type);
 std::string_view toString(PullPolicy policy);
+std::string_view toString(UpdateStrategy strategy);
 
 // "127.0.0.1:80:3000/udp" in the job file's own syntax.
 std::string toString(const PortMapping& port);
