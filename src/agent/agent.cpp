@@ -22,6 +22,7 @@
 
 #include "agent/node_registration.h"
 #include "agent/node_supervisor.h"
+#include "agent/deployer.h"
 #include "agent/replacer.h"
 #include "dns/dns_server.h"
 #include "ingress/access_log.h"
@@ -630,6 +631,7 @@ int runAgent(const AgentConfig& config) {
   ControlPlaneOptions controlOptions;
   controlOptions.maxTxnOps = config.maxTxnOps;
   controlOptions.domain = config.domain;
+  controlOptions.versionsKept = config.versionsKept;
   controlOptions.nowMs = wallClockMs;
   controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -648,6 +650,8 @@ int runAgent(const AgentConfig& config) {
   if (!replaceInterval) return fatal(replaceInterval.error());
   auto pendingInterval = durationFlag("pending-interval", config.pendingInterval);
   if (!pendingInterval) return fatal(pendingInterval.error());
+  auto deployInterval = durationFlag("deploy-interval", config.deployInterval);
+  if (!deployInterval) return fatal(deployInterval.error());
 
   const std::string address = config.address.empty() ? "127.0.0.1" : config.address;
   auto allowedCapabilities = capabilityFlags(config.allowCapabilities);
@@ -720,6 +724,14 @@ int runAgent(const AgentConfig& config) {
   };
   Replacer replacer(control, replacerConfig);
   replacer.start();
+  // Drives the deployments this node is ranked first for.
+  DeployerConfig deployerConfig;
+  deployerConfig.node = node;
+  deployerConfig.interval = *deployInterval;
+  deployerConfig.view = replacerConfig.view;
+  deployerConfig.nowMs = wallClockMs;
+  Deployer deployer(**store, control, deployerConfig);
+  deployer.start();
   spdlog::info("node {} joined (lease {}{}), API on {}, memory {}, disk {}", node,
                (*registration)->lease(), (*registration)->resumed() ? ", resumed" : "",
                record.api, formatSize(*memory), formatSize(*disk));
@@ -735,6 +747,7 @@ int runAgent(const AgentConfig& config) {
   spdlog::info("node {}: {} received; stopping the agent, leaving its pods running (an agent "
                "started within {} s adopts them; `ozy node drain` moves them away)",
                node, strsignal(signal), config.leaseTtl);
+  deployer.stop();
   replacer.stop();
   (*server)->stop();
   nodeRuntime.stop();

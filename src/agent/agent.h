@@ -41,6 +41,8 @@ struct AgentConfig {
   int etcdTimeoutMs = 5000;
   std::string replaceInterval = "1s";   // looks for dead nodes' instances to re-place
   std::string pendingInterval = "10s";  // looks for pending instances that now fit
+  std::string deployInterval = "250ms"; // looks at the deployments it drives
+  std::size_t versionsKept = 10;        // versions kept per job (docs/jobs.md#update)
 
   // Running instances (issue 4).
   std::string runtime = "podman";  // or "none": schedule only, run nothing

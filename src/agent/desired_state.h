@@ -1,9 +1,10 @@
 // What etcd assigns to this node, as the reconciler's DesiredInstances: the
 // node's assignments (/ozy/assignments/<node>/) and the job specs they name.
 //
-// Specs are cached per assignment incarnation (job, the assignment key's
-// create revision, the job version it records), so a steady node reads one
-// prefix per pass and no job record. A job stopped and submitted again under
+// Each instance runs its own version's spec (/ozy/versions/<job>/<n>): two
+// versions run side by side during a rolling deploy. Specs are cached per
+// assignment incarnation (job, the assignment key's create revision, the
+// version), so a steady node reads one prefix per pass and no job record. A job stopped and submitted again under
 // the same name gets a new assignment key, hence a fresh read.
 #pragma once
 
@@ -45,6 +46,10 @@ class DesiredState {
     std::uint64_t hash = 0;
   };
   std::map<CacheKey, Spec> specs_;
+
+  // A version's spec; null when the job is gone (being stopped).
+  Result<std::shared_ptr<const Job>, StoreError> readSpec(const std::string& job,
+                                                          std::uint64_t version);
 };
 
 }  // namespace ozy

@@ -666,9 +666,12 @@ Result<std::optional<std::string>, StoreError> NodeSupervisor::movedTo(const std
     auto assignment = store_.get(keys::assignment(node, job));
     if (!assignment) return fail(std::move(assignment).error());
     if (assignment->kvs.empty()) continue;
-    auto a = decodeAssignment(assignment->kvs.front().value);
-    if (a && std::binary_search(a->instances.begin(), a->instances.end(), id)) {
-      return std::optional<std::string>(node);
+    auto groups = decodeAssignments(assignment->kvs.front().value);
+    if (!groups) continue;
+    for (const Assignment& a : *groups) {
+      if (std::binary_search(a.instances.begin(), a.instances.end(), id)) {
+        return std::optional<std::string>(node);
+      }
     }
   }
   return std::optional<std::string>();
@@ -972,6 +975,7 @@ InstanceStatus NodeSupervisor::statusOf(const DesiredInstance& d, const runtime:
   InstanceStatus status;
   status.node = config_.node;
   status.restarts = baseRestarts_.contains(key) ? baseRestarts_.at(key) : 0;
+  status.version = d.version;
   if (!summary || !ofVersion(*summary, d.jobVersion)) {
     if (auto w = withdrawn_.find(key); w != withdrawn_.end() && w->second.replaced && summary) {
       return *w->second.status;  // the old pod finishes what it serves

@@ -242,6 +242,13 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--pending-interval", config->pendingInterval,
                     "How often to look for pending instances that now fit")
       ->capture_default_str();
+  agent->add_option("--deploy-interval", config->deployInterval,
+                    "How often to look at the deployments this node drives")
+      ->capture_default_str();
+  agent->add_option("--versions-kept", config->versionsKept,
+                    "Versions of each job kept for history and reverts")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
   agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
   agent->add_option("--ingress", config->ingress,

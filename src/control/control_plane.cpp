@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "control/snapshot_cache.h"
+#include "deploy/deployment_step.h"
+#include "deploy/spec_change.h"
 #include "job/job_parser.h"
 #include "scheduler/keys.h"
 #include "scheduler/snapshot_update.h"
@@ -70,6 +72,7 @@ Txn toTxn(const CommitPlan& plan) {
   }
   for (const auto& p : plan.puts) txn.success.push_back(TxnOp::put(p.key, p.value));
   for (const auto& k : plan.deletes) txn.success.push_back(TxnOp::remove(k));
+  for (const auto& k : plan.deletePrefixes) txn.success.push_back(TxnOp::removePrefix(k));
   return txn;
 }
 
@@ -350,13 +353,23 @@ Result<ClusterSnapshot, Problem> ControlPlane::snapshot() {
 }
 
 Result<std::optional<JobEntry>, Problem> ControlPlane::readJob(const std::string& name) {
-  // Two reads (the job, then its assignments), made consistent by requiring
-  // that the job did not change in between; every change to a job's
-  // assignments also rewrites the job.
+  auto state = readJobState(name);
+  if (!state) return fail(std::move(state).error());
+  if (!*state) return std::optional<JobEntry>{};
+  return std::optional<JobEntry>(std::move((*state)->entry));
+}
+
+Result<std::optional<ControlPlane::JobState>, Problem> ControlPlane::readJobState(
+    const std::string& name) {
+  // Two reads (the job, then its assignments, versions and deployment), made
+  // consistent by requiring that the job did not change in between; every
+  // change to a job's assignments also rewrites the job. (A deployment's
+  // step that changes only the deployment may land in between: its compares
+  // on the deployment key then make a plan from this read lose.)
   for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
     auto got = store_.get(keys::job(name));
     if (!got) return fail(toProblem(got.error()));
-    if (got->kvs.empty()) return std::optional<JobEntry>{};
+    if (got->kvs.empty()) return std::optional<JobState>{};
     const KeyValue& kv = got->kvs.front();
     auto record = decodeJob(kv.value);
     if (!record) return fail(corrupt(kv.key, record.error()));
@@ -365,7 +378,8 @@ Result<std::optional<JobEntry>, Problem> ControlPlane::readJob(const std::string
       // never steer them to that job's keys.
       return fail(corrupt(kv.key, fmt::format("it holds job \"{}\"", record->spec.name)));
     }
-    JobEntry entry;
+    JobState state;
+    JobEntry& entry = state.entry;
     entry.record = std::move(record).value();
     entry.modRevision = kv.modRevision;
     Txn txn;
@@ -373,17 +387,33 @@ Result<std::optional<JobEntry>, Problem> ControlPlane::readJob(const std::string
     for (const auto& node : entry.record.nodes) {
       txn.success.push_back(TxnOp::get(keys::assignment(node, name)));
     }
+    txn.success.push_back(TxnOp::getPrefix(keys::versionsOf(name)));
+    txn.success.push_back(TxnOp::get(keys::deployment(name)));
     auto assignments = store_.txn(txn);
     if (!assignments) return fail(toProblem(assignments.error()));
     if (!assignments->succeeded) continue;  // the job changed meanwhile
-    for (std::size_t i = 0; i < entry.record.nodes.size(); ++i) {
+    const std::size_t nodes = entry.record.nodes.size();
+    for (std::size_t i = 0; i < nodes; ++i) {
       const auto& found = assignments->gets.at(i);
       if (found.empty()) continue;  // tolerated: the job record lists a node with nothing left
-      auto a = decodeAssignment(found.front().value);
-      if (!a) return fail(corrupt(found.front().key, a.error()));
-      entry.assignments.emplace_back(entry.record.nodes[i], std::move(a).value());
+      auto groups = decodeAssignments(found.front().value);
+      if (!groups) return fail(corrupt(found.front().key, groups.error()));
+      for (auto& a : *groups) entry.assignments.emplace_back(entry.record.nodes[i], std::move(a));
     }
-    return std::optional<JobEntry>(std::move(entry));
+    for (const auto& v : assignments->gets.at(nodes)) {
+      auto version = decodeVersion(v.value);
+      if (!version) return fail(corrupt(v.key, version.error()));
+      state.versions.push_back({std::move(version).value(), v.modRevision});
+    }
+    std::sort(state.versions.begin(), state.versions.end(), [](const auto& a, const auto& b) {
+      return a.record.version < b.record.version;
+    });
+    if (const auto& d = assignments->gets.at(nodes + 1); !d.empty()) {
+      auto deployment = decodeDeployment(d.front().value);
+      if (!deployment) return fail(corrupt(d.front().key, deployment.error()));
+      state.deployment = DeploymentEntry{std::move(deployment).value(), d.front().modRevision};
+    }
+    return std::optional<JobState>(std::move(state));
   }
   return fail(makeProblem(problems::kScheduleContention,
                           fmt::format("Job \"{}\" kept changing while it was read; try again.", name),
@@ -469,8 +499,8 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
                   job.name),
       {{"job", job.name}});
   const IngressClaims claims = ingressClaimsOf(job, options_.domain);
-  return commitWithRetry(job.name, &exists,
-                         [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  auto created = commitWithRetry(job.name, &exists,
+                                 [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto plan = planSubmit(snap, job, nowMs);
     if (!plan || claims.empty()) return plan;
     // Read afresh for every attempt: a lost commit may have lost to the
@@ -479,6 +509,274 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
     if (!held) return fail(std::move(held).error());
     return withClaims(std::move(plan).value(), claims, *held);
   });
+  if (!created && created.error().type.slug == problems::kJobExists.slug) return update(job, 0);
+  if (created) created->change = JobChange::kCreated;
+  return created;
+}
+
+std::string_view toString(JobChange change) {
+  switch (change) {
+    case JobChange::kCreated:
+      return "created";
+    case JobChange::kUnchanged:
+      return "unchanged";
+    case JobChange::kScaled:
+      return "scaled";
+    case JobChange::kUpdated:
+      return "updated";
+    case JobChange::kDeploying:
+      return "deploying";
+    case JobChange::kOther:
+      return "changed";
+  }
+  return "changed";
+}
+
+Result<CommitPlan, Problem> ControlPlane::planNewVersion(const ClusterSnapshot& snap,
+                                                         const JobState& state, const Job& spec,
+                                                         bool inPlace, std::uint64_t revertOf,
+                                                         DeploymentOutcome interrupted) {
+  const JobRecord& current = state.entry.record;
+  UpdateRequest request;
+  request.spec = spec;
+  request.inPlace = inPlace;
+  request.changes = describeChanges(current.spec, spec);
+  request.revertOf = revertOf;
+  request.nowMs = options_.nowMs ? options_.nowMs() : 0;
+  request.versions = state.versions;
+  request.deployment = state.deployment;
+  request.interrupted = interrupted;
+  request.versionsKept = options_.versionsKept;
+  CommitPlan plan = planUpdate(snap, state.entry, request);
+  // The ingress claims move with the spec: new ones are taken (or refused
+  // as taken), and those no longer claimed given back.
+  const IngressClaims claims = ingressClaimsOf(spec, options_.domain);
+  if (claims == current.ingress) return plan;
+  IngressClaims all = claims;
+  all.hosts.insert(all.hosts.end(), current.ingress.hosts.begin(), current.ingress.hosts.end());
+  all.tcp.insert(all.tcp.end(), current.ingress.tcp.begin(), current.ingress.tcp.end());
+  auto held = readClaims(all);
+  if (!held) return fail(std::move(held).error());
+  const std::set<std::string> wanted = [&] {
+    auto k = claimKeys(claims);
+    return std::set<std::string>(k.begin(), k.end());
+  }();
+  std::vector<ClaimHolder> stillHeld;
+  std::vector<ClaimHolder> given;
+  for (const auto& h : *held) (wanted.contains(h.key) ? stillHeld : given).push_back(h);
+  auto claimed = withClaims(std::move(plan), claims, stillHeld);
+  if (!claimed) return claimed;
+  releaseClaims(*claimed, spec.name, given);
+  return claimed;
+}
+
+Result<ChangeResult, Problem> ControlPlane::update(const Job& job, std::uint64_t revertOf) {
+  JobChange change = JobChange::kOther;
+  bool scaleAfter = false;
+  auto result = commitWithRetry(job.name, nullptr,
+                                [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    auto state = readJobState(job.name);
+    if (!state) return fail(std::move(state).error());
+    if (!*state) return fail(notFound(job.name));
+    const JobRecord& current = (*state)->entry.record;
+    scaleAfter = false;
+    switch (classifyChange(current.spec, job)) {
+      case SpecChange::kUnchanged:
+        change = JobChange::kUnchanged;
+        return CommitPlan{};
+      case SpecChange::kScale:
+        change = JobChange::kScaled;
+        return planScale(snap, (*state)->entry, job.numInstances, {}, &job);
+      case SpecChange::kInPlace: {
+        change = JobChange::kUpdated;
+        // The count follows in a scale of its own, once the version is in.
+        Job spec = job;
+        spec.numInstances = current.spec.numInstances;
+        scaleAfter = job.numInstances != current.spec.numInstances;
+        return planNewVersion(snap, **state, spec, true, revertOf, DeploymentOutcome::kSuperseded);
+      }
+      case SpecChange::kNewPods:
+        change = JobChange::kDeploying;
+        return planNewVersion(snap, **state, job, false, revertOf, DeploymentOutcome::kSuperseded);
+    }
+    return CommitPlan{};
+  });
+  if (!result) return result;
+  if (change == JobChange::kUnchanged) {
+    auto info = readJob(job.name);
+    if (info && *info) result->job = (*info)->record;
+  }
+  if (scaleAfter) {
+    auto scaled = scale(job.name, job.numInstances);
+    if (!scaled) return scaled;
+    result->placed = std::move(scaled->placed);
+    result->removed = std::move(scaled->removed);
+    result->job = std::move(scaled->job);
+    result->revision = scaled->revision;
+  }
+  result->change = change;
+  if (change == JobChange::kDeploying) {
+    auto state = readJobState(job.name);
+    if (state && *state && (*state)->deployment) result->deployment = (*state)->deployment->record;
+  }
+  return result;
+}
+
+Result<ChangeResult, Problem> ControlPlane::revert(const std::string& name, std::uint64_t to) {
+  auto wanted = version(name, to);
+  if (!wanted) return fail(std::move(wanted).error());
+  // The version's containers, ingress and update section; the number of
+  // instances stays what it is (scaling is its own change).
+  auto current = readJob(name);
+  if (!current) return fail(std::move(current).error());
+  if (!*current) return fail(notFound(name));
+  Job spec = wanted->spec;
+  spec.numInstances = (*current)->record.spec.numInstances;
+  return update(spec, to);
+}
+
+Result<std::vector<VersionRecord>, Problem> ControlPlane::versions(const std::string& name) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  auto state = readJobState(name);
+  if (!state) return fail(std::move(state).error());
+  if (!*state) return fail(notFound(name));
+  std::vector<VersionRecord> out;
+  for (auto& v : (*state)->versions) out.push_back(std::move(v.record));
+  return out;
+}
+
+Result<VersionRecord, Problem> ControlPlane::version(const std::string& name, std::uint64_t n) {
+  auto all = versions(name);
+  if (!all) return fail(std::move(all).error());
+  for (auto& v : *all) {
+    if (v.version == n) return std::move(v);
+  }
+  return fail(makeProblem(problems::kVersionNotFound,
+                          fmt::format("Job \"{}\" has no version {} in its history; `ozy job "
+                                      "history {}` lists the versions kept.",
+                                      name, n, name),
+                          {{"job", name}, {"version", n}}));
+}
+
+Result<DeploymentRecord, Problem> ControlPlane::promote(const std::string& name) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  for (int attempt = 0; attempt < options_.maxAttempts; ++attempt) {
+    if (attempt > 0) backOff(attempt);
+    auto state = readJobState(name);
+    if (!state) return fail(std::move(state).error());
+    if (!*state) return fail(notFound(name));
+    const auto& d = (*state)->deployment;
+    if (!d || !d->record.active() || d->record.policy.canary == 0 || d->record.promoted) {
+      const std::string where = !d ? "none" : std::string(toString(d->record.state));
+      return fail(makeProblem(
+          problems::kNotPromotable,
+          fmt::format("Job \"{}\" has no deployment waiting for promotion ({}).", name,
+                      !d ? "it has no deployment"
+                         : d->record.policy.canary == 0
+                               ? "its deployment places no canaries"
+                               : d->record.promoted ? "it has been promoted already"
+                                                    : "its deployment is " + where),
+          {{"job", name}, {"state", where}}));
+    }
+    DeploymentRecord next = d->record;
+    const auto now = options_.nowMs ? options_.nowMs() : 0;
+    next.promoted = true;
+    if (next.state == DeploymentState::kPaused) {
+      next.state = DeploymentState::kRunning;
+      next.batchPlacedAtMs = now;  // its deadline starts again
+    }
+    next.message = "promoted";
+    next.updatedAtMs = now;
+    Txn txn;
+    txn.compares.push_back(
+        Compare::modRevision(keys::deployment(name), Compare::kEqual, d->modRevision));
+    txn.success.push_back(TxnOp::put(keys::deployment(name), encode(next)));
+    auto committed = store_.txn(txn);
+    if (!committed) return fail(toProblem(committed.error()));
+    if (committed->succeeded) {
+      spdlog::info("job {}: deployment of version {} promoted", name, next.version);
+      return next;
+    }
+  }
+  return fail(contention(name));
+}
+
+Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& name) {
+  DeployStepResult out;
+  auto result = commitWithRetry(name, nullptr,
+                                [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+    out = DeployStepResult{};
+    auto read = readJobState(name);
+    if (!read) return fail(std::move(read).error());
+    if (!*read || !(*read)->deployment || !(*read)->deployment->record.active()) return CommitPlan{};
+    const JobState& state = **read;
+    const DeploymentEntry& current = *state.deployment;
+    const auto statuses = readStatuses(name);
+    const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
+    const DeploymentStep step =
+        decideStep(DeploymentView{state.entry.record, state.entry.assignments, current.record,
+                                  statuses, now});
+    out.active = step.next.active();
+    out.lookAgainAtMs = step.lookAgainAtMs;
+    if (step.kind == StepKind::kWait) return CommitPlan{};
+    DeployStepWrite write;
+    write.deployment = current;
+    write.next = step.next;
+    write.place = step.place;
+    write.remove = step.remove;
+    write.nowMs = now;
+    auto versionOf = [&](std::uint64_t v) -> const VersionEntry* {
+      for (const auto& e : state.versions) {
+        if (e.record.version == v) return &e;
+      }
+      return nullptr;
+    };
+    if (step.kind == StepKind::kSucceed || step.kind == StepKind::kFail) {
+      if (const VersionEntry* v = versionOf(current.record.version)) {
+        write.version = *v;
+        write.version->record.outcome = step.kind == StepKind::kSucceed
+                                            ? DeploymentOutcome::kSucceeded
+                                            : DeploymentOutcome::kFailed;
+      }
+    }
+    if (step.kind == StepKind::kFail && step.revert) {
+      // Back to the newest version that succeeded, as a new version.
+      const VersionEntry* good = nullptr;
+      for (const auto& e : state.versions) {
+        if (e.record.outcome == DeploymentOutcome::kSucceeded &&
+            e.record.version < current.record.version) {
+          good = &e;
+        }
+      }
+      if (good) {
+        JobState failed = state;
+        failed.deployment->record.message = step.next.message;
+        spdlog::warn("job {}: deployment of version {} failed ({}); reverting to version {}", name,
+                     current.record.version, step.next.message, good->record.version);
+        out.active = true;
+        Job spec = good->record.spec;
+        spec.numInstances = state.entry.record.spec.numInstances;
+        return planNewVersion(snap, failed, spec, false, good->record.version,
+                              DeploymentOutcome::kFailed);
+      }
+    }
+    if (step.kind == StepKind::kFail) {
+      spdlog::warn("job {}: deployment of version {} failed: {}", name, current.record.version,
+                   step.next.message);
+    }
+    auto plan = planDeployStep(snap, state.entry, write);
+    if (plan) return plan;
+    // The batch does not fit: the deployment says so and waits for room
+    // (its progress deadline still runs).
+    write.place = 0;
+    write.next.message = fmt::format("waiting for room for the next batch: {}", plan.error().detail);
+    if (write.remove.empty() && write.next == current.record) return CommitPlan{};
+    if (write.remove.empty() && write.next.message == current.record.message) return CommitPlan{};
+    return planDeployStep(snap, state.entry, write);
+  });
+  if (!result) return fail(std::move(result).error());
+  out.wrote = result->revision != 0;
+  return out;
 }
 
 Result<std::vector<ClaimHolder>, Problem> ControlPlane::readClaims(const IngressClaims& claims) {
@@ -638,9 +936,11 @@ namespace {
 JobInfo describe(const JobEntry& entry) {
   JobInfo info{entry.record, {}};
   for (const auto& [node, a] : entry.assignments) {
-    for (auto id : a.instances) info.instances.push_back({id, node, std::nullopt});
+    for (auto id : a.instances) info.instances.push_back({id, node, a.version, std::nullopt});
   }
-  for (auto id : entry.record.pending) info.instances.push_back({id, "", std::nullopt});
+  for (auto id : entry.record.pending) {
+    info.instances.push_back({id, "", entry.record.specVersion, std::nullopt});
+  }
   std::sort(info.instances.begin(), info.instances.end(),
             [](const InstanceInfo& a, const InstanceInfo& b) { return a.id < b.id; });
   return info;
@@ -650,10 +950,11 @@ JobInfo describe(const JobEntry& entry) {
 
 Result<JobInfo, Problem> ControlPlane::job(const std::string& name) {
   if (!isDnsLabel(name)) return fail(invalidName(name));
-  auto entry = readJob(name);
-  if (!entry) return fail(std::move(entry).error());
-  if (!*entry) return fail(notFound(name));
-  JobInfo info = describe(**entry);
+  auto state = readJobState(name);
+  if (!state) return fail(std::move(state).error());
+  if (!*state) return fail(notFound(name));
+  JobInfo info = describe((*state)->entry);
+  if ((*state)->deployment) info.deployment = (*state)->deployment->record;
   // Statuses are reports, not decisions: a failed read leaves them out.
   auto statuses = readStatuses(name);
   for (auto& instance : info.instances) {

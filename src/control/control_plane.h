@@ -38,6 +38,9 @@ struct ControlPlaneOptions {
   // host is <job>.<domain>, claimed when the job is submitted. A DNS domain
   // or empty (no default hosts); every agent of a cluster must agree on it.
   std::string domain = "ozy.local";
+  // Versions kept per job beyond those instances run and the newest that
+  // succeeded (ozy agent --versions-kept).
+  std::size_t versionsKept = 10;
 };
 
 struct NodeInfo {
@@ -60,6 +63,7 @@ struct DrainResult {
 struct InstanceInfo {
   std::uint32_t id = 0;
   std::string node;  // empty while pending
+  std::uint64_t version = 0;  // the job version it runs; the job's newest while pending
   // What its node last reported; nothing until the node has looked at it.
   std::optional<InstanceStatus> status;
 };
@@ -67,7 +71,19 @@ struct InstanceInfo {
 struct JobInfo {
   JobRecord record;
   std::vector<InstanceInfo> instances;  // placed and pending, by id
+  std::optional<DeploymentRecord> deployment = std::nullopt;  // the newest, by job()
 };
+
+// What running a job file did to the job (docs/jobs.md#update).
+enum class JobChange {
+  kCreated,    // a new job
+  kUnchanged,  // the same spec: nothing was written
+  kScaled,     // only numInstances or the update section
+  kUpdated,    // a new version the running instances took in place
+  kDeploying,  // a new version, rolled out by a deployment
+  kOther,      // scale, stop, re-placement, a deployment's step
+};
+std::string_view toString(JobChange change);
 
 // What a submit, scale or stop did.
 struct ChangeResult {
@@ -75,6 +91,16 @@ struct ChangeResult {
   std::vector<InstancePlacement> placed;
   std::vector<InstancePlacement> removed;
   std::int64_t revision = 0;  // of the commit; 0 for a dry run
+  JobChange change = JobChange::kOther;
+  std::optional<DeploymentRecord> deployment = std::nullopt;  // the one the change started
+};
+
+// What one look at a deployment did.
+struct DeployStepResult {
+  bool active = false;  // the deployment still runs (or waits for promotion)
+  bool wrote = false;
+  // When the deployment wants its next look at the latest (0: any time).
+  std::int64_t lookAgainAtMs = 0;
 };
 
 class SnapshotCache;
@@ -89,7 +115,19 @@ class ControlPlane {
   Result<std::vector<JobInfo>, Problem> listJobs();
   Result<JobInfo, Problem> job(const std::string& name);
 
+  // Creates the job, or updates it when it exists: unchanged, a scale, a
+  // new version taken in place, or a new version and its deployment.
   Result<ChangeResult, Problem> submit(const Job& job);
+  // Runs version `version` of the job again, as a new version.
+  Result<ChangeResult, Problem> revert(const std::string& name, std::uint64_t version);
+  // Lets a deployment waiting on healthy canaries go on.
+  Result<DeploymentRecord, Problem> promote(const std::string& name);
+  // One look at the job's deployment: decide (deploy/deployment_step.h) and
+  // commit the step, if any.
+  Result<DeployStepResult, Problem> deployStep(const std::string& name);
+  // The job's kept versions, oldest first; one of them.
+  Result<std::vector<VersionRecord>, Problem> versions(const std::string& name);
+  Result<VersionRecord, Problem> version(const std::string& name, std::uint64_t version);
   // What submit() would do, committing nothing.
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
@@ -118,6 +156,19 @@ class ControlPlane {
 
  private:
   Result<std::optional<JobEntry>, Problem> readJob(const std::string& name);
+  // The job with its versions and deployment, read at one revision.
+  struct JobState {
+    JobEntry entry;
+    std::vector<VersionEntry> versions;
+    std::optional<DeploymentEntry> deployment;
+  };
+  Result<std::optional<JobState>, Problem> readJobState(const std::string& name);
+  // An existing job given a new spec (submit(), revert()).
+  Result<ChangeResult, Problem> update(const Job& job, std::uint64_t revertOf);
+  // The plan of a new version, with its ingress claims moved.
+  Result<CommitPlan, Problem> planNewVersion(const ClusterSnapshot& snap, const JobState& state,
+                                             const Job& spec, bool inPlace,
+                                             std::uint64_t revertOf, DeploymentOutcome interrupted);
   // The instances' reports by id (unreadable ones skipped; none if etcd fails).
   std::map<std::uint32_t, InstanceStatus> readStatuses(const std::string& name);
   // What etcd holds under each claim key of `claims` (absent ones missing).

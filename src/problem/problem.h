@@ -60,6 +60,10 @@ inline constexpr ProblemType kIngressHostTaken{"ingress-host-taken",
                                                "Ingress host name taken", 409};
 inline constexpr ProblemType kIngressPortTaken{"ingress-port-taken", "Ingress TCP port taken",
                                                409};
+// Versions and deployments (docs/jobs.md#update).
+inline constexpr ProblemType kVersionNotFound{"version-not-found", "No such job version", 404};
+inline constexpr ProblemType kNotPromotable{"deployment-not-promotable",
+                                            "Deployment cannot be promoted", 409};
 // The pod network (src/network, docs/network.md).
 inline constexpr ProblemType kInvalidNetworkConfig{"invalid-network-config",
                                                    "Invalid pod network config", 422};
@@ -74,7 +78,8 @@ inline constexpr ProblemType kAll[] = {
     kJobNotFound,        kInvalidJobName,   kInvalidScale,       kStoreUnavailable,
     kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed,
     kNodeNotFound, kInvalidNodeName, kInvalidNetworkConfig, kNetworkConfigInUse,
-    kNetworkNotInitialised, kIngressHostTaken, kIngressPortTaken};
+    kNetworkNotInitialised, kIngressHostTaken, kIngressPortTaken, kVersionNotFound,
+    kNotPromotable};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

@@ -23,8 +23,9 @@ namespace ozy {
 struct DesiredInstance {
   std::string job;
   std::uint32_t id = 0;
-  std::uint64_t jobVersion = 0;
+  std::uint64_t jobVersion = 0;  // the spec's hash (specHash): what the pod's label says
   std::shared_ptr<const Job> spec;
+  std::uint64_t version = 0;     // the job version (JobRecord::specVersion) it runs
 };
 
 enum class ContainerState { kCreated, kRunning, kExited, kUnknown };

@@ -22,6 +22,16 @@ std::string status(std::string_view jobName, std::uint32_t id) {
   return statusOf(jobName) + std::to_string(id);
 }
 
+std::string versionsOf(std::string_view jobName) {
+  return std::string(kVersions) + std::string(jobName) + "/";
+}
+std::string version(std::string_view jobName, std::uint64_t n) {
+  return versionsOf(jobName) + std::to_string(n);
+}
+std::string deployment(std::string_view jobName) {
+  return std::string(kDeployments) + std::string(jobName);
+}
+
 std::string ingressHost(std::string_view host) { return std::string(kIngressHosts) + std::string(host); }
 std::string ingressTcp(std::uint16_t port) { return std::string(kIngressTcp) + std::to_string(port); }
 

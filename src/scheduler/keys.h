@@ -47,6 +47,12 @@ inline constexpr std::string_view kDrain = "/ozy/drain/";
 inline constexpr std::string_view kIngressHosts = "/ozy/ingress/hosts/";
 inline constexpr std::string_view kIngressTcp = "/ozy/ingress/tcp/";
 
+// Per job: its versions (one key each, /ozy/versions/<job>/<n>) and its
+// newest deployment. Not under a lease; written by the commits that change
+// the job, deleted with it.
+inline constexpr std::string_view kVersions = "/ozy/versions/";
+inline constexpr std::string_view kDeployments = "/ozy/deployments/";
+
 std::string node(std::string_view name);
 std::string usage(std::string_view node);
 std::string drain(std::string_view node);
@@ -55,6 +61,9 @@ std::string assignment(std::string_view node, std::string_view job);
 std::string assignmentsOf(std::string_view node);  // prefix, ends in '/'
 std::string status(std::string_view job, std::uint32_t id);
 std::string statusOf(std::string_view job);  // prefix, ends in '/'
+std::string version(std::string_view job, std::uint64_t n);
+std::string versionsOf(std::string_view job);  // prefix, ends in '/'
+std::string deployment(std::string_view job);
 std::string ingressHost(std::string_view host);
 std::string ingressTcp(std::uint16_t port);
 

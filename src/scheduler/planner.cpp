@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -73,13 +75,24 @@ EngineInput engineInput(const ClusterSnapshot& snapshot) {
 }
 
 // Collects the per-node changes of a plan and turns them into guarded writes.
+// Assignments are kept per node and version (one group each); a node's key
+// is written whole, with its untouched groups, when any of them changed.
 class PlanBuilder {
  public:
-  explicit PlanBuilder(const ClusterSnapshot& snapshot) : snapshot_(snapshot) {}
+  // `existing`: every group the job has (JobEntry::assignments), so a node's
+  // key keeps the groups a plan does not touch.
+  explicit PlanBuilder(const ClusterSnapshot& snapshot,
+                       const std::vector<std::pair<std::string, Assignment>>* existing = nullptr)
+      : snapshot_(snapshot) {
+    if (existing) {
+      for (const auto& [node, a] : *existing) existing_.emplace(GroupKey{node, a.version}, a);
+    }
+  }
 
   Assignment& assignment(const std::string& node, const Assignment& initial) {
-    auto [it, fresh] = assignments_.try_emplace(node, initial);
-    if (fresh) original_.emplace(node, initial);
+    const GroupKey key{node, initial.version};
+    auto [it, fresh] = assignments_.try_emplace(key, initial);
+    if (fresh) original_.emplace(key, initial);
     return it->second;
   }
   UsageRecord& usage(const std::string& node) {
@@ -107,38 +120,88 @@ class PlanBuilder {
         plan.usage.emplace(node, usage);
       }
     }
-    for (auto& [node, a] : assignments_) {
+    std::set<std::string> changed;
+    for (auto& [key, a] : assignments_) {
       std::sort(a.instances.begin(), a.instances.end());
-      if (a == original_.at(node)) continue;  // untouched: no write
-      if (a.instances.empty()) {
-        plan.deletes.push_back(keys::assignment(node, a.job));
+      if (a != original_.at(key)) changed.insert(key.first);
+    }
+    for (const auto& node : changed) {
+      const auto groups = groupsOf(node);
+      if (groups.empty()) {
+        plan.deletes.push_back(keys::assignment(node, jobName()));
       } else {
-        plan.puts.push_back({keys::assignment(node, a.job), encode(a)});
+        plan.puts.push_back({keys::assignment(node, groups.front().job), encode(groups)});
       }
     }
   }
 
   std::vector<std::string> nodesWithInstances(const std::vector<std::string>& before) const {
     std::set<std::string> nodes(before.begin(), before.end());
-    for (const auto& [node, a] : assignments_) {
-      if (a.instances.empty()) {
-        nodes.erase(node);
+    for (const auto& [key, a] : assignments_) {
+      if (groupsOf(key.first).empty()) {
+        nodes.erase(key.first);
       } else {
-        nodes.insert(node);
+        nodes.insert(key.first);
       }
     }
     return {nodes.begin(), nodes.end()};
   }
 
  private:
+  using GroupKey = std::pair<std::string, std::uint64_t>;
+
+  // The node's non-empty groups after the plan, oldest version first.
+  std::vector<Assignment> groupsOf(const std::string& node) const {
+    std::map<std::uint64_t, const Assignment*> byVersion;
+    for (auto it = existing_.lower_bound({node, 0}); it != existing_.end() && it->first.first == node;
+         ++it) {
+      byVersion[it->first.second] = &it->second;
+    }
+    for (auto it = assignments_.lower_bound({node, 0});
+         it != assignments_.end() && it->first.first == node; ++it) {
+      byVersion[it->first.second] = &it->second;
+    }
+    std::vector<Assignment> out;
+    for (const auto& [version, a] : byVersion) {
+      if (!a->instances.empty()) out.push_back(*a);
+    }
+    return out;
+  }
+  std::string jobName() const {
+    if (!assignments_.empty()) return assignments_.begin()->second.job;
+    return existing_.empty() ? std::string() : existing_.begin()->second.job;
+  }
+
   const ClusterSnapshot& snapshot_;
-  std::map<std::string, Assignment> assignments_;
-  std::map<std::string, Assignment> original_;
+  std::map<GroupKey, Assignment> existing_;
+  std::map<GroupKey, Assignment> assignments_;
+  std::map<GroupKey, Assignment> original_;
   std::map<std::string, UsageRecord> usage_;
 };
 
 Assignment emptyAssignment(const JobRecord& job, const JobDemand& demand) {
-  return Assignment{job.spec.name, job.version, {}, demand.perInstance, demand.hostPorts};
+  return Assignment{job.spec.name, job.specVersion, {}, demand.perInstance, demand.hostPorts};
+}
+
+DeploymentRecord newDeployment(const Job& spec, std::uint64_t version, std::uint64_t from,
+                               std::int64_t nowMs) {
+  DeploymentRecord d;
+  d.version = version;
+  d.fromVersion = from;
+  d.policy = spec.update;
+  d.startedAtMs = nowMs;
+  d.updatedAtMs = nowMs;
+  d.progressDeadlineMs = nowMs + spec.update.progressDeadline.count();
+  return d;
+}
+
+// Lowest ids in use by none of `inUse`, `count` of them.
+std::vector<std::uint32_t> freeIds(const std::set<std::uint32_t>& inUse, std::size_t count) {
+  std::vector<std::uint32_t> ids;
+  for (std::uint32_t id = 0; ids.size() < count; ++id) {
+    if (!inUse.contains(id)) ids.push_back(id);
+  }
+  return ids;
 }
 
 void guardSharedPool(CommitPlan& plan, const ClusterSnapshot& snapshot, Bytes newUsed) {
@@ -222,32 +285,45 @@ Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Jo
   builder.finish(plan, true);
   plan.job.nodes = builder.nodesWithInstances({});
   plan.puts.push_back({keys::job(job.name), encode(plan.job)});
+  // Version 1, and a deployment that has placed it whole and waits for it
+  // to be healthy: until it is, it is no version to revert to.
+  VersionRecord version;
+  version.version = 1;
+  version.spec = job;
+  version.submittedAtMs = nowMs;
+  version.outcome = DeploymentOutcome::kRunning;
+  plan.puts.push_back({keys::version(job.name, 1), encode(version)});
+  DeploymentRecord deployment = newDeployment(job, 1, 0, nowMs);
+  for (const auto& p : plan.placed) deployment.batch.push_back(p.id);
+  std::sort(deployment.batch.begin(), deployment.batch.end());
+  deployment.batchPlacedAtMs = nowMs;
+  plan.puts.push_back({keys::deployment(job.name), encode(deployment)});
   return plan;
 }
 
 Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const JobEntry& entry,
                                       std::uint32_t count,
-                                      const std::set<std::uint32_t>& unhealthy) {
+                                      const std::set<std::uint32_t>& unhealthy,
+                                      const Job* newSpec) {
   CommitPlan plan;
   plan.job = entry.record;
   plan.job.version += 1;
+  if (newSpec) plan.job.spec = *newSpec;
   plan.job.spec.numInstances = count;
   const std::string& name = entry.record.spec.name;
   plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
 
-  // Instances as they stand: on nodes, and pending.
-  std::map<std::string, Assignment> current(entry.assignments.begin(), entry.assignments.end());
+  // Instances as they stand: on nodes (one group per node and version), and
+  // pending.
+  const auto& current = entry.assignments;
   std::set<std::uint32_t> inUse(entry.record.pending.begin(), entry.record.pending.end());
   for (const auto& [node, a] : current) inUse.insert(a.instances.begin(), a.instances.end());
   const auto existing = static_cast<std::uint32_t>(inUse.size());
 
-  PlanBuilder builder(snapshot);
+  PlanBuilder builder(snapshot, &entry.assignments);
   if (count > existing) {
     // New ids fill the lowest gaps, so ids stay small and stable.
-    std::vector<std::uint32_t> ids;
-    for (std::uint32_t id = 0; ids.size() < count - existing; ++id) {
-      if (!inUse.contains(id)) ids.push_back(id);
-    }
+    const std::vector<std::uint32_t> ids = freeIds(inUse, count - existing);
     const JobDemand demand = demandOf(entry.record.spec);
     // Existing assignments keep their recorded demand; the builder merges
     // new ids into them.
@@ -281,33 +357,35 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
       }
     }
     // 3. From gone nodes, then drained ones (their instances would have to
-    // move anyway), then from the fullest node (by memory share); one at a
+    // move anyway), then those of older versions (a deployment would
+    // replace them), then from the fullest node (by memory share); one at a
     // time, highest id first.
     while (toRemove > 0) {
-      std::string fullest;
-      std::pair<int, double> fullestRank{-1, 0.0};
-      for (const auto& [node, a] : current) {
+      const std::pair<std::string, Assignment>* fullest = nullptr;
+      std::tuple<int, std::uint64_t, double> fullestRank{-1, 0, 0.0};
+      for (const auto& na : current) {
+        const auto& [node, a] = na;
         if (builder.assignment(node, a).instances.empty()) continue;
         const NodeEntry* e = snapshot.find(node);
         const UsageRecord& u = builder.usage(node);
         // A node that is gone has no capacity: empty it first.
         const bool live = e && e->live && e->record.capacity.memory > 0;
-        const std::pair<int, double> rank{
-            !live ? 2 : (e->drained() ? 1 : 0),
+        const std::tuple<int, std::uint64_t, double> rank{
+            !live ? 2 : (e->drained() ? 1 : 0), plan.job.specVersion - a.version,
             live ? static_cast<double>(u.used.memory) /
                        static_cast<double>(e->record.capacity.memory)
                  : 0.0};
         if (rank > fullestRank) {
           fullestRank = rank;
-          fullest = node;
+          fullest = &na;
         }
       }
-      if (fullest.empty()) break;  // cannot happen: counts came from these assignments
-      Assignment& target = builder.assignment(fullest, current.at(fullest));
+      if (!fullest) break;  // cannot happen: counts came from these assignments
+      Assignment& target = builder.assignment(fullest->first, fullest->second);
       const std::uint32_t id = target.instances.back();
       target.instances.pop_back();
-      takeFrom(builder.usage(fullest), current.at(fullest), 1);
-      plan.removed.push_back({id, fullest});
+      takeFrom(builder.usage(fullest->first), fullest->second, 1);
+      plan.removed.push_back({id, fullest->first});
       --toRemove;
     }
   }
@@ -335,7 +413,7 @@ CommitPlan planReplace(const ClusterSnapshot& snapshot, const JobEntry& entry,
   // gone nodes, which leave them with what they held, lowest ids first. A
   // transaction too small for every gone node takes some now and the rest
   // on a later round.
-  PlanBuilder builder(snapshot);
+  PlanBuilder builder(snapshot, &entry.assignments);
   std::vector<std::uint32_t> ids(entry.record.pending.begin(), entry.record.pending.end());
   std::vector<std::string> nodesWithJob;
   std::vector<const std::pair<std::string, Assignment>*> onDrained;
@@ -445,7 +523,7 @@ CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& entry) {
   plan.job = entry.record;
   const std::string& name = entry.record.spec.name;
   plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
-  PlanBuilder builder(snapshot);
+  PlanBuilder builder(snapshot, &entry.assignments);
   for (const auto& [node, a] : entry.assignments) {
     Assignment& target = builder.assignment(node, a);
     takeFrom(builder.usage(node), a, static_cast<std::uint32_t>(a.instances.size()));
@@ -460,8 +538,156 @@ CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& entry) {
   }
   builder.finish(plan, false);
   plan.deletes.push_back(keys::job(name));
+  plan.deletes.push_back(keys::deployment(name));
+  plan.deletePrefixes.push_back(keys::versionsOf(name));
   plan.job.nodes.clear();
   plan.job.pending.clear();
+  return plan;
+}
+
+CommitPlan planUpdate(const ClusterSnapshot& snapshot, const JobEntry& entry,
+                      const UpdateRequest& update) {
+  CommitPlan plan;
+  plan.job = entry.record;
+  const std::string& name = entry.record.spec.name;
+  const std::uint64_t from = entry.record.specVersion;
+  const std::uint64_t to = from + 1;
+  plan.job.version += 1;
+  plan.job.specVersion = to;
+  plan.job.spec = update.spec;
+  plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
+  const std::string deploymentKey = keys::deployment(name);
+  plan.compares.push_back({deploymentKey, Target::kModRevision,
+                           update.deployment ? update.deployment->modRevision : 0});
+
+  std::map<std::uint64_t, const VersionEntry*> versions;
+  for (const auto& v : update.versions) versions[v.record.version] = &v;
+  auto rewriteVersion = [&](std::uint64_t version, DeploymentOutcome outcome) {
+    auto it = versions.find(version);
+    if (it == versions.end() || it->second->record.outcome == outcome) return;
+    VersionRecord changed = it->second->record;
+    changed.outcome = outcome;
+    plan.compares.push_back({keys::version(name, version), Target::kModRevision, it->second->modRevision});
+    plan.puts.push_back({keys::version(name, version), encode(changed)});
+  };
+
+  const bool active = update.deployment && update.deployment->record.active();
+  PlanBuilder builder(snapshot, &entry.assignments);
+  VersionRecord record;
+  record.version = to;
+  record.spec = update.spec;
+  record.submittedAtMs = update.nowMs;
+  record.changes = update.changes;
+  record.revertOf = update.revertOf;
+  if (update.inPlace) {
+    // The pods stay: the newest version's instances are the new version's.
+    for (const auto& [node, a] : entry.assignments) {
+      if (a.version != from) continue;
+      Assignment moved = a;
+      moved.version = to;
+      builder.assignment(node, moved).instances = a.instances;
+      builder.assignment(node, a).instances.clear();
+    }
+    if (active) {
+      // The deployment goes on, now towards the new version.
+      DeploymentRecord d = update.deployment->record;
+      d.version = to;
+      d.updatedAtMs = update.nowMs;
+      plan.puts.push_back({deploymentKey, encode(d)});
+      rewriteVersion(from, DeploymentOutcome::kSuperseded);
+      record.outcome = DeploymentOutcome::kRunning;
+    } else {
+      record.outcome = versions.contains(from) ? versions.at(from)->record.outcome
+                                               : DeploymentOutcome::kSucceeded;
+    }
+  } else {
+    if (active) rewriteVersion(update.deployment->record.version, update.interrupted);
+    DeploymentRecord d = newDeployment(update.spec, to, from, update.nowMs);
+    d.revertsFailed = update.interrupted == DeploymentOutcome::kFailed && active
+                     ? update.deployment->record.version
+                     : 0;
+    if (d.revertsFailed != 0) {
+      d.message = fmt::format("reverting version {}: {}", d.revertsFailed, update.deployment->record.message);
+    }
+    plan.puts.push_back({deploymentKey, encode(d)});
+    record.outcome = DeploymentOutcome::kRunning;
+  }
+  plan.puts.push_back({keys::version(name, to), encode(record)});
+
+  // History: the newest versionsKept, every version instances run, and the
+  // newest that succeeded (what a revert goes back to).
+  std::set<std::uint64_t> keep{to};
+  for (const auto& [node, a] : entry.assignments) keep.insert(a.version);
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (it->second->record.outcome == DeploymentOutcome::kSucceeded) {
+      keep.insert(it->first);
+      break;
+    }
+  }
+  std::size_t kept = 1;
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (kept < update.versionsKept) {
+      keep.insert(it->first);
+      ++kept;
+    }
+    if (!keep.contains(it->first)) plan.deletes.push_back(keys::version(name, it->first));
+  }
+  builder.finish(plan, true);
+  plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
+  plan.puts.push_back({keys::job(name), encode(plan.job)});
+  return plan;
+}
+
+Result<CommitPlan, Problem> planDeployStep(const ClusterSnapshot& snapshot, const JobEntry& entry,
+                                           const DeployStepWrite& step) {
+  CommitPlan plan;
+  plan.job = entry.record;
+  const std::string& name = entry.record.spec.name;
+  plan.compares.push_back({keys::job(name), Target::kModRevision, entry.modRevision});
+  plan.compares.push_back(
+      {keys::deployment(name), Target::kModRevision, step.deployment.modRevision});
+  DeploymentRecord next = step.next;
+  PlanBuilder builder(snapshot, &entry.assignments);
+  std::set<std::uint32_t> inUse(entry.record.pending.begin(), entry.record.pending.end());
+  for (const auto& [node, a] : entry.assignments) inUse.insert(a.instances.begin(), a.instances.end());
+  // Removed and stopping ids are not given out again in this step: their
+  // old pods may still be draining under them.
+  inUse.insert(next.removing.begin(), next.removing.end());
+  const std::set<std::uint32_t> removing(step.remove.begin(), step.remove.end());
+  for (const auto& [node, a] : entry.assignments) {
+    for (auto id : a.instances) {
+      if (!removing.contains(id)) continue;
+      std::erase(builder.assignment(node, a).instances, id);
+      takeFrom(builder.usage(node), a, 1);
+      plan.removed.push_back({id, node});
+    }
+  }
+  if (step.place > 0) {
+    const std::vector<std::uint32_t> ids = freeIds(inUse, step.place);
+    const JobDemand demand = demandOf(entry.record.spec);
+    const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
+    auto placed = placeInstances(snapshot, plan.job, demand, ids, entry.record.nodes, chargeShared,
+                                 builder, plan);
+    if (!placed) return fail(std::move(placed).error());
+    if (chargeShared) {
+      plan.job.sharedSpace = demand.sharedSpace;
+      guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
+    }
+    next.batch = ids;
+    next.batchPlacedAtMs = step.nowMs;
+  }
+  plan.puts.push_back({keys::deployment(name), encode(next)});
+  if (step.version) {
+    plan.compares.push_back(
+        {keys::version(name, step.version->record.version), Target::kModRevision, step.version->modRevision});
+    plan.puts.push_back({keys::version(name, step.version->record.version), encode(step.version->record)});
+  }
+  if (!step.remove.empty() || step.place > 0) {
+    plan.job.version += 1;
+    builder.finish(plan, true);
+    plan.job.nodes = builder.nodesWithInstances(entry.record.nodes);
+    plan.puts.push_back({keys::job(name), encode(plan.job)});
+  }
   return plan;
 }
 

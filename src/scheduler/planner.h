@@ -76,6 +76,7 @@ struct CommitPlan {
   std::vector<KeyCompare> compares;
   std::vector<KeyPut> puts;
   std::vector<std::string> deletes;
+  std::vector<std::string> deletePrefixes;  // every key under each
   // What the plan does, for the API's answer.
   std::vector<InstancePlacement> placed;   // new instances and their nodes
   std::vector<InstancePlacement> removed;  // instances stopped (node empty if pending)
@@ -84,7 +85,9 @@ struct CommitPlan {
   // own commit without decoding what it has just encoded.
   std::map<std::string, UsageRecord> usage;
 
-  std::size_t operationCount() const { return puts.size() + deletes.size(); }
+  std::size_t operationCount() const {
+    return puts.size() + deletes.size() + deletePrefixes.size();
+  }
 };
 
 // A new job: every instance placed or none (insufficient-* problem).
@@ -95,11 +98,68 @@ Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Jo
 // or nothing, spreading away from nodes that already run the job; shrinking
 // removes pending instances first, then `unhealthy` ones, then instances on
 // the fullest nodes.
+// `newSpec`, when given, becomes the job's spec (a change of the update
+// section alone rides along with a scale); count is then its numInstances.
 Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const JobEntry& job,
                                       std::uint32_t count,
-                                      const std::set<std::uint32_t>& unhealthy = {});
+                                      const std::set<std::uint32_t>& unhealthy = {},
+                                      const Job* newSpec = nullptr);
 
-// Remove a job, its assignments, and what they held.
+// The job's versions as read with it (VersionRecords at /ozy/versions/), and
+// its deployment record, each with its key's mod_revision for the compare.
+struct VersionEntry {
+  VersionRecord record;
+  std::int64_t modRevision = 0;
+};
+struct DeploymentEntry {
+  DeploymentRecord record;
+  std::int64_t modRevision = 0;
+};
+
+// A new version of a running job (docs/jobs.md#update).
+struct UpdateRequest {
+  Job spec;
+  // The running instances take it in place (the pods stay: only the
+  // ingress changed), or a deployment rolls it out.
+  bool inPlace = false;
+  std::vector<std::string> changes;  // VersionRecord::changes
+  std::uint64_t revertOf = 0;        // a revert: the version it brings back
+  std::int64_t nowMs = 0;
+  std::vector<VersionEntry> versions;  // as stored, any order
+  std::optional<DeploymentEntry> deployment;
+  // The outcome given to the version an active deployment was rolling out.
+  DeploymentOutcome interrupted = DeploymentOutcome::kSuperseded;
+  // Versions kept beyond those instances run and the last that succeeded.
+  std::size_t versionsKept = 10;
+};
+
+// Writes the new version's record, the job record with its spec, and: in
+// place, every instance of the newest version moves to the new one (an
+// active deployment then rolls that out instead); else a deployment record
+// that starts from the current mix, superseding an active one. Versions past
+// `versionsKept` go, except those instances run and the newest that
+// succeeded. Guarded by the job's, the deployment's and every rewritten
+// version's mod_revision. Claims are the caller's (ingress_claims.h).
+CommitPlan planUpdate(const ClusterSnapshot& snapshot, const JobEntry& job, const UpdateRequest& update);
+
+// One step of a deployment, as the caller decided it (deploy/deployment_step.h).
+struct DeployStepWrite {
+  DeploymentEntry deployment;  // as read
+  DeploymentRecord next;       // to write; the planner adds the new batch's ids
+  std::uint32_t place = 0;     // new instances of the job's version, all or nothing
+  std::vector<std::uint32_t> remove;
+  // The deployed version's record with its outcome, when the step ends it.
+  std::optional<VersionEntry> version;
+  std::int64_t nowMs = 0;
+};
+
+// Places and removes as the step says, guarded by the job's and the
+// deployment's mod_revision; insufficient-* when the batch does not fit.
+Result<CommitPlan, Problem> planDeployStep(const ClusterSnapshot& snapshot, const JobEntry& job,
+                                           const DeployStepWrite& step);
+
+// Remove a job, its assignments, and what they held, with its versions and
+// its deployment.
 CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& job);
 
 // Re-place a job's instances on nodes that are gone (not live in the

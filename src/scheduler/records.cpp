@@ -42,7 +42,160 @@ Result<T, std::string> decodeWith(std::string_view what, std::string_view text, 
   }
 }
 
+// A stored spec. Stored specs were validated at submission; their JSON form
+// is larger than the file they came from, so the limits for untrusted files
+// would wrongly refuse a big but valid job. JSON has no aliases: the text's
+// size bounds the expanded size, and the node count bounds every list.
+Job specFromJson(const json& j) {
+  auto spec = parseJob(j.dump(), YamlLimits{.maxBytes = 64u << 20,
+                                            .maxNodes = 50'000'000,
+                                            .maxDepth = 64,
+                                            .maxExpandedBytes = 64u << 20,
+                                            .maxEntries = 50'000'000});
+  if (!spec) {
+    throw std::runtime_error("its spec is invalid: " +
+                             (spec.error().errors.empty() ? std::string("?")
+                                                          : spec.error().errors[0].toString()));
+  }
+  return std::move(spec).value();
+}
+
+// Reads an enum stored as its toString() word.
+template <typename E, std::size_t N>
+E enumFromJson(const json& j, const E (&values)[N]) {
+  const auto word = j.get<std::string>();
+  for (E v : values) {
+    if (toString(v) == word) return v;
+  }
+  throw std::invalid_argument("unknown value \"" + word + "\"");
+}
+
+constexpr DeploymentOutcome kOutcomes[] = {DeploymentOutcome::kNone, DeploymentOutcome::kRunning,
+                                           DeploymentOutcome::kSucceeded, DeploymentOutcome::kFailed,
+                                           DeploymentOutcome::kSuperseded};
+constexpr DeploymentState kDeploymentStates[] = {
+    DeploymentState::kRunning, DeploymentState::kPaused, DeploymentState::kSucceeded,
+    DeploymentState::kFailed, DeploymentState::kSuperseded};
+constexpr UpdateStrategy kStrategies[] = {UpdateStrategy::kRolling, UpdateStrategy::kRecreate};
+
+json policyToJson(const UpdatePolicy& p) {
+  return json{{"maxParallel", p.maxParallel},
+              {"minHealthyTimeMs", p.minHealthyTime.count()},
+              {"healthyDeadlineMs", p.healthyDeadline.count()},
+              {"progressDeadlineMs", p.progressDeadline.count()},
+              {"autoRevert", p.autoRevert},
+              {"canary", p.canary},
+              {"strategy", toString(p.strategy)}};
+}
+
+UpdatePolicy policyFromJson(const json& j) {
+  UpdatePolicy p;
+  p.maxParallel = j.at("maxParallel").get<std::uint32_t>();
+  p.minHealthyTime = Millis(j.at("minHealthyTimeMs").get<std::int64_t>());
+  p.healthyDeadline = Millis(j.at("healthyDeadlineMs").get<std::int64_t>());
+  p.progressDeadline = Millis(j.at("progressDeadlineMs").get<std::int64_t>());
+  p.autoRevert = j.at("autoRevert").get<bool>();
+  p.canary = j.at("canary").get<std::uint32_t>();
+  p.strategy = enumFromJson(j.at("strategy"), kStrategies);
+  return p;
+}
+
 }  // namespace
+
+std::string_view toString(DeploymentOutcome outcome) {
+  switch (outcome) {
+    case DeploymentOutcome::kNone:
+      return "none";
+    case DeploymentOutcome::kRunning:
+      return "running";
+    case DeploymentOutcome::kSucceeded:
+      return "succeeded";
+    case DeploymentOutcome::kFailed:
+      return "failed";
+    case DeploymentOutcome::kSuperseded:
+      return "superseded";
+  }
+  return "none";
+}
+
+std::string_view toString(DeploymentState state) {
+  switch (state) {
+    case DeploymentState::kRunning:
+      return "running";
+    case DeploymentState::kPaused:
+      return "paused";
+    case DeploymentState::kSucceeded:
+      return "succeeded";
+    case DeploymentState::kFailed:
+      return "failed";
+    case DeploymentState::kSuperseded:
+      return "superseded";
+  }
+  return "running";
+}
+
+json toJson(const VersionRecord& r) {
+  return json{{"version", r.version},     {"spec", toJson(r.spec)},
+              {"submittedAtMs", r.submittedAtMs}, {"changes", r.changes},
+              {"outcome", toString(r.outcome)},   {"revertOf", r.revertOf}};
+}
+
+std::string encode(const VersionRecord& r) { return toJson(r).dump(); }
+
+json toJson(const DeploymentRecord& r) {
+  return json{{"version", r.version},
+              {"fromVersion", r.fromVersion},
+              {"state", toString(r.state)},
+              {"policy", policyToJson(r.policy)},
+              {"startedAtMs", r.startedAtMs},
+              {"updatedAtMs", r.updatedAtMs},
+              {"progressDeadlineMs", r.progressDeadlineMs},
+              {"batch", r.batch},
+              {"batchPlacedAtMs", r.batchPlacedAtMs},
+              {"canaryBatch", r.canaryBatch},
+              {"promoted", r.promoted},
+              {"removing", r.removing},
+              {"batchesDone", r.batchesDone},
+              {"message", r.message},
+              {"revertsFailed", r.revertsFailed}};
+}
+
+std::string encode(const DeploymentRecord& r) { return toJson(r).dump(); }
+
+Result<VersionRecord, std::string> decodeVersion(std::string_view text) {
+  return decodeWith<VersionRecord>("version", text, [](const json& j) {
+    VersionRecord r;
+    r.version = j.at("version").get<std::uint64_t>();
+    r.spec = specFromJson(j.at("spec"));
+    r.submittedAtMs = j.at("submittedAtMs").get<std::int64_t>();
+    r.changes = j.at("changes").get<std::vector<std::string>>();
+    r.outcome = enumFromJson(j.at("outcome"), kOutcomes);
+    r.revertOf = j.at("revertOf").get<std::uint64_t>();
+    return r;
+  });
+}
+
+Result<DeploymentRecord, std::string> decodeDeployment(std::string_view text) {
+  return decodeWith<DeploymentRecord>("deployment", text, [](const json& j) {
+    DeploymentRecord r;
+    r.version = j.at("version").get<std::uint64_t>();
+    r.fromVersion = j.at("fromVersion").get<std::uint64_t>();
+    r.state = enumFromJson(j.at("state"), kDeploymentStates);
+    r.policy = policyFromJson(j.at("policy"));
+    r.startedAtMs = j.at("startedAtMs").get<std::int64_t>();
+    r.updatedAtMs = j.at("updatedAtMs").get<std::int64_t>();
+    r.progressDeadlineMs = j.at("progressDeadlineMs").get<std::int64_t>();
+    r.batch = j.at("batch").get<std::vector<std::uint32_t>>();
+    r.batchPlacedAtMs = j.at("batchPlacedAtMs").get<std::int64_t>();
+    r.canaryBatch = j.at("canaryBatch").get<bool>();
+    r.promoted = j.at("promoted").get<bool>();
+    r.removing = j.at("removing").get<std::vector<std::uint32_t>>();
+    r.batchesDone = j.at("batchesDone").get<std::uint32_t>();
+    r.message = j.at("message").get<std::string>();
+    r.revertsFailed = j.at("revertsFailed").get<std::uint64_t>();
+    return r;
+  });
+}
 
 json toJson(const Resources& r) { return json{{"memory", r.memory}, {"disk", r.disk}}; }
 
@@ -61,15 +214,20 @@ std::string encode(const UsageRecord& r) {
       .dump();
 }
 
-std::string encode(const Assignment& r) {
+std::string encode(const std::vector<Assignment>& groups) {
   // Written by hand: a large job's assignments hold thousands of ids, and
   // building a JSON value per id cost more than the etcd write itself.
-  // decodeAssignment() reads it back as ordinary JSON.
-  std::string out = fmt::format(R"({{"job":{},"jobVersion":{},"instances":[)", json(r.job).dump(),
-                                r.jobVersion);
-  appendNumbers(out, r.instances);
-  out += fmt::format(R"(],"perInstance":{},"hostPorts":{}}})", toJson(r.perInstance).dump(),
-                     portsToJson(r.hostPorts).dump());
+  // decodeAssignments() reads it back as ordinary JSON.
+  std::string out = fmt::format(R"({{"job":{},"groups":[)",
+                                json(groups.empty() ? std::string() : groups.front().job).dump());
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const Assignment& g = groups[i];
+    out += fmt::format(R"({}{{"version":{},"instances":[)", i == 0 ? "" : ",", g.version);
+    appendNumbers(out, g.instances);
+    out += fmt::format(R"(],"perInstance":{},"hostPorts":{}}})", toJson(g.perInstance).dump(),
+                       portsToJson(g.hostPorts).dump());
+  }
+  out += "]}";
   return out;
 }
 
@@ -77,6 +235,7 @@ std::string encode(const JobRecord& r) {
   nlohmann::ordered_json out;
   out["spec"] = toJson(r.spec);
   out["version"] = r.version;
+  out["specVersion"] = r.specVersion;
   out["nodes"] = r.nodes;
   out["pending"] = r.pending;
   out["sharedSpace"] = r.sharedSpace;
@@ -114,7 +273,8 @@ std::string_view toString(InstanceState state) {
 
 std::string encode(const InstanceStatus& r) {
   return json{{"node", r.node},         {"state", toString(r.state)}, {"reason", r.reason},
-              {"restarts", r.restarts}, {"podIp", r.podIp},          {"sinceMs", r.sinceMs}}
+              {"restarts", r.restarts}, {"podIp", r.podIp},          {"sinceMs", r.sinceMs},
+              {"version", r.version}}
       .dump();
 }
 
@@ -137,33 +297,35 @@ Result<UsageRecord, std::string> decodeUsage(std::string_view text) {
   });
 }
 
-Result<Assignment, std::string> decodeAssignment(std::string_view text) {
-  return decodeWith<Assignment>("assignment", text, [](const json& j) {
-    return Assignment{j.at("job").get<std::string>(), j.at("jobVersion").get<std::uint64_t>(),
-                      j.at("instances").get<std::vector<std::uint32_t>>(),
-                      resourcesFromJson(j.at("perInstance")), portsFromJson(j.at("hostPorts"))};
+Result<std::vector<Assignment>, std::string> decodeAssignments(std::string_view text) {
+  return decodeWith<std::vector<Assignment>>("assignment", text, [](const json& j) {
+    const auto job = j.at("job").get<std::string>();
+    auto group = [&](const json& g, std::uint64_t version) {
+      return Assignment{job, version, g.at("instances").get<std::vector<std::uint32_t>>(),
+                        resourcesFromJson(g.at("perInstance")), portsFromJson(g.at("hostPorts"))};
+    };
+    std::vector<Assignment> out;
+    if (!j.contains("groups")) {
+      out.push_back(group(j, 1));  // from before versions: one group
+      return out;
+    }
+    for (const auto& g : j.at("groups")) {
+      const auto version = g.at("version").get<std::uint64_t>();
+      if (version == 0 || (!out.empty() && version <= out.back().version)) {
+        throw std::runtime_error("groups not in ascending version order");
+      }
+      out.push_back(group(g, version));
+    }
+    return out;
   });
 }
 
 Result<JobRecord, std::string> decodeJob(std::string_view text) {
   return decodeWith<JobRecord>("job", text, [](const json& j) {
-    // Stored specs were validated at submission; their JSON form is larger
-    // than the file they came from, so the limits for untrusted files would
-    // wrongly refuse a big but valid job. JSON has no aliases: the text's
-    // size bounds the expanded size, and the node count bounds every list.
-    auto spec = parseJob(j.at("spec").dump(), YamlLimits{.maxBytes = 64u << 20,
-                                                         .maxNodes = 50'000'000,
-                                                         .maxDepth = 64,
-                                                         .maxExpandedBytes = 64u << 20,
-                                                         .maxEntries = 50'000'000});
-    if (!spec) {
-      throw std::runtime_error("its spec is invalid: " +
-                               (spec.error().errors.empty() ? std::string("?")
-                                                            : spec.error().errors[0].toString()));
-    }
     JobRecord r;
-    r.spec = std::move(spec).value();
+    r.spec = specFromJson(j.at("spec"));
     r.version = j.at("version").get<std::uint64_t>();
+    r.specVersion = j.value("specVersion", std::uint64_t{1});
     r.nodes = j.at("nodes").get<std::vector<std::string>>();
     r.pending = j.at("pending").get<std::vector<std::uint32_t>>();
     r.sharedSpace = j.at("sharedSpace").get<Bytes>();
@@ -201,7 +363,8 @@ Result<InstanceStatus, std::string> decodeInstanceStatus(std::string_view text) 
     if (toString(state) != word) throw std::invalid_argument("unknown state \"" + word + "\"");
     return InstanceStatus{j.at("node").get<std::string>(), state,
                           j.at("reason").get<std::string>(), j.at("restarts").get<std::uint32_t>(),
-                          j.at("podIp").get<std::string>(), j.at("sinceMs").get<std::int64_t>()};
+                          j.at("podIp").get<std::string>(), j.at("sinceMs").get<std::int64_t>(),
+                          j.value("version", std::uint64_t{0})};
   });
 }
 

@@ -156,18 +156,20 @@ TEST_F(Cluster, ConcurrentSubmissionsThroughThreeAgentsNeverOvercommitANode) {
   std::map<std::string, std::multiset<HostPort>> ports;
   std::map<std::string, std::uint32_t> placed;
   for (const auto& kv : assignments->kvs) {
-    auto assignment = decodeAssignment(kv.value);
-    ASSERT_TRUE(assignment.ok());
-    const Assignment* a = &*assignment;
+    auto groups = decodeAssignments(kv.value);
+    ASSERT_TRUE(groups.ok());
     const std::string rest(keys::nameUnder(kv.key, keys::kAssignments));
     const std::string node = rest.substr(0, rest.find('/'));
-    const auto n = static_cast<Bytes>(a->instances.size());
-    used[node].memory += a->perInstance.memory * n;
-    used[node].disk += a->perInstance.disk * n;
-    for (const auto& p : a->hostPorts) {
-      for (Bytes i = 0; i < n; ++i) ports[node].insert(p);
+    for (const Assignment& group : *groups) {
+      const Assignment* a = &group;
+      const auto n = static_cast<Bytes>(a->instances.size());
+      used[node].memory += a->perInstance.memory * n;
+      used[node].disk += a->perInstance.disk * n;
+      for (const auto& p : a->hostPorts) {
+        for (Bytes i = 0; i < n; ++i) ports[node].insert(p);
+      }
+      placed[a->job] += static_cast<std::uint32_t>(n);
     }
-    placed[a->job] += static_cast<std::uint32_t>(n);
   }
   for (const auto& [node, u] : used) {
     ASSERT_TRUE(capacity.contains(node)) << node;

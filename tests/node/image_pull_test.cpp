@@ -150,12 +150,15 @@ class ImagePullTest : public testing_support::EtcdStoreTest {
     ASSERT_TRUE(record) << record.error();
     record->spec.containers.front().image = image;
     record->version += 1;
+    // A version with no record of its own: the node takes the job
+    // record's spec for it (as for jobs stored before versions).
+    record->specVersion += 1;
     ASSERT_TRUE(store_->put(keys::job(job), encode(*record)));
     auto assigned = store_->get(keys::assignment(node_, job));
     ASSERT_TRUE(assigned && assigned->kvs.size() == 1);
-    auto assignment = decodeAssignment(assigned->kvs.front().value);
+    auto assignment = decodeAssignments(assigned->kvs.front().value);
     ASSERT_TRUE(assignment) << assignment.error();
-    assignment->jobVersion = record->version;
+    assignment->front().version = record->specVersion;
     ASSERT_TRUE(store_->put(keys::assignment(node_, job), encode(*assignment)));
   }
 

@@ -110,7 +110,8 @@ class MiniEtcd {
     j.record = *decodeJob(e.value);
     j.modRevision = e.modRevision;
     for (const auto& node : j.record.nodes) {
-      j.assignments.emplace_back(node, *decodeAssignment(data_.at(keys::assignment(node, name)).value));
+      auto groups = decodeAssignments(data_.at(keys::assignment(node, name)).value);
+      for (auto& a : *groups) j.assignments.emplace_back(node, std::move(a));
     }
     return j;
   }

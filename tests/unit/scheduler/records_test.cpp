@@ -20,8 +20,10 @@ TEST(Records, RoundTripEveryKind) {
   const UsageRecord usage{{2 * kGiB, 1 * kGiB}, {{53, Protocol::kUdp}, {80, Protocol::kTcp}}, 3};
   EXPECT_EQ(*decodeUsage(encode(usage)), usage);
 
-  const Assignment assignment{"web", 2, {0, 4, 7}, {kGiB, 0}, {{80, Protocol::kTcp}}};
-  EXPECT_EQ(*decodeAssignment(encode(assignment)), assignment);
+  const std::vector<Assignment> groups{
+      {"web", 2, {0, 4, 7}, {kGiB, 0}, {{80, Protocol::kTcp}}},
+      {"web", 3, {8}, {2 * kGiB, 0}, {}}};
+  EXPECT_EQ(*decodeAssignments(encode(groups)), groups);
 
   auto spec = parseJob("name: web\nnumInstances: 2\ncontainers:\n  app:\n    image: x\n");
   ASSERT_TRUE(spec.ok());
