@@ -53,6 +53,10 @@ std::string_view toString(PullPolicy policy) {
   return "?";
 }
 
+std::string_view toString(UpdateStrategy strategy) {
+  return strategy == UpdateStrategy::kRecreate ? "recreate" : "rolling";
+}
+
 std::string defaultHostOf(std::string_view job, std::string_view domain) {
   std::string host(job);
   host += '.';
