@@ -14,6 +14,9 @@ namespace ozy {
 std::uint64_t specHash(const Job& job) {
   Job shape = job;
   shape.numInstances = 0;
+  // How a change rolls out is no part of the pod: changing `update` alone
+  // replaces no instance, and a job that sets it hashes as one that does not.
+  shape.update = UpdatePolicy{};
   // Over the canonical JSON: stable across runs and builds. Without the
   // ingress: what the ingress serves is routing, not the pod, so changing it
   // replaces no instance, and jobs stored before ingress existed (which now

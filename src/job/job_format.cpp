@@ -33,6 +33,20 @@ OrderedJson ingressToJson(const Ingress& in) {
   return out;
 }
 
+// Every field, in the file's own spelling and order, durations as the
+// health check's are written.
+OrderedJson updateToJson(const UpdatePolicy& u) {
+  OrderedJson out;
+  out["max_parallel"] = u.maxParallel;
+  out["min_healthy_time"] = formatDuration(u.minHealthyTime);
+  out["healthy_deadline"] = formatDuration(u.healthyDeadline);
+  out["progress_deadline"] = formatDuration(u.progressDeadline);
+  out["auto_revert"] = u.autoRevert;
+  out["canary"] = u.canary;
+  out["strategy"] = std::string(toString(u.strategy));
+  return out;
+}
+
 // `optOut`: the container has no ingress, but the parser's default would
 // give it one.
 OrderedJson containerToJson(const Container& c, bool optOut) {
@@ -72,6 +86,9 @@ OrderedJson jobToOrderedJson(const Job& job) {
   OrderedJson out;
   out["name"] = job.name;
   out["numInstances"] = job.numInstances;
+  // Only when it is not the default: stored jobs from before the update
+  // section, and jobs that never set it, keep the JSON they have.
+  if (job.update != UpdatePolicy{}) out["update"] = updateToJson(job.update);
   // The stored form is read back with parseJob(), whose default ingress
   // applies when no container says anything of ingress: say "none" where it
   // would give the job an ingress it does not have.

@@ -17,7 +17,11 @@
 namespace ozy {
 namespace {
 
-constexpr std::string_view kJobFields[] = {"name", "numInstances", "containers"};
+constexpr std::string_view kJobFields[] = {"name", "numInstances", "update", "containers"};
+constexpr std::string_view kUpdateFields[] = {"max_parallel",      "min_healthy_time",
+                                              "healthy_deadline",  "progress_deadline",
+                                              "auto_revert",       "canary",
+                                              "strategy"};
 constexpr std::string_view kContainerFields[] = {"image",       "pull",        "registryAuth",
                                                  "restart",     "command",     "environment",
                                                  "ports",       "depends_on",  "memory",
@@ -35,6 +39,8 @@ constexpr std::string_view kRestartNames[] = {"always", "on-failure", "no"};
 constexpr std::string_view kPullNames[] = {"if-not-present", "always", "never"};
 constexpr std::string_view kHealthTypes[] = {"http", "tcp", "exec"};
 constexpr std::string_view kVolumeTypes[] = {"shared", "local"};
+// In UpdateStrategy's order.
+constexpr std::string_view kUpdateStrategies[] = {"rolling", "recreate"};
 
 constexpr Bytes kMinContainerMemory = 6 * kMiB;  // runc refuses smaller limits
 constexpr Bytes kMaxContainerMemory = 16 * kTiB;
@@ -57,6 +63,9 @@ constexpr std::size_t kMaxCapabilitiesPerList = 64;
 constexpr std::size_t kMaxIngressHostsPerContainer = 32;
 constexpr Millis kMinInterval{1000};
 constexpr Millis kMaxInterval{3600 * 1000};
+// A deployment that needs more than a day per batch is one nobody watches;
+// the bound also keeps every deadline far from any clock arithmetic limit.
+constexpr Millis kMaxUpdateDuration{24 * 3600 * 1000};
 
 std::string nameRule(std::string_view what) {
   return fmt::format(
@@ -196,6 +205,9 @@ class JobReader {
         job.numInstances = static_cast<std::uint32_t>(*n);
       }
     }
+    if (auto node = FieldReader::field(root, "update"); FieldReader::present(node)) {
+      job.update = readUpdate(node, "update");
+    }
     const auto containers = FieldReader::field(root, "containers");
     if (!FieldReader::present(containers)) {
       r_.missing(root, "containers");
@@ -329,6 +341,104 @@ class JobReader {
       c.ingress = readIngress(n, childPath(path, "ingress"), c);
     }
     return c;
+  }
+
+  // The update section (docs/jobs.md#update); what the file leaves out keeps
+  // UpdatePolicy's default. A rule between two fields is checked only when
+  // both read well, so one mistake is reported once.
+  UpdatePolicy readUpdate(const YAML::Node& node, const std::string& path) {
+    UpdatePolicy u;
+    if (!r_.mapping(node, path, kUpdateFields)) return u;
+    auto readCount = [&](std::string_view key, std::int64_t min, std::uint32_t& out) {
+      if (auto n = FieldReader::field(node, key); FieldReader::present(n)) {
+        if (auto v = r_.integer(n, childPath(path, key), min, kMaxInstances)) {
+          out = static_cast<std::uint32_t>(*v);
+        }
+      }
+    };
+    readCount("max_parallel", 1, u.maxParallel);
+    readCount("canary", 0, u.canary);
+
+    // A duration the file gives, or its default; `usable` is false when the
+    // file gives one that is refused.
+    struct Given {
+      YAML::Node node;  // undefined when the file does not give it
+      bool usable = true;
+      bool given() const { return FieldReader::present(node); }
+    };
+    auto readDuration = [&](std::string_view key, bool deadline, Millis& out) {
+      Given got;
+      got.node = FieldReader::field(node, key);
+      if (!got.given()) return got;
+      const std::string at = childPath(path, key);
+      got.usable = false;
+      if (auto d = r_.duration(got.node, at)) {
+        if (*d > kMaxUpdateDuration) {
+          r_.error(got.node, at,
+                   fmt::format("{} is longer than {}, the longest any update duration may be",
+                               quote(got.node.Scalar()), formatDuration(kMaxUpdateDuration)));
+        } else if (deadline && d->count() == 0) {
+          r_.error(got.node, at,
+                   fmt::format("{} leaves no time: a deadline must be longer than 0s (e.g. {})",
+                               quote(got.node.Scalar()), formatDuration(out)));
+        } else {
+          out = *d;
+          got.usable = true;
+        }
+      }
+      return got;
+    };
+    const Given minHealthy = readDuration("min_healthy_time", false, u.minHealthyTime);
+    const Given healthy = readDuration("healthy_deadline", true, u.healthyDeadline);
+    const Given progress = readDuration("progress_deadline", true, u.progressDeadline);
+    // "10s", or "10s, the default" where the file is silent.
+    auto told = [](const Given& g, Millis value) {
+      return g.given() ? formatDuration(value) : formatDuration(value) + ", the default";
+    };
+    if (minHealthy.usable && healthy.usable && u.minHealthyTime >= u.healthyDeadline) {
+      // On the field the file gives: that is the one to change.
+      if (minHealthy.given() || !healthy.given()) {
+        r_.error(minHealthy.given() ? minHealthy.node : node, childPath(path, "min_healthy_time"),
+                 fmt::format("{} is not shorter than healthy_deadline ({}): a batch could never "
+                             "stay healthy that long before its deadline passes; lower "
+                             "min_healthy_time or raise healthy_deadline",
+                             told(minHealthy, u.minHealthyTime), told(healthy, u.healthyDeadline)));
+      } else {
+        r_.error(healthy.node, childPath(path, "healthy_deadline"),
+                 fmt::format("{} is not longer than min_healthy_time ({}): a batch could never "
+                             "stay healthy that long before its deadline passes; raise "
+                             "healthy_deadline or lower min_healthy_time",
+                             told(healthy, u.healthyDeadline), told(minHealthy, u.minHealthyTime)));
+      }
+    }
+    if (healthy.usable && progress.usable && u.progressDeadline < u.healthyDeadline) {
+      r_.error(progress.given() ? progress.node : node, childPath(path, "progress_deadline"),
+               fmt::format("{} is shorter than healthy_deadline ({}): the deployment would fail "
+                           "before a batch's own deadline passes; make progress_deadline at "
+                           "least {}",
+                           progress.given() ? formatDuration(u.progressDeadline)
+                                            : "the default " + formatDuration(u.progressDeadline),
+                           told(healthy, u.healthyDeadline),
+                           formatDuration(u.healthyDeadline)));
+    }
+
+    if (auto n = FieldReader::field(node, "auto_revert"); FieldReader::present(n)) {
+      if (auto flag = r_.boolean(n, childPath(path, "auto_revert"))) u.autoRevert = *flag;
+    }
+    if (auto n = FieldReader::field(node, "strategy"); FieldReader::present(n)) {
+      if (auto i = r_.choice(n, childPath(path, "strategy"), kUpdateStrategies)) {
+        u.strategy = static_cast<UpdateStrategy>(*i);
+      }
+    }
+    if (u.canary > 0 && u.strategy == UpdateStrategy::kRecreate) {
+      r_.error(FieldReader::field(node, "canary"), childPath(path, "canary"),
+               fmt::format("{} with strategy recreate: recreate stops every old instance first, "
+                           "so no old instance is left to compare canaries with; use strategy "
+                           "rolling, or canary 0",
+                           u.canary == 1 ? std::string("a canary")
+                                         : fmt::format("{} canaries", u.canary)));
+    }
+    return u;
   }
 
   // `false` (nothing served), `true` (every default, as `{}`), or a mapping.

@@ -1,6 +1,6 @@
 // A pod is made again when its job's spec hash changes: so the hash must
 // move with what makes the pod, and stay put for what does not (the number
-// of instances, the ingress).
+// of instances, the ingress, the update section).
 #include "agent/desired_state.h"
 
 #include <gtest/gtest.h>
@@ -28,6 +28,15 @@ TEST(SpecHash, IsTheHashPodsOfJobsStoredBeforeIngressExistedCarry) {
             fnv1a(R"({"name":"web","numInstances":0,"containers":{"app":{"image":"nginx",)"
                   R"("pull":"always","restart":"always","environment":[],"ports":["80:3000"],)"
                   R"("depends_on":[],"memory":"256M","volumes":[]}}})"));
+}
+
+TEST(SpecHash, IgnoresTheUpdateSection) {
+  const auto base = specHash(jobOf(kWeb + "}\n"));
+  EXPECT_EQ(specHash(jobOf("update: {max_parallel: 3, canary: 1, auto_revert: true}\n" + kWeb +
+                           "}\n")),
+            base);
+  EXPECT_EQ(specHash(jobOf("update: {strategy: recreate, healthy_deadline: 1m}\n" + kWeb + "}\n")),
+            base);
 }
 
 TEST(SpecHash, IgnoresTheIngressAndTheInstanceCount) {

@@ -32,8 +32,8 @@ Job exampleJob() {
 
 // A job that uses what the example does not: exec and tcp checks, UDP, IPv4
 // and IPv6 host addresses with and without host ports, every restart policy,
-// awkward strings, an ingress with every field, and containers out of
-// alphabetical order.
+// awkward strings, an ingress with every field, an update section, and
+// containers out of alphabetical order.
 Job unusualJob() {
   Job job;
   job.name = "dns-1";
@@ -96,6 +96,8 @@ Job unusualJob() {
   auth.ingress = Ingress{{"auth.example.com", "xn--caf-dma.example"}, true, 8080, 8443};
 
   job.containers = {resolver, metrics, auth};
+  // Every field away from its default, durations in ms and at the bounds.
+  job.update = {7, 0ms, 1500ms, 24h, true, 2, UpdateStrategy::kRolling};
   return job;
 }
 
@@ -309,6 +311,72 @@ TEST(JobFormat, RoundTripsEveryCombinationOfIngressAndDefault) {
   }
   EXPECT_GT(valid, 100) << "the combinations should mostly be valid jobs";
   EXPECT_GT(optOuts, 0) << "some combinations need ingress: false";
+}
+
+TEST(JobFormat, WritesTheUpdateSectionOnlyWhenItIsNotTheDefault) {
+  // Stored jobs without one keep exactly the JSON they had.
+  EXPECT_FALSE(toJson(exampleJob()).contains("update"));
+  for (std::string_view section :
+       {"{}", "{max_parallel: 1, strategy: rolling}",
+        "{min_healthy_time: 10, healthy_deadline: 5m, progress_deadline: 600, "
+        "auto_revert: false, canary: 0}"}) {
+    SCOPED_TRACE(section);
+    auto job = parseJob("name: web\nupdate: " + std::string(section) +
+                        "\ncontainers: {app: {image: nginx}}\n");
+    ASSERT_TRUE(job.ok());
+    EXPECT_FALSE(toJson(*job).contains("update"));
+    EXPECT_THAT(toYaml(*job), Not(HasSubstr("update")));
+  }
+}
+
+TEST(JobFormat, WritesANonDefaultUpdateSectionWholeAfterNumInstances) {
+  auto job = parseJob("name: web\ncontainers: {app: {image: nginx}}\nupdate: {canary: 1}\n");
+  ASSERT_TRUE(job.ok());
+  const auto json = toJson(*job);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : json.items()) keys.push_back(key);
+  EXPECT_THAT(keys, ::testing::ElementsAre("name", "numInstances", "update", "containers"));
+  // Every field, defaults included, durations as the health check's are written.
+  EXPECT_EQ(json["update"].dump(),
+            R"({"max_parallel":1,"min_healthy_time":"10s","healthy_deadline":"5m",)"
+            R"("progress_deadline":"10m","auto_revert":false,"canary":1,"strategy":"rolling"})");
+
+  Job recreate = *job;
+  recreate.update = {4, 1min + 30s, 2h, 2h, true, 0, UpdateStrategy::kRecreate};
+  EXPECT_EQ(toJson(recreate)["update"].dump(),
+            R"({"max_parallel":4,"min_healthy_time":"1m30s","healthy_deadline":"2h",)"
+            R"("progress_deadline":"2h","auto_revert":true,"canary":0,"strategy":"recreate"})");
+  EXPECT_THAT(toYaml(recreate),
+              HasSubstr("numInstances: 1\nupdate:\n  max_parallel: 4\n"
+                        "  min_healthy_time: \"1m30s\"\n  healthy_deadline: \"2h\"\n"
+                        "  progress_deadline: \"2h\"\n  auto_revert: true\n  canary: 0\n"
+                        "  strategy: \"recreate\"\ncontainers:\n"));
+}
+
+TEST(JobFormat, RoundTripsEveryShapeOfUpdateSection) {
+  const UpdatePolicy cases[] = {
+      {1, 10s, 5min, 10min, false, 0, UpdateStrategy::kRolling},  // the default
+      {2, 10s, 5min, 10min, false, 0, UpdateStrategy::kRolling},
+      {1, 0ms, 1ms, 1ms, false, 0, UpdateStrategy::kRolling},
+      {1, 10s, 5min, 10min, true, 0, UpdateStrategy::kRolling},
+      {1, 10s, 5min, 10min, false, 0, UpdateStrategy::kRecreate},
+      {3, 2500ms, 61s, 1h + 1ms, true, 5, UpdateStrategy::kRolling},
+      {100000, 24h - 1ms, 24h, 24h, true, 100000, UpdateStrategy::kRolling},
+      {100000, 24h - 1ms, 24h, 24h, true, 0, UpdateStrategy::kRecreate},
+  };
+  for (const auto& update : cases) {
+    Job job = exampleJob();
+    job.update = update;
+    const auto json = toJson(job);
+    SCOPED_TRACE(json.dump());
+    auto fromJson = parseJob(json.dump());
+    ASSERT_TRUE(fromJson.ok()) << toProblem(fromJson.error()).dump(2);
+    EXPECT_EQ(fromJson->update, update);
+    EXPECT_EQ(*fromJson, job);
+    auto fromYaml = parseJob(toYaml(job));
+    ASSERT_TRUE(fromYaml.ok()) << toProblem(fromYaml.error()).dump(2);
+    EXPECT_EQ(*fromYaml, job);
+  }
 }
 
 TEST(JsonToYaml, WritesEmptyCollectionsInFlowStyle) {

@@ -1434,6 +1434,179 @@ TEST(ValidateJob, ChecksTheIngressOfJobsBuiltInCode) {
                   fieldError("containers.db.ingress", "serves nothing")));
 }
 
+// ---- update -----------------------------------------------------------------
+
+// The update policy of appWith("") with `update: <section>` at the top level.
+UpdatePolicy updateOf(std::string_view section) {
+  return parsed(appWith("") + "update: " + std::string(section) + "\n").update;
+}
+
+// The problems of appWith("") with `update: <section>` at the top level.
+std::vector<FieldError> updateErrorsOf(std::string_view section) {
+  return errorsOf(appWith("") + "update: " + std::string(section) + "\n");
+}
+
+TEST(JobParser, GivesNomadsUpdateDefaultsWhenTheFileIsSilent) {
+  const UpdatePolicy defaults = parsed(appWith("")).update;
+  EXPECT_EQ(defaults, UpdatePolicy{});
+  EXPECT_EQ(defaults.maxParallel, 1u);
+  EXPECT_EQ(defaults.minHealthyTime, 10s);
+  EXPECT_EQ(defaults.healthyDeadline, 5min);
+  EXPECT_EQ(defaults.progressDeadline, 10min);
+  EXPECT_FALSE(defaults.autoRevert);
+  EXPECT_EQ(defaults.canary, 0u);
+  EXPECT_EQ(defaults.strategy, UpdateStrategy::kRolling);
+  // An empty section, or an empty value (General rules), is the same.
+  EXPECT_EQ(updateOf("{}"), UpdatePolicy{});
+  EXPECT_EQ(updateOf(""), UpdatePolicy{});
+  EXPECT_EQ(updateOf("~"), UpdatePolicy{});
+}
+
+TEST(JobParser, ReadsEveryUpdateField) {
+  const struct {
+    std::string_view section;
+    UpdatePolicy update;
+  } cases[] = {
+      {"{max_parallel: 3, min_healthy_time: 30s, healthy_deadline: 10m, progress_deadline: 1h, "
+       "auto_revert: true, canary: 2, strategy: rolling}",
+       {3, 30s, 10min, 1h, true, 2, UpdateStrategy::kRolling}},
+      {"{strategy: recreate}", {1, 10s, 5min, 10min, false, 0, UpdateStrategy::kRecreate}},
+      {"{strategy: recreate, canary: 0}", {1, 10s, 5min, 10min, false, 0, UpdateStrategy::kRecreate}},
+      // Durations as everywhere else: bare seconds, units, combinations.
+      {"{min_healthy_time: 0, healthy_deadline: 90, progress_deadline: 1m30s}",
+       {1, 0s, 90s, 90s, false, 0, UpdateStrategy::kRolling}},
+      {"{min_healthy_time: 0s, healthy_deadline: 1ms, progress_deadline: 1ms}",
+       {1, 0s, 1ms, 1ms, false, 0, UpdateStrategy::kRolling}},
+      // The bounds: 24h for every duration, kMaxInstances for the counts.
+      {"{min_healthy_time: 23h59m59s, healthy_deadline: 24h, progress_deadline: 86400}",
+       {1, 86399s, 24h, 24h, false, 0, UpdateStrategy::kRolling}},
+      {"{max_parallel: 100000, canary: 100000}",
+       {100000, 10s, 5min, 10min, false, 100000, UpdateStrategy::kRolling}},
+      // YAML 1.2's spellings of the booleans.
+      {"{auto_revert: True}", {1, 10s, 5min, 10min, true, 0, UpdateStrategy::kRolling}},
+      {"{auto_revert: false}", {1, 10s, 5min, 10min, false, 0, UpdateStrategy::kRolling}},
+      // Block style, as a file would usually have it.
+      {"\n  max_parallel: 2\n  canary: 1\n", {2, 10s, 5min, 10min, false, 1, UpdateStrategy::kRolling}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.section);
+    EXPECT_EQ(updateOf(c.section), c.update);
+  }
+}
+
+TEST(JobParser, AcceptsTheUpdateSectionInJson) {
+  const Job job = parsed(
+      R"({"name": "web", "update": {"max_parallel": 2, "strategy": "recreate"},)"
+      R"( "containers": {"app": {"image": "nginx"}}})");
+  EXPECT_EQ(job.update.maxParallel, 2u);
+  EXPECT_EQ(job.update.strategy, UpdateStrategy::kRecreate);
+}
+
+TEST(JobParser, RejectsEachUpdateRuleAtItsFieldPath) {
+  const struct {
+    std::string_view section;
+    std::string_view path;
+    std::string_view message;
+  } cases[] = {
+      // Counts.
+      {"{max_parallel: 0}", "update.max_parallel", "is out of range (1 to 100000)"},
+      {"{max_parallel: 100001}", "update.max_parallel", "is out of range (1 to 100000)"},
+      {"{max_parallel: 1.5}", "update.max_parallel", "is not a whole number"},
+      {"{canary: -1}", "update.canary", "is out of range (0 to 100000)"},
+      {"{canary: 100001}", "update.canary", "is out of range (0 to 100000)"},
+      // Durations: never negative, deadlines longer than 0, none past a day.
+      {"{min_healthy_time: -1s}", "update.min_healthy_time", "\"-1s\" is not a duration"},
+      {"{min_healthy_time: soon}", "update.min_healthy_time", "\"soon\" is not a duration"},
+      {"{min_healthy_time: 25h, healthy_deadline: 24h, progress_deadline: 24h}",
+       "update.min_healthy_time", "\"25h\" is longer than 24h"},
+      {"{healthy_deadline: 0}", "update.healthy_deadline", "\"0\" leaves no time"},
+      {"{healthy_deadline: 0s}", "update.healthy_deadline", "must be longer than 0s (e.g. 5m)"},
+      {"{healthy_deadline: 24h1ms, progress_deadline: 24h}", "update.healthy_deadline",
+       "\"24h1ms\" is longer than 24h"},
+      {"{progress_deadline: 0ms}", "update.progress_deadline", "must be longer than 0s (e.g. 10m)"},
+      {"{progress_deadline: 1441m}", "update.progress_deadline", "\"1441m\" is longer than 24h"},
+      // min_healthy_time < healthy_deadline, on the field the file gives.
+      {"{min_healthy_time: 1m, healthy_deadline: 30s}", "update.min_healthy_time",
+       "1m is not shorter than healthy_deadline (30s)"},
+      {"{min_healthy_time: 5m}", "update.min_healthy_time",
+       "5m is not shorter than healthy_deadline (5m, the default)"},
+      {"{healthy_deadline: 10s}", "update.healthy_deadline",
+       "10s is not longer than min_healthy_time (10s, the default)"},
+      {"{healthy_deadline: 2s}", "update.healthy_deadline", "raise healthy_deadline"},
+      // progress_deadline >= healthy_deadline, always on progress_deadline.
+      {"{progress_deadline: 1m}", "update.progress_deadline",
+       "1m is shorter than healthy_deadline (5m, the default)"},
+      {"{healthy_deadline: 15m}", "update.progress_deadline",
+       "the default 10m is shorter than healthy_deadline (15m): the deployment would fail"},
+      {"{healthy_deadline: 2h, progress_deadline: 1h59m}", "update.progress_deadline",
+       "make progress_deadline at least 2h"},
+      // Canaries need old instances to be compared with.
+      {"{canary: 1, strategy: recreate}", "update.canary", "a canary with strategy recreate"},
+      {"{strategy: recreate, canary: 3}", "update.canary",
+       "3 canaries with strategy recreate: recreate stops every old instance first"},
+      // Values of the wrong kind.
+      {"{auto_revert: yes}", "update.auto_revert", "\"yes\" is not true or false"},
+      {"{strategy: rollling}", "update.strategy",
+       "\"rollling\" is not one of rolling, recreate (did you mean \"rolling\"?)"},
+      {"{strategy: recreat}", "update.strategy", "(did you mean \"recreate\"?)"},
+      {"{strategy: blue-green}", "update.strategy", "is not one of rolling, recreate"},
+      // Unknown keys, with a suggestion when one is close.
+      {"{max_paralel: 2}", "update.max_paralel",
+       "is not a known field (did you mean \"max_parallel\"?)"},
+      {"{canarys: 1}", "update.canarys", "(did you mean \"canary\"?)"},
+      {"{autorevert: true}", "update.autorevert", "(did you mean \"auto_revert\"?)"},
+      {"{stagger: 30s}", "update.stagger", "is not a known field"},
+      // Not a mapping.
+      {"rolling", "update", "must be a mapping"},
+      {"[max_parallel]", "update", "must be a mapping"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.section);
+    EXPECT_THAT(updateErrorsOf(c.section),
+                ElementsAre(fieldError(std::string(c.path), std::string(c.message))));
+  }
+}
+
+TEST(JobParser, RejectsAMisspeltUpdateSectionWithSuggestion) {
+  EXPECT_THAT(errorsOf(appWith("") + "updates: {max_parallel: 2}\n"),
+              ElementsAre(fieldError("updates", "is not a known field (did you mean \"update\"?)")));
+}
+
+TEST(JobParser, ChecksTheUpdateRulesBetweenFieldsOnlyOnFieldsThatRead) {
+  // The deadline is refused, so min_healthy_time is not also compared with
+  // the default deadline it would otherwise meet.
+  EXPECT_THAT(updateErrorsOf("{min_healthy_time: 10m, healthy_deadline: soon}"),
+              ElementsAre(fieldError("update.healthy_deadline", "\"soon\" is not a duration")));
+  EXPECT_THAT(updateErrorsOf("{healthy_deadline: 0, progress_deadline: 1s}"),
+              ElementsAre(fieldError("update.healthy_deadline", "leaves no time")));
+  EXPECT_THAT(updateErrorsOf("{canary: 1, strategy: recreat}"),
+              ElementsAre(fieldError("update.strategy", "did you mean \"recreate\"?")));
+  // Every independent problem is reported.
+  EXPECT_THAT(updateErrorsOf("{max_parallel: 0, min_healthy_time: 6m, progress_deadline: 1m, "
+                             "auto_revert: maybe, canary: 1, strategy: recreate, surge: 1}"),
+              UnorderedElementsAre(fieldError("update.surge", "is not a known field"),
+                                   fieldError("update.max_parallel", "is out of range"),
+                                   fieldError("update.min_healthy_time", "is not shorter"),
+                                   fieldError("update.progress_deadline", "is shorter"),
+                                   fieldError("update.auto_revert", "is not true or false"),
+                                   fieldError("update.canary", "with strategy recreate")));
+}
+
+TEST(JobParser, ReportsUpdateProblemsOnTheirLine) {
+  const auto errors = errorsOf(appWith("") +
+                               "update:\n"                       // line 5
+                               "  max_parallel: 2\n"             // line 6
+                               "  healthy_deadline: 20s\n"       // line 7
+                               "  min_healthy_time: 30s\n"       // line 8
+                               "  strategy: recreate\n"          // line 9
+                               "  canary: 1\n");                 // line 10
+  ASSERT_THAT(errors, UnorderedElementsAre(fieldError("update.min_healthy_time", "not shorter"),
+                                           fieldError("update.canary", "strategy recreate")));
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.line, e.path == "update.canary" ? 10 : 8) << e.path;
+  }
+}
+
 // ---- every problem at once ------------------------------------------------
 
 TEST(JobParser, ReportsEveryProblemInTheFileNotJustTheFirst) {

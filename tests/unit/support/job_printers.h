@@ -32,6 +32,14 @@ inline void PrintTo(const Volume& volume, std::ostream* out) {
   *out << toString(volume.type) << ' ' << volume.path << ' ' << formatSize(volume.space);
 }
 
+inline void PrintTo(const UpdatePolicy& update, std::ostream* out) {
+  *out << "max_parallel " << update.maxParallel << " min_healthy_time "
+       << formatDuration(update.minHealthyTime) << " healthy_deadline "
+       << formatDuration(update.healthyDeadline) << " progress_deadline "
+       << formatDuration(update.progressDeadline) << " auto_revert " << update.autoRevert
+       << " canary " << update.canary << " strategy " << toString(update.strategy);
+}
+
 inline void PrintTo(const HealthCheck& check, std::ostream* out) {
   *out << toString(check.type) << " port " << check.port << " path " << check.path << " timeout "
        << formatDuration(check.timeout) << " interval " << formatDuration(check.interval)
