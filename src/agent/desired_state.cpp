@@ -23,7 +23,6 @@ std::uint64_t specHash(const Job& job) {
   // read with a default one) keep the hash their pods carry.
   auto canonical = toJson(shape);
   for (auto& [name, container] : canonical["containers"].items()) container.erase("ingress");
-  canonical.erase("update");  // how versions roll out, not what a pod is
   return fnv1a(canonical.dump());
 }
 

@@ -70,6 +70,13 @@ Result<std::vector<std::string>, Problem> segments(const std::string& path) {
   return out;
 }
 
+std::optional<std::uint64_t> parseNumber(std::string_view text) {
+  std::uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return n;
+}
+
 json resourcesJson(const Resources& r) { return json{{"memory", r.memory}, {"disk", r.disk}}; }
 
 json portsJson(const std::vector<HostPort>& ports) {
@@ -120,7 +127,8 @@ json drainJson(const std::optional<DrainRecord>& drain) {
 json jobSummaryJson(const JobRecord& r) {
   const auto pending = static_cast<std::uint32_t>(r.pending.size());
   return json{{"name", r.spec.name},
-              {"version", r.version},
+              {"version", r.specVersion},
+              {"revision", r.version},
               {"numInstances", r.spec.numInstances},
               {"placed", r.spec.numInstances >= pending ? r.spec.numInstances - pending : 0},
               {"pending", pending},
@@ -131,7 +139,9 @@ json jobSummaryJson(const JobRecord& r) {
 // The answer to a submit, scale or stop: the job's summary and what changed.
 http::Response changeResponse(int status, const ChangeResult& change) {
   json summary = jobSummaryJson(change.job);
-  if (change.revision != 0) summary["revision"] = change.revision;
+  if (change.revision != 0) summary["commitRevision"] = change.revision;
+  summary["change"] = toString(change.change);
+  if (change.deployment) summary["deployment"] = toJson(*change.deployment);
   http::Response r = jsonResponse(status, summary);
   // The placements go in before the summary's closing brace.
   std::string tail = R"(,"placedInstances":)";
@@ -201,6 +211,28 @@ class Api {
         if (req.method != "POST") return methodNotAllowed(req, "POST");
         return scale(name, req);
       }
+      if (s.size() == 4 && s[3] == "versions") {
+        if (req.method != "GET") return methodNotAllowed(req, "GET");
+        return versions(name);
+      }
+      if (s.size() == 5 && s[3] == "versions") {
+        if (req.method != "GET") return methodNotAllowed(req, "GET");
+        return version(name, s[4]);
+      }
+      if (s.size() == 4 && s[3] == "deployment") {
+        if (req.method != "GET") return methodNotAllowed(req, "GET");
+        return deployment(name, req);
+      }
+      if (s.size() == 4 && s[3] == "promote") {
+        if (req.method != "POST") return methodNotAllowed(req, "POST");
+        auto done = control_.promote(name);
+        if (!done) return problem(done.error());
+        return jsonResponse(200, toJson(*done));
+      }
+      if (s.size() == 4 && s[3] == "revert") {
+        if (req.method != "POST") return methodNotAllowed(req, "POST");
+        return revert(name, req);
+      }
     }
     return routeNotFound(req);
   }
@@ -257,6 +289,7 @@ class Api {
     for (const auto& i : info->instances) {
       json item{{"id", i.id}, {"state", i.node.empty() ? "pending" : "assigned"}};
       item["node"] = i.node.empty() ? json(nullptr) : json(i.node);
+      item["version"] = i.version;
       if (i.status) {
         item["state"] = toString(i.status->state);
         item["reason"] = i.status->reason;
@@ -272,7 +305,115 @@ class Api {
     }
     out["instances"] = std::move(instances);
     out["spec"] = toJson(info->record.spec);
+    out["deployment"] = info->deployment ? deploymentJson(*info) : json(nullptr);
     return jsonResponse(200, out);
+  }
+
+  // The deployment record with its progress counted from the instances:
+  // new ones placed and healthy, old ones left, per node.
+  static json deploymentJson(const JobInfo& info) {
+    const DeploymentRecord& d = *info.deployment;
+    json out = toJson(d);
+    std::uint32_t placed = 0;
+    std::uint32_t healthy = 0;
+    std::uint32_t old = 0;
+    std::map<std::string, json> nodes;
+    for (const auto& i : info.instances) {
+      if (i.node.empty()) continue;
+      json& n = nodes[i.node];
+      if (n.is_null()) n = json{{"node", i.node}, {"new", 0}, {"healthy", 0}, {"old", 0}};
+      if (i.version != d.version) {
+        ++old;
+        n["old"] = n["old"].get<int>() + 1;
+        continue;
+      }
+      ++placed;
+      n["new"] = n["new"].get<int>() + 1;
+      if (i.status && i.status->state == InstanceState::kHealthy && i.status->version == d.version) {
+        ++healthy;
+        n["healthy"] = n["healthy"].get<int>() + 1;
+      }
+    }
+    out["progress"] = {{"wanted", info.record.spec.numInstances},
+                       {"placed", placed},
+                       {"healthy", healthy},
+                       {"old", old},
+                       {"pending", info.record.pending.size()}};
+    json perNode = json::array();
+    for (auto& [name, n] : nodes) perNode.push_back(std::move(n));
+    out["nodes"] = std::move(perNode);
+    return out;
+  }
+
+  http::Response deployment(const std::string& name, const http::Request& req) {
+    // A blocking read: with ?index=R the answer waits (up to ?wait, 30 s
+    // by default, at most 5 min) until the deployment, the job or one of its
+    // instances' reports changed after revision R.
+    std::int64_t index = 0;
+    std::chrono::milliseconds wait{30'000};
+    if (auto v = req.queryParameter("index")) {
+      auto n = parseNumber(*v);
+      if (!n) return problem(makeProblem(problems::kBadRequest, "index must be a revision number."));
+      index = static_cast<std::int64_t>(*n);
+    }
+    if (auto v = req.queryParameter("wait")) {
+      auto d = parseDuration(*v);
+      if (!d || *d > std::chrono::minutes(5)) {
+        return problem(makeProblem(problems::kBadRequest,
+                                   "wait must be a duration of at most 5m, e.g. 30s."));
+      }
+      wait = *d;
+    }
+    if (index > 0) control_.waitForJobChange(name, index, wait);
+    auto info = control_.job(name);
+    if (!info) return problem(info.error());
+    if (!info->deployment) {
+      return problem(makeProblem(problems::kNotFound,
+                                 fmt::format("Job \"{}\" has no deployment.", name), {{"job", name}}));
+    }
+    json out = deploymentJson(*info);
+    out["index"] = info->revision;
+    http::Response r = jsonResponse(200, out);
+    r.headers.set("X-Ozy-Index", std::to_string(info->revision));
+    return r;
+  }
+
+  http::Response versions(const std::string& name) {
+    auto all = control_.versions(name);
+    if (!all) return problem(all.error());
+    json out = json::array();
+    for (const auto& v : *all) out.push_back(toJson(v));
+    return jsonResponse(200, out);
+  }
+
+  http::Response version(const std::string& name, const std::string& number) {
+    auto n = parseNumber(number);
+    if (!n || *n == 0) {
+      return problem(makeProblem(problems::kBadRequest,
+                                 fmt::format("\"{}\" is not a version number.", number.substr(0, 40))));
+    }
+    auto v = control_.version(name, *n);
+    if (!v) return problem(v.error());
+    return jsonResponse(200, toJson(*v));
+  }
+
+  http::Response revert(const std::string& name, const http::Request& req) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& e) {
+      return problem(makeProblem(problems::kBadRequest,
+                                 fmt::format("The body is not JSON: {}.", e.what())));
+    }
+    const auto it = body.is_object() ? body.find("version") : body.end();
+    if (it == body.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0) {
+      return problem(makeProblem(problems::kBadRequest,
+                                 "The body must be {\"version\": N}, N a version of the job.",
+                                 {{"job", name}}));
+    }
+    auto done = control_.revert(name, it->get<std::uint64_t>());
+    if (!done) return problem(done.error());
+    return changeResponse(200, *done);
   }
 
   http::Response submit(const http::Request& req) {
@@ -307,7 +448,8 @@ class Api {
     }
     auto done = control_.submit(*job);
     if (!done) return problem(done.error());
-    http::Response r = changeResponse(201, *done);
+    // 201 for a new job; an existing one's update is 200.
+    http::Response r = changeResponse(done->change == JobChange::kCreated ? 201 : 200, *done);
     r.headers.set("Location", "/v1/jobs/" + job->name);
     return r;
   }

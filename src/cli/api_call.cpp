@@ -102,8 +102,8 @@ void printApiProblem(const json& problem, bool asJson) {
   }
 }
 
-int call(const ApiCallOptions& o, std::string method, std::string path, std::string body,
-         const std::function<void(const json&)>& show) {
+int fetch(const ApiCallOptions& o, std::string method, std::string path, std::string body,
+          json& out) {
   http::HttpClientConfig config;
   config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
   config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
@@ -140,10 +140,19 @@ int call(const ApiCallOptions& o, std::string method, std::string path, std::str
     printApiProblem(parsed, o.json());
     return exitCodeFor(response->status, parsed);
   }
+  out = std::move(parsed);
+  return exit_code::kOk;
+}
+
+int call(const ApiCallOptions& o, std::string method, std::string path, std::string body,
+         const std::function<void(const json&)>& show) {
+  json answer;
+  const int code = fetch(o, std::move(method), std::move(path), std::move(body), answer);
+  if (code != exit_code::kOk) return code;
   if (o.json()) {
-    std::cout << parsed.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    std::cout << answer.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
   } else {
-    show(parsed);
+    show(answer);
   }
   return exit_code::kOk;
 }

@@ -33,4 +33,16 @@ void printApiProblem(const nlohmann::json& problem, bool asJson);
 int call(const ApiCallOptions& o, std::string method, std::string path, std::string body,
          const std::function<void(const nlohmann::json&)>& show);
 
+// Follows a deployment of `version` of `job` with blocking reads, printing
+// each change of its progress (and per node with `perNode`) until it ends:
+// 0 when it succeeded or waits for promotion, kDeploymentFailed when it
+// failed, was reverted or superseded (deploy_commands.cpp).
+int followDeployment(const ApiCallOptions& o, const std::string& job, std::uint64_t version,
+                     bool perNode);
+
+// The same call, handing back the answer instead of printing it (problems
+// are printed as by call()).
+int fetch(const ApiCallOptions& o, std::string method, std::string path, std::string body,
+          nlohmann::json& out);
+
 }  // namespace ozy

@@ -86,14 +86,40 @@ void addClusterCommands(CLI::App& app, Action& action) {
 
   CLI::App* job = app.get_subcommand("job");
   auto file = std::make_shared<std::string>();
-  auto* run = job->add_subcommand("run", "Submit a job: place all its instances or none");
+  auto detach = std::make_shared<bool>(false);
+  auto perNode = std::make_shared<bool>(false);
+  auto* run = job->add_subcommand(
+      "run", "Submit a job, or update a running one (a new version rolls out; see docs/jobs.md#update)");
   run->add_option("FILE", *file, "Job file")->required();
+  run->add_flag("-d,--detach", *detach, "Return once an update's deployment has started");
+  run->add_flag("--per-node", *perNode, "Show a deployment's progress per node");
   addApiOptions(run, *o);
-  run->callback([o, file, &action] {
-    action = [o, file] {
+  run->callback([o, file, detach, perNode, &action] {
+    action = [o, file, detach, perNode] {
       auto text = readJob(*file, *o);
       if (!text) return exit_code::kInvalidInput;
-      return call(*o, "POST", "/v1/jobs", *text, [](const json& c) { showChange(c, "submitted"); });
+      json answer;
+      const int code = fetch(*o, "POST", "/v1/jobs", *text, answer);
+      if (code != exit_code::kOk) return code;
+      const std::string change = answer.value("change", "");
+      if (o->json()) {
+        std::cout << answer.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+      } else if (change == "unchanged") {
+        std::cout << fmt::format("job {} unchanged (version {})\n", answer.value("name", "?"),
+                                 answer.value("version", 0));
+      } else if (change == "deploying") {
+        std::cout << fmt::format("job {}: version {} deploying\n", answer.value("name", "?"),
+                                 answer.value("version", 0));
+      } else {
+        showChange(answer, change == "created" ? "submitted" : change == "updated"
+                                                                   ? "updated in place"
+                                                                   : change);
+      }
+      // A new job's first version is tracked too, but only an update is
+      // followed: a new job has nothing running to compare it with.
+      if (change != "deploying" || *detach) return exit_code::kOk;
+      return followDeployment(*o, answer.value("name", ""), answer.value("version", std::uint64_t{0}),
+                              *perNode);
     };
   });
 
@@ -133,10 +159,19 @@ void addClusterCommands(CLI::App& app, Action& action) {
                                  j.value("name", ""), j.value("version", 0),
                                  j.value("numInstances", 0), j.value("placed", 0),
                                  j.value("pending", 0));
-        Table table({"INSTANCE", "NODE", "STATE", "RESTARTS", "IP", "REASON"});
+        if (const json& d = j.value("deployment", json()); d.is_object()) {
+          const json& p = d.value("progress", json::object());
+          std::cout << fmt::format("deployment of version {}: {}; {} of {} new placed, {} healthy, "
+                                   "{} old left{}{}\n",
+                                   d.value("version", 0), d.value("state", ""), p.value("placed", 0),
+                                   p.value("wanted", 0), p.value("healthy", 0), p.value("old", 0),
+                                   d.value("message", "").empty() ? "" : " - ",
+                                   printable(d.value("message", "")));
+        }
+        Table table({"INSTANCE", "VERSION", "NODE", "STATE", "RESTARTS", "IP", "REASON"});
         for (const auto& i : j.value("instances", json::array())) {
           const auto ip = i.find("podIp");
-          table.add({std::to_string(i.value("id", 0)),
+          table.add({std::to_string(i.value("id", 0)), std::to_string(i.value("version", 0)),
                      i["node"].is_null() ? "-" : i["node"].get<std::string>(), i.value("state", ""),
                      std::to_string(i.value("restarts", 0)),
                      ip == i.end() || ip->is_null() ? "-" : ip->get<std::string>(),

@@ -17,5 +17,7 @@ void addPlanCommand(CLI::App& app, Action& action);
 void addClusterCommands(CLI::App& app, Action& action);
 void addNodeCommands(CLI::App& app, Action& action);
 void addNetworkCommands(CLI::App& app, Action& action);
+// job history|promote|revert (deploy_commands.cpp), after addClusterCommands.
+void addDeployCommands(CLI::App& app, Action& action);
 
 }  // namespace ozy

@@ -9,4 +9,5 @@ inline constexpr int kUnplaceable = 3;   // valid jobs that do not fit the clust
 inline constexpr int kConflict = 4;      // no such job or node, or the job already exists
 inline constexpr int kUnavailable = 5;   // the API or the cluster's store cannot be reached
 inline constexpr int kUnauthorized = 6;  // the API refused the token
+inline constexpr int kDeploymentFailed = 7;  // `ozy job run` followed a deployment that failed
 }  // namespace ozy::exit_code

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   ozy::addJobCommands(app, action);
   ozy::addPlanCommand(app, action);
   ozy::addClusterCommands(app, action);
+  ozy::addDeployCommands(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

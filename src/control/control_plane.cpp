@@ -1,6 +1,7 @@
 #include "control/control_plane.h"
 
 #include <charconv>
+#include <condition_variable>
 
 #include <algorithm>
 #include <map>
@@ -392,6 +393,7 @@ Result<std::optional<ControlPlane::JobState>, Problem> ControlPlane::readJobStat
     auto assignments = store_.txn(txn);
     if (!assignments) return fail(toProblem(assignments.error()));
     if (!assignments->succeeded) continue;  // the job changed meanwhile
+    state.revision = assignments->revision;
     const std::size_t nodes = entry.record.nodes.size();
     for (std::size_t i = 0; i < nodes; ++i) {
       const auto& found = assignments->gets.at(i);
@@ -512,6 +514,41 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
   if (!created && created.error().type.slug == problems::kJobExists.slug) return update(job, 0);
   if (created) created->change = JobChange::kCreated;
   return created;
+}
+
+void ControlPlane::waitForJobChange(const std::string& name, std::int64_t revision,
+                                    std::chrono::milliseconds timeout) {
+  if (waiting_.fetch_add(1) >= kMaxWaiting) {
+    waiting_.fetch_sub(1);
+    return;
+  }
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool seen = false;
+  auto onEvents = [&](std::vector<WatchEvent>, std::int64_t) {
+    std::lock_guard lock(mutex);
+    seen = true;
+    changed.notify_all();
+  };
+  auto onError = [&](const StoreError&) {
+    std::lock_guard lock(mutex);
+    seen = true;  // cannot tell: answer now
+    changed.notify_all();
+  };
+  // Prefixes: a job whose name extends this one's wakes it too, which only
+  // costs an early answer.
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (const std::string& prefix : {keys::job(name), keys::deployment(name), keys::statusOf(name)}) {
+    watches.push_back(store_.watch(prefix, revision + 1, onEvents, onError));
+  }
+  {
+    std::unique_lock lock(mutex);
+    changed.wait_for(lock, timeout, [&] { return seen; });
+  }
+  for (auto& w : watches) {
+    if (w) w->stop();
+  }
+  waiting_.fetch_sub(1);
 }
 
 std::string_view toString(JobChange change) {
@@ -955,6 +992,7 @@ Result<JobInfo, Problem> ControlPlane::job(const std::string& name) {
   if (!*state) return fail(notFound(name));
   JobInfo info = describe((*state)->entry);
   if ((*state)->deployment) info.deployment = (*state)->deployment->record;
+  info.revision = (*state)->revision;
   // Statuses are reports, not decisions: a failed read leaves them out.
   auto statuses = readStatuses(name);
   for (auto& instance : info.instances) {

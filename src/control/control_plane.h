@@ -22,6 +22,7 @@
 #include "scheduler/planner.h"
 #include "store/store.h"
 
+#include <atomic>
 #include <mutex>
 
 namespace ozy {
@@ -72,6 +73,7 @@ struct JobInfo {
   JobRecord record;
   std::vector<InstanceInfo> instances;  // placed and pending, by id
   std::optional<DeploymentRecord> deployment = std::nullopt;  // the newest, by job()
+  std::int64_t revision = 0;  // the store revision job() read at
 };
 
 // What running a job file did to the job (docs/jobs.md#update).
@@ -128,6 +130,13 @@ class ControlPlane {
   // The job's kept versions, oldest first; one of them.
   Result<std::vector<VersionRecord>, Problem> versions(const std::string& name);
   Result<VersionRecord, Problem> version(const std::string& name, std::uint64_t version);
+  // Waits until the job's record, deployment or an instance's report
+  // changes after `revision`, or `timeout` passes: what a blocking read of
+  // a deployment waits on. At most kMaxWaiting wait at once (each holds an
+  // API thread); the others return at once.
+  static constexpr int kMaxWaiting = 4;
+  void waitForJobChange(const std::string& name, std::int64_t revision,
+                        std::chrono::milliseconds timeout);
   // What submit() would do, committing nothing.
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);
@@ -161,6 +170,7 @@ class ControlPlane {
     JobEntry entry;
     std::vector<VersionEntry> versions;
     std::optional<DeploymentEntry> deployment;
+    std::int64_t revision = 0;
   };
   Result<std::optional<JobState>, Problem> readJobState(const std::string& name);
   // An existing job given a new spec (submit(), revert()).
@@ -189,6 +199,7 @@ class ControlPlane {
   // the same view would pick the same best-fit node and all but one would
   // lose the commit race. Agents still race each other; the Txn settles it.
   std::mutex planMutex_;
+  std::atomic<int> waiting_{0};
 };
 
 // A StoreError as the problem the API answers with.

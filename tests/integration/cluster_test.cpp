@@ -231,9 +231,11 @@ TEST_F(Cluster, SubmitStatusScaleStopThroughTheApi) {
   ASSERT_EQ(created.status, 201) << created.body;
   EXPECT_EQ(created.headers.get("Location").value_or(""), "/v1/jobs/web");
 
-  auto duplicate = send(a.url(), "POST", "/v1/jobs", jobFile("web", 1, "1G", false));
-  EXPECT_EQ(duplicate.status, 409);
-  EXPECT_THAT(json::parse(duplicate.body).value("type", ""), HasSubstr("#job-exists"));
+  // The same file again changes nothing.
+  auto same = send(a.url(), "POST", "/v1/jobs", jobFile("web", 2, "1G", true));
+  ASSERT_EQ(same.status, 200) << same.body;
+  EXPECT_EQ(json::parse(same.body).value("change", ""), "unchanged");
+  EXPECT_EQ(json::parse(same.body).value("version", 0), 1);
 
   auto status = json::parse(send(a.url(), "GET", "/v1/jobs/web").body);
   ASSERT_EQ(status["instances"].size(), 2u);

@@ -120,7 +120,9 @@ TEST_F(ControlPlaneRetry, TheRetryRefusesWhatNoLongerFitsAfterTheRace) {
   EXPECT_EQ(usageOfN1().used.memory, 3 * kGiB + 768 * kMiB) << "nothing of ours was written";
 }
 
-TEST_F(ControlPlaneRetry, LosingToASubmissionOfTheSameNameAnswersJobExists) {
+// Running a job whose name another submission took meanwhile updates that
+// job: the newer spec wins, as a new version rolled out by a deployment.
+TEST_F(ControlPlaneRetry, LosingToASubmissionOfTheSameNameUpdatesThatJob) {
   racing_->competitors = {[](Store& store) {
     JobRecord other;
     other.spec = jobOf("web", "64M");
@@ -128,9 +130,12 @@ TEST_F(ControlPlaneRetry, LosingToASubmissionOfTheSameNameAnswersJobExists) {
     ASSERT_TRUE(store.put(keys::job("web"), encode(other), 0).ok());
   }};
   auto done = control_->submit(jobOf("web", "512M"));
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().type.slug, problems::kJobExists.slug);
-  EXPECT_EQ(racing_->commits, 1);
+  ASSERT_TRUE(done) << done.error().detail;
+  EXPECT_EQ(done->change, JobChange::kDeploying);
+  EXPECT_EQ(done->job.specVersion, 2u);
+  ASSERT_TRUE(done->deployment);
+  EXPECT_EQ(done->deployment->version, 2u);
+  EXPECT_EQ(done->deployment->fromVersion, 1u);
 }
 
 TEST_F(ControlPlaneRetry, LosingTwiceBacksOffAndReadsAfresh) {
@@ -370,8 +375,9 @@ TEST_F(IngressClaimsTest, ResubmittingAJobKeepsItsClaims) {
   ASSERT_TRUE(control_->submit(ingressJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}")));
   const auto before = store_->get(keys::ingressHost("shop.example.com"))->kvs.front().modRevision;
   auto again = control_->submit(ingressJob("shop", "{hosts: [shop.example.com], tcp: 2222, port: 80}"));
-  ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().type.slug, problems::kJobExists.slug);
+  ASSERT_TRUE(again) << again.error().detail;
+  EXPECT_EQ(again->change, JobChange::kUnchanged);
+  EXPECT_EQ(again->revision, 0) << "nothing was written";
   EXPECT_EQ(store_->get(keys::ingressHost("shop.example.com"))->kvs.front().modRevision, before);
   EXPECT_EQ(holder(keys::ingressTcp(2222)), "shop");
   // Scaling keeps them too.
