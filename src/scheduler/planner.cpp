@@ -89,11 +89,16 @@ class PlanBuilder {
     }
   }
 
+  // The node's group of `initial`'s version: as the job has it, or else
+  // `initial` (a new group, with the demand its instances hold).
   Assignment& assignment(const std::string& node, const Assignment& initial) {
     const GroupKey key{node, initial.version};
-    auto [it, fresh] = assignments_.try_emplace(key, initial);
-    if (fresh) original_.emplace(key, initial);
-    return it->second;
+    auto it = assignments_.find(key);
+    if (it != assignments_.end()) return it->second;
+    const auto had = existing_.find(key);
+    const Assignment& start = had != existing_.end() ? had->second : initial;
+    original_.emplace(key, start);
+    return assignments_.emplace(key, start).first->second;
   }
   UsageRecord& usage(const std::string& node) {
     if (auto it = usage_.find(node); it != usage_.end()) return it->second;
@@ -653,6 +658,7 @@ Result<CommitPlan, Problem> planDeployStep(const ClusterSnapshot& snapshot, cons
   // Removed and stopping ids are not given out again in this step: their
   // old pods may still be draining under them.
   inUse.insert(next.removing.begin(), next.removing.end());
+  inUse.insert(step.remove.begin(), step.remove.end());
   const std::set<std::uint32_t> removing(step.remove.begin(), step.remove.end());
   for (const auto& [node, a] : entry.assignments) {
     for (auto id : a.instances) {

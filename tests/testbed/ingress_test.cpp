@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/client.h"
+#include "testbed/request_loop.h"
 #include "testbed/testbed_cluster.h"
 
 namespace ozy {
@@ -22,6 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using node_testing::waitFor;
 using testing_support::AgentProcess;
+using testbed_testing::RequestLoop;
 
 // Answers /cgi-bin/who with the job's name and the pod's host name, which
 // tells the instances apart. The CGI header ends its lines in CRLF: a bare
@@ -101,32 +103,6 @@ TEST_F(IngressTest, EveryNodesIngressRoutesByHostToTheJobAndBalancesOverItsInsta
     EXPECT_EQ(nlohmann::json::parse(unknown->body).value("type", ""), "/docs/errors.md#unknown-host");
   }
 }
-
-// A steady loop of requests through one ingress counts its failures.
-class RequestLoop {
- public:
-  explicit RequestLoop(std::function<bool()> request) : request_(std::move(request)) {
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        (request_() ? ok_ : failed_)++;
-      }
-    });
-  }
-  ~RequestLoop() { stop(); }
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::uint64_t ok() const { return ok_; }
-  std::uint64_t failed() const { return failed_; }
-
- private:
-  std::function<bool()> request_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::uint64_t> ok_{0};
-  std::atomic<std::uint64_t> failed_{0};
-  std::thread thread_;
-};
 
 TEST_F(IngressTest, AScaleDownUnderLoadLosesNoRequestAndAScaleUpGetsTrafficAtOnce) {
   ASSERT_NO_FATAL_FAILURE(up(3));
