@@ -52,7 +52,8 @@ int exitCodeFor(int status, const json& problem) {
   if (status < 300) return exit_code::kOk;
   if (status == 401) return exit_code::kUnauthorized;
   if (type.ends_with("#job-not-found") || type.ends_with("#job-exists") ||
-      type.ends_with("#node-not-found")) {
+      type.ends_with("#node-not-found") || type.ends_with("#version-not-found") ||
+      type.ends_with("#deployment-not-promotable")) {
     return exit_code::kConflict;
   }
   if (status >= 500) return exit_code::kUnavailable;
