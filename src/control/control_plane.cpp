@@ -833,13 +833,28 @@ Result<ChangeResult, Problem> ControlPlane::planOnly(const Job& job) {
   auto read = readState(store_, &job.name);
   if (!read) return fail(std::move(read).error());
   if (read->jobKey) {
-    // A dry run of an existing job shows what scaling it to the new count would do.
-    auto entry = readJob(job.name);
-    if (!entry) return fail(std::move(entry).error());
-    if (*entry) {
-      auto plan = planScale(read->snapshot, **entry, job.numInstances);
+    // A dry run of an existing job shows what running the file would do:
+    // nothing, a scale, or a new version (whose deployment places nothing
+    // at first).
+    auto state = readJobState(job.name);
+    if (!state) return fail(std::move(state).error());
+    if (*state) {
+      const JobRecord& current = (*state)->entry.record;
+      const SpecChange kind = classifyChange(current.spec, job);
+      if (kind == SpecChange::kUnchanged) {
+        return ChangeResult{current, {}, {}, 0, JobChange::kUnchanged};
+      }
+      if (kind == SpecChange::kScale) {
+        auto plan = planScale(read->snapshot, (*state)->entry, job.numInstances, {}, &job);
+        if (!plan) return fail(std::move(plan).error());
+        return ChangeResult{std::move(plan->job), std::move(plan->placed), std::move(plan->removed),
+                            0, JobChange::kScaled};
+      }
+      auto plan = planNewVersion(read->snapshot, **state, job, kind == SpecChange::kInPlace, 0,
+                                 DeploymentOutcome::kSuperseded);
       if (!plan) return fail(std::move(plan).error());
-      return ChangeResult{std::move(plan->job), std::move(plan->placed), std::move(plan->removed), 0};
+      return ChangeResult{std::move(plan->job), {}, {}, 0,
+                          kind == SpecChange::kInPlace ? JobChange::kUpdated : JobChange::kDeploying};
     }
   }
   auto plan = planSubmit(read->snapshot, job, options_.nowMs ? options_.nowMs() : 0);

@@ -53,6 +53,18 @@ DeploymentStep decideStep(const DeploymentView& view) {
   DeploymentStep step;
   step.next = d;
   if (d.state != DeploymentState::kRunning) return step;  // paused or over: nothing to do
+  if (d.version != view.job.specVersion) {
+    // The job moved on without this deployment (a record written by an
+    // older agent, or by hand): its instances are placed on the job's
+    // version, so this one could never converge. It ends.
+    step.kind = StepKind::kAdvance;
+    step.next.state = DeploymentState::kSuperseded;
+    step.next.message = fmt::format("the job is at version {} now", view.job.specVersion);
+    step.next.batch.clear();
+    step.next.removing.clear();
+    step.next.updatedAtMs = now;
+    return step;
+  }
 
   std::map<std::uint32_t, Placed> placed;
   for (const auto& [node, a] : view.assignments) {

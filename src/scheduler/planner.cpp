@@ -618,6 +618,18 @@ CommitPlan planUpdate(const ClusterSnapshot& snapshot, const JobEntry& entry,
     record.outcome = DeploymentOutcome::kRunning;
   }
   plan.puts.push_back({keys::version(name, to), encode(record)});
+  if (!versions.contains(from) && !update.inPlace) {
+    // A job stored before versions existed has no record of the version its
+    // instances run: written now from its record, so its nodes keep
+    // finding their spec once the job record holds the new one.
+    VersionRecord before;
+    before.version = from;
+    before.spec = entry.record.spec;
+    before.submittedAtMs = entry.record.createdAtMs;
+    before.outcome = DeploymentOutcome::kNone;
+    plan.compares.push_back({keys::version(name, from), Target::kVersion, 0});
+    plan.puts.push_back({keys::version(name, from), encode(before)});
+  }
 
   // History: the newest versionsKept, every version instances run, and the
   // newest that succeeded (what a revert goes back to).
