@@ -31,7 +31,6 @@ namespace {
 
 using Key = std::pair<std::string, std::uint32_t>;  // job, instance id
 
-// How the reason of a replacement begins: replacesWithNewSpec() knows it by that.
 constexpr std::string_view kJobChanged = "job changed";
 
 bool policyRestarts(RestartPolicy policy, const ObservedContainer& c) {
@@ -103,7 +102,7 @@ bool podIsBroken(const DesiredInstance& want, const ObservedPod& pod) {
 }  // namespace
 
 bool replacesWithNewSpec(const Action& removal) {
-  return removal.kind == ActionKind::kRemovePod && removal.reason.starts_with(kJobChanged);
+  return removal.kind == ActionKind::kRemovePod && removal.removal == RemovalReason::kSpecChanged;
 }
 
 std::vector<Action> reconcile(const std::vector<DesiredInstance>& desired,
@@ -121,19 +120,20 @@ std::vector<Action> reconcile(const std::vector<DesiredInstance>& desired,
     auto it = wanted.find(key);
     if (it == wanted.end() || running.contains(key)) {
       removals.push_back({ActionKind::kRemovePod, pod.name, pod.job, pod.id, "",
-                          it == wanted.end() ? "no longer assigned to this node" : "duplicate pod", 0});
+                          it == wanted.end() ? "no longer assigned to this node" : "duplicate pod", 0,
+                          it == wanted.end() ? RemovalReason::kNotAssigned : RemovalReason::kDuplicate});
       continue;
     }
     if (pod.jobVersion != it->second->jobVersion) {
       removals.push_back({ActionKind::kRemovePod, pod.name, pod.job, pod.id, "",
                           fmt::format("{} from version {} to {}", kJobChanged, pod.jobVersion,
                                       it->second->jobVersion),
-                          0});
+                          0, RemovalReason::kSpecChanged});
       continue;  // created again below, from the new spec
     }
     if (podIsBroken(*it->second, pod)) {
       removals.push_back({ActionKind::kRemovePod, pod.name, pod.job, pod.id, "",
-                          "a container is missing; recreating the pod", 0});
+                          "a container is missing; recreating the pod", 0, RemovalReason::kBroken});
       continue;
     }
     running[key] = &pod;

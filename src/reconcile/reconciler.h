@@ -53,6 +53,16 @@ struct ObservedPod {
 
 enum class ActionKind { kRemovePod, kCreatePod, kStartContainer, kRestartContainer, kWait };
 
+// Why a pod is removed, as data for the code that acts on it (the reason's
+// text is for people).
+enum class RemovalReason {
+  kNone,          // not a removal
+  kNotAssigned,   // its instance is no longer on this node
+  kDuplicate,     // a second pod of one instance
+  kSpecChanged,   // its instance now runs another spec: made again from it
+  kBroken,        // a container is missing: made again
+};
+
 struct Action {
   ActionKind kind;
   std::string pod;
@@ -61,6 +71,7 @@ struct Action {
   std::string container;   // for start, restart and wait
   std::string reason;      // for logs and `ozy job status`
   std::int64_t notBeforeMs = 0;  // for kWait: when the restart is due
+  RemovalReason removal = RemovalReason::kNone;  // for kRemovePod
   bool operator==(const Action&) const = default;
 };
 

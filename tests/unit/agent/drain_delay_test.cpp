@@ -11,19 +11,17 @@ namespace {
 constexpr std::int64_t kNowMs = 100'000;
 constexpr std::int64_t kDelay = 2000;
 
-Action removal(std::string job, std::string reason) {
-  return {ActionKind::kRemovePod, "ozy-web-1.node-a", std::move(job), 1, "", std::move(reason), 0};
+Action removal(std::string job, RemovalReason why) {
+  return {ActionKind::kRemovePod, "ozy-web-1.node-a", std::move(job), 1, "", "for people", 0, why};
 }
 
 TEST(DrainDelay, TellsWhyAPodGoes) {
-  const std::string gone = "no longer assigned to this node";
-  EXPECT_EQ(removalCause(removal("", gone), false), RemovalCause::kStray);
-  EXPECT_EQ(removalCause(removal("web", gone), false), RemovalCause::kLeaving);
-  EXPECT_EQ(removalCause(removal("web", "job changed from version 1 to 2"), true),
-            RemovalCause::kReplaced);
-  EXPECT_EQ(removalCause(removal("web", "duplicate pod"), true), RemovalCause::kRepair);
-  EXPECT_EQ(removalCause(removal("web", "a container is missing; recreating the pod"), true),
-            RemovalCause::kRepair);
+  using enum RemovalReason;
+  EXPECT_EQ(removalCause(removal("", kNotAssigned), false), RemovalCause::kStray);
+  EXPECT_EQ(removalCause(removal("web", kNotAssigned), false), RemovalCause::kLeaving);
+  EXPECT_EQ(removalCause(removal("web", kSpecChanged), true), RemovalCause::kReplaced);
+  EXPECT_EQ(removalCause(removal("web", kDuplicate), true), RemovalCause::kRepair);
+  EXPECT_EQ(removalCause(removal("web", kBroken), true), RemovalCause::kRepair);
 }
 
 TEST(DrainDelay, ThePodOfTheReconcilersReplacementIsKnownAsOne) {
