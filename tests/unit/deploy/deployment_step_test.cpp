@@ -279,6 +279,24 @@ TEST(DeploymentStep, OnlyTheInstancesOwnNodeReportingTheNewVersionHealthyCounts)
   }
 }
 
+// A node that died with a batch instance: the replacer found no room for
+// it elsewhere, so it waits in the job's pending list, and runs nowhere.
+TEST(DeploymentStep, ABatchInstanceWaitingForRoomIsNotHealthy) {
+  Scene scene(webSpec(4, rolling(2)), 1, 2);
+  scene.old(1, {0, 1, 2, 3}).batch({4}, kStart).healthySince(4, kStart).pending({5});
+  scene.deployment().batch = {4, 5};
+  scene.at(kStart + 100 * kSecond);
+  const DeploymentStep step = scene.step();
+  EXPECT_EQ(step.kind, StepKind::kWait);
+  EXPECT_TRUE(step.remove.empty()) << "one new instance serves: two old must not go";
+  EXPECT_EQ(step.place, 0u);
+
+  scene.at(kStart + kHealthyDeadline);
+  const DeploymentStep late = scene.step();
+  EXPECT_EQ(late.kind, StepKind::kFail);
+  EXPECT_THAT(late.next.message, HasSubstr("instance 5 waits for a node with room"));
+}
+
 // A scale down may take a batch instance (an unhealthy one goes first): the
 // batch is then what is left of it.
 TEST(DeploymentStep, ABatchInstanceAScaleDownRemovedIsNotWaitedFor) {
