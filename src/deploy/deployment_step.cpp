@@ -112,10 +112,16 @@ DeploymentStep decideStep(const DeploymentView& view) {
 
   // 1. The batch under way: complete once each of its instances has been
   // healthy for min_healthy_time; failed once healthy_deadline has passed.
+  // One waiting for room (its node died and no other had room for it) is
+  // not healthy; one a scale down removed is no longer waited for.
   std::vector<const Placed*> batch;
+  std::optional<std::uint32_t> unplaced;  // the first of the batch that is pending
   for (auto id : d.batch) {
     if (auto it = placed.find(id); it != placed.end() && it->second.version == d.version) {
       batch.push_back(&it->second);
+    } else if (!unplaced && std::find(view.job.pending.begin(), view.job.pending.end(), id) !=
+                                view.job.pending.end()) {
+      unplaced = id;
     }
   }
   bool acted = false;
@@ -127,12 +133,14 @@ DeploymentStep decideStep(const DeploymentView& view) {
       if (!notReady) notReady = p;
       if (healthy) later(p->status->sinceMs + minHealthy);
     }
-    if (notReady) {
+    if (notReady || unplaced) {
       const std::int64_t deadline = d.batchPlacedAtMs + policy.healthyDeadline.count();
       if (now >= deadline) {
-        return failWith(fmt::format("batch {} was not healthy for {} within healthy_deadline {}: {}",
-                                    d.batchesDone + 1, formatDuration(policy.minHealthyTime),
-                                    formatDuration(policy.healthyDeadline), describe(*notReady, d.version)));
+        return failWith(fmt::format(
+            "batch {} was not healthy for {} within healthy_deadline {}: {}", d.batchesDone + 1,
+            formatDuration(policy.minHealthyTime), formatDuration(policy.healthyDeadline),
+            notReady ? describe(*notReady, d.version)
+                     : fmt::format("instance {} waits for a node with room", *unplaced)));
       }
       later(deadline);
       later(d.progressDeadlineMs);
