@@ -720,7 +720,9 @@ Result<DeploymentRecord, Problem> ControlPlane::promote(const std::string& name)
     next.promoted = true;
     if (next.state == DeploymentState::kPaused) {
       next.state = DeploymentState::kRunning;
-      next.batchPlacedAtMs = now;  // its deadline starts again
+      // Its deadlines start again: a pause is no lack of progress.
+      next.batchPlacedAtMs = now;
+      next.progressDeadlineMs = now + next.policy.progressDeadline.count();
     }
     next.message = "promoted";
     next.updatedAtMs = now;

@@ -221,8 +221,9 @@ DeploymentStep decideStep(const DeploymentView& view) {
   }
   if (need > 0) {
     if (waitForPorts && !step.next.removing.empty()) {
-      return advance(fmt::format("waiting for {} to stop (they hold host ports)",
-                                 plural(step.next.removing.size(), "old instance")));
+      return advance(fmt::format(
+          "waiting for {} to stop{}", plural(step.next.removing.size(), "old instance"),
+          policy.strategy == UpdateStrategy::kRecreate ? "" : " (they hold host ports)"));
     }
     const std::size_t batchSize =
         policy.strategy == UpdateStrategy::kRecreate ? need : std::min<std::size_t>(policy.maxParallel, need);
