@@ -70,6 +70,14 @@ Result<std::vector<std::string>, Problem> segments(const std::string& path) {
   return out;
 }
 
+Result<json, Problem> jsonBody(const http::Request& req) {
+  try {
+    return json::parse(req.body);
+  } catch (const json::exception& e) {
+    return fail(makeProblem(problems::kBadRequest, fmt::format("The body is not JSON: {}.", e.what())));
+  }
+}
+
 std::optional<std::uint64_t> parseNumber(std::string_view text) {
   std::uint64_t n = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -398,13 +406,9 @@ class Api {
   }
 
   http::Response revert(const std::string& name, const http::Request& req) {
-    json body;
-    try {
-      body = json::parse(req.body);
-    } catch (const json::exception& e) {
-      return problem(makeProblem(problems::kBadRequest,
-                                 fmt::format("The body is not JSON: {}.", e.what())));
-    }
+    auto parsed = jsonBody(req);
+    if (!parsed) return problem(parsed.error());
+    const json& body = *parsed;
     const auto it = body.is_object() ? body.find("version") : body.end();
     if (it == body.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0) {
       return problem(makeProblem(problems::kBadRequest,
@@ -455,13 +459,9 @@ class Api {
   }
 
   http::Response scale(const std::string& name, const http::Request& req) {
-    json body;
-    try {
-      body = json::parse(req.body);
-    } catch (const json::exception& e) {
-      return problem(makeProblem(problems::kBadRequest,
-                                 fmt::format("The body is not JSON: {}.", e.what())));
-    }
+    auto parsed = jsonBody(req);
+    if (!parsed) return problem(parsed.error());
+    const json& body = *parsed;
     const auto it = body.is_object() ? body.find("numInstances") : body.end();
     if (it == body.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0 ||
         it->get<std::int64_t>() > kMaxInstances) {

@@ -265,6 +265,24 @@ Result<std::size_t, Problem> placeInstances(const ClusterSnapshot& snapshot, con
   return placed;
 }
 
+// New instances `ids` of a running job, of its newest version, all or
+// nothing (a scale-up, a deployment's batch): they join the groups the job
+// has on the nodes chosen, and the job draws its shared space if it has not.
+Result<std::size_t, Problem> placeNewInstances(const ClusterSnapshot& snapshot, const JobEntry& entry,
+                                               const std::vector<std::uint32_t>& ids,
+                                               PlanBuilder& builder, CommitPlan& plan) {
+  const JobDemand demand = demandOf(entry.record.spec);
+  const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
+  auto placed = placeInstances(snapshot, plan.job, demand, ids, entry.record.nodes, chargeShared,
+                               builder, plan);
+  if (!placed) return placed;
+  if (chargeShared) {
+    plan.job.sharedSpace = demand.sharedSpace;
+    guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
+  }
+  return placed;
+}
+
 }  // namespace
 
 Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Job& job,
@@ -329,18 +347,8 @@ Result<CommitPlan, Problem> planScale(const ClusterSnapshot& snapshot, const Job
   if (count > existing) {
     // New ids fill the lowest gaps, so ids stay small and stable.
     const std::vector<std::uint32_t> ids = freeIds(inUse, count - existing);
-    const JobDemand demand = demandOf(entry.record.spec);
-    // Existing assignments keep their recorded demand; the builder merges
-    // new ids into them.
-    for (const auto& [node, a] : current) builder.assignment(node, a);
-    const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
-    auto placed = placeInstances(snapshot, plan.job, demand, ids, entry.record.nodes, chargeShared,
-                                 builder, plan);
+    auto placed = placeNewInstances(snapshot, entry, ids, builder, plan);
     if (!placed) return fail(std::move(placed).error());
-    if (chargeShared) {
-      plan.job.sharedSpace = demand.sharedSpace;
-      guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
-    }
   } else if (count < existing) {
     std::uint32_t toRemove = existing - count;
     // 1. Pending instances cost nothing to drop.
@@ -682,15 +690,8 @@ Result<CommitPlan, Problem> planDeployStep(const ClusterSnapshot& snapshot, cons
   }
   if (step.place > 0) {
     const std::vector<std::uint32_t> ids = freeIds(inUse, step.place);
-    const JobDemand demand = demandOf(entry.record.spec);
-    const bool chargeShared = entry.record.sharedSpace == 0 && demand.sharedSpace > 0;
-    auto placed = placeInstances(snapshot, plan.job, demand, ids, entry.record.nodes, chargeShared,
-                                 builder, plan);
+    auto placed = placeNewInstances(snapshot, entry, ids, builder, plan);
     if (!placed) return fail(std::move(placed).error());
-    if (chargeShared) {
-      plan.job.sharedSpace = demand.sharedSpace;
-      guardSharedPool(plan, snapshot, snapshot.sharedPool.used + demand.sharedSpace);
-    }
     next.batch = ids;
     next.batchPlacedAtMs = step.nowMs;
   }

@@ -58,17 +58,7 @@ class DeployTest : public testbed_testing::TestBedCluster {
             "--drain-delay", "1s"};
   }
 
-  Result<http::ClientResponse, std::string> get(int i) {
-    http::HttpClientConfig config;
-    config.baseUrl = "http://" + bed_->host(i).address() + ":80";
-    config.deadline = std::chrono::seconds(5);
-    auto client = http::HttpClient::create(config);
-    if (!client) return fail(client.error());
-    http::ClientRequest request;
-    request.path = "/cgi-bin/who";
-    request.headers.set("Host", "web.example");
-    return client->send(request);
-  }
+  Result<http::ClientResponse, std::string> get(int i) { return getThroughIngress(i, "web.example"); }
 
   // `ozy job run` of a job file's text through host `via`'s agent, as a
   // user would: it follows the deployment until it ends.

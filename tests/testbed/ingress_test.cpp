@@ -49,18 +49,8 @@ class IngressTest : public testbed_testing::TestBedCluster {
     return {"--ingress", bed_->host(i).address() + ":80", "--ingress-threads", "2"};
   }
 
-  // GET /cgi-bin/who with `host` through host i's ingress, from this
-  // process (the bridge reaches every host).
   Result<http::ClientResponse, std::string> get(int i, const std::string& host) {
-    http::HttpClientConfig config;
-    config.baseUrl = "http://" + bed_->host(i).address() + ":80";
-    config.deadline = std::chrono::seconds(5);
-    auto client = http::HttpClient::create(config);
-    if (!client) return fail(client.error());
-    http::ClientRequest request;
-    request.path = "/cgi-bin/who";
-    request.headers.set("Host", host);
-    return client->send(request);
+    return getThroughIngress(i, host);
   }
 };
 

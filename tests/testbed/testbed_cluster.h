@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "http/client.h"
 #include "node/node_test_support.h"
 #include "store/etcd_store.h"
 #include "support/agent_process.h"
@@ -91,6 +92,21 @@ class TestBedCluster : public ::testing::Test {
     const auto more = extraAgentArgs(i);
     o.extraArgs.insert(o.extraArgs.end(), more.begin(), more.end());
     return o;
+  }
+
+  // GET `path` with Host `host` through host i's ingress on port 80, from
+  // this process (the bridge reaches every host).
+  Result<http::ClientResponse, std::string> getThroughIngress(int i, const std::string& host,
+                                                              const std::string& path = "/cgi-bin/who") {
+    http::HttpClientConfig config;
+    config.baseUrl = "http://" + bed_->host(i).address() + ":80";
+    config.deadline = std::chrono::seconds(5);
+    auto client = http::HttpClient::create(config);
+    if (!client) return fail(client.error());
+    http::ClientRequest request;
+    request.path = path;
+    request.headers.set("Host", host);
+    return client->send(request);
   }
 
   // Flags a test's agents get besides the common ones.
