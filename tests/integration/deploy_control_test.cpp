@@ -78,7 +78,9 @@ class DeployControl : public testing_support::EtcdStoreTest {
     ASSERT_TRUE(all);
     for (const auto& kv : all->kvs) {
       const auto id = static_cast<std::uint32_t>(std::stoul(std::string(keys::nameUnder(kv.key, keys::statusOf("web")))));
-      if (!assigned.contains(id)) ASSERT_TRUE(store_->remove(kv.key).ok());
+      if (!assigned.contains(id)) {
+        ASSERT_TRUE(store_->remove(kv.key).ok());
+      }
     }
   }
 
