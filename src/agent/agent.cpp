@@ -632,6 +632,7 @@ int runAgent(const AgentConfig& config) {
   controlOptions.maxTxnOps = config.maxTxnOps;
   controlOptions.domain = config.domain;
   controlOptions.versionsKept = config.versionsKept;
+  controlOptions.maxWaiting = std::max(1, config.apiThreads / 2);
   controlOptions.nowMs = wallClockMs;
   controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());

@@ -94,12 +94,18 @@ void Deployer::loop() {
     lock.unlock();
     std::map<std::string, std::int64_t> next;
     for (const auto& job : due) {
-      auto step = control_.deployStep(job);
-      if (!step) {
-        spdlog::warn("deployment of job {}: {}", job, step.error().detail);
-        continue;
+      try {
+        auto step = control_.deployStep(job);
+        if (!step) {
+          spdlog::warn("deployment of job {}: {}", job, step.error().detail);
+          continue;
+        }
+        next[job] = step->lookAgainAtMs;
+      } catch (const std::exception& e) {
+        // One job's bad record must not end the agent: logged, and looked
+        // at again (and by the next-ranked agent) later.
+        spdlog::error("deployment of job {}: {}", job, e.what());
       }
-      next[job] = step->lookAgainAtMs;
     }
     lock.lock();
     for (const auto& [job, lookAt] : next) {

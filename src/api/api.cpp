@@ -355,20 +355,22 @@ class Api {
 
   http::Response deployment(const std::string& name, const http::Request& req) {
     // A blocking read: with ?index=R the answer waits (up to ?wait, 30 s
-    // by default, at most 5 min) until the deployment, the job or one of its
+    // by default, at most 1 min: an agent stopping waits for it) until the deployment, the job or one of its
     // instances' reports changed after revision R.
     std::int64_t index = 0;
     std::chrono::milliseconds wait{30'000};
     if (auto v = req.queryParameter("index")) {
       auto n = parseNumber(*v);
-      if (!n) return problem(makeProblem(problems::kBadRequest, "index must be a revision number."));
+      if (!n || *n > (std::uint64_t{1} << 62)) {
+        return problem(makeProblem(problems::kBadRequest, "index must be a revision number."));
+      }
       index = static_cast<std::int64_t>(*n);
     }
     if (auto v = req.queryParameter("wait")) {
       auto d = parseDuration(*v);
-      if (!d || *d > std::chrono::minutes(5)) {
+      if (!d || *d > std::chrono::minutes(1)) {
         return problem(makeProblem(problems::kBadRequest,
-                                   "wait must be a duration of at most 5m, e.g. 30s."));
+                                   "wait must be a duration of at most 1m, e.g. 30s."));
       }
       wait = *d;
     }

@@ -105,15 +105,16 @@ void addClusterCommands(CLI::App& app, Action& action) {
       if (o->json()) {
         std::cout << answer.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
       } else if (change == "unchanged") {
-        std::cout << fmt::format("job {} unchanged (version {})\n", answer.value("name", "?"),
+        std::cout << fmt::format("job {} unchanged (version {})\n", printable(answer.value("name", "?")),
                                  answer.value("version", 0));
       } else if (change == "deploying") {
-        std::cout << fmt::format("job {}: version {} deploying\n", answer.value("name", "?"),
+        std::cout << fmt::format("job {}: version {} deploying\n", printable(answer.value("name", "?")),
                                  answer.value("version", 0));
       } else {
-        showChange(answer, change == "created" ? "submitted" : change == "updated"
-                                                                   ? "updated in place"
-                                                                   : change);
+        showChange(answer, change == "created"   ? "submitted"
+                           : change == "updated" ? "updated in place"
+                           : change == "scaled"  ? "scaled"
+                                                 : "changed");
       }
       // A new job's first version is tracked too, but only an update is
       // followed: a new job has nothing running to compare it with.
@@ -163,7 +164,7 @@ void addClusterCommands(CLI::App& app, Action& action) {
           const json& p = d.value("progress", json::object());
           std::cout << fmt::format("deployment of version {}: {}; {} of {} new placed, {} healthy, "
                                    "{} old left{}{}\n",
-                                   d.value("version", 0), d.value("state", ""), p.value("placed", 0),
+                                   d.value("version", 0), printable(d.value("state", "")), p.value("placed", 0),
                                    p.value("wanted", 0), p.value("healthy", 0), p.value("old", 0),
                                    d.value("message", "").empty() ? "" : " - ",
                                    printable(d.value("message", "")));

@@ -1,6 +1,8 @@
 // `ozy job history|promote|revert`, and following a deployment as `ozy job
 // run` does (docs/cli.md): versions and deployments through any agent's API.
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -30,7 +32,7 @@ std::string when(std::int64_t ms) {
 std::string progressLine(const json& d) {
   const json& p = d.value("progress", json::object());
   return fmt::format("version {} {}: {} of {} new placed, {} healthy, {} old left{}{}",
-                     d.value("version", 0), d.value("state", "?"), p.value("placed", 0),
+                     d.value("version", 0), printable(d.value("state", "?")), p.value("placed", 0),
                      p.value("wanted", 0), p.value("healthy", 0), p.value("old", 0),
                      d.value("message", "").empty() ? "" : " - ",
                      printable(d.value("message", "")));
@@ -50,13 +52,30 @@ int followDeployment(const ApiCallOptions& o, const std::string& job, std::uint6
                      bool perNode) {
   std::int64_t index = 0;
   std::string last;
+  int failures = 0;
   for (;;) {
     json d;
     const std::string path = fmt::format("/v1/jobs/{}/deployment{}", job,
                                          index > 0 ? fmt::format("?index={}&wait=30s", index) : "");
     const int code = fetch(o, "GET", path, "", d);
-    if (code != exit_code::kOk) return code;
-    index = d.value("index", std::int64_t{0});
+    if (code == exit_code::kUnavailable && ++failures <= 5) {
+      // The agent may be restarting; the deployment goes on without us.
+      std::this_thread::sleep_for(std::chrono::seconds(failures));
+      continue;
+    }
+    if (code != exit_code::kOk) {
+      if (code == exit_code::kUnavailable) {
+        std::cerr << fmt::format("the deployment goes on without this command: `ozy job status {}` "
+                                 "shows it\n",
+                                 job);
+      }
+      return code;
+    }
+    failures = 0;
+    const auto seen = d.value("index", std::int64_t{0});
+    // An agent too busy to wait answers at once: no faster than a second then.
+    if (index > 0 && seen <= index) std::this_thread::sleep_for(std::chrono::seconds(1));
+    index = seen;
     const auto at = d.value("version", std::uint64_t{0});
     if (at != version) {
       // Another version took over: a revert of ours, or a newer update.
@@ -83,7 +102,7 @@ int followDeployment(const ApiCallOptions& o, const std::string& job, std::uint6
     if (state == "succeeded") return exit_code::kOk;
     if (state == "failed" || state == "superseded") return exit_code::kDeploymentFailed;
     if (state == "paused") {
-      std::cout << fmt::format("canaries are healthy: `ozy job promote {}` goes on\n", job);
+      std::cout << fmt::format("canaries are healthy: `ozy job promote {}` goes on\n", printable(job));
       return exit_code::kOk;
     }
   }
@@ -112,7 +131,7 @@ void addDeployCommands(CLI::App& app, Action& action) {
                                   changes.empty() ? "" : ": ", changes);
           }
           table.add({std::to_string(v.value("version", 0)), when(v.value("submittedAtMs", std::int64_t{0})),
-                     v.value("outcome", ""), changes.empty() ? "-" : changes});
+                     printable(v.value("outcome", "")), changes.empty() ? "-" : changes});
         }
         table.print(std::cout);
       });

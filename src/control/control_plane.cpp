@@ -403,8 +403,18 @@ Result<std::optional<ControlPlane::JobState>, Problem> ControlPlane::readJobStat
       for (auto& a : *groups) entry.assignments.emplace_back(entry.record.nodes[i], std::move(a));
     }
     for (const auto& v : assignments->gets.at(nodes)) {
+      // History: one unreadable version must not stop the job from being
+      // scaled, stopped or re-placed. It is left out (and so never a
+      // revert target), and a version whose key says another number or job
+      // is refused the same way.
       auto version = decodeVersion(v.value);
-      if (!version) return fail(corrupt(v.key, version.error()));
+      if (version && (keys::version(name, version->version) != v.key || version->spec.name != name)) {
+        version = fail(std::string("it holds another job's or version's record"));
+      }
+      if (!version) {
+        spdlog::warn("job {}: leaving out {}: {}", name, v.key, version.error());
+        continue;
+      }
       state.versions.push_back({std::move(version).value(), v.modRevision});
     }
     std::sort(state.versions.begin(), state.versions.end(), [](const auto& a, const auto& b) {
@@ -518,10 +528,11 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
 
 void ControlPlane::waitForJobChange(const std::string& name, std::int64_t revision,
                                     std::chrono::milliseconds timeout) {
-  if (waiting_.fetch_add(1) >= kMaxWaiting) {
-    waiting_.fetch_sub(1);
-    return;
-  }
+  struct Slot {
+    std::atomic<int>& count;
+    ~Slot() { count.fetch_sub(1); }
+  } slot{waiting_};
+  if (waiting_.fetch_add(1) >= options_.maxWaiting) return;
   std::mutex mutex;
   std::condition_variable changed;
   bool seen = false;
@@ -548,7 +559,6 @@ void ControlPlane::waitForJobChange(const std::string& name, std::int64_t revisi
   for (auto& w : watches) {
     if (w) w->stop();
   }
-  waiting_.fetch_sub(1);
 }
 
 std::string_view toString(JobChange change) {
@@ -750,11 +760,13 @@ Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& na
     if (!*read || !(*read)->deployment || !(*read)->deployment->record.active()) return CommitPlan{};
     const JobState& state = **read;
     const DeploymentEntry& current = *state.deployment;
-    const auto statuses = readStatuses(name);
+    // Not the lenient read: no reports would look like stopped old pods.
+    auto statuses = readStatusesOrFail(name);
+    if (!statuses) return fail(std::move(statuses).error());
     const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
     const DeploymentStep step =
         decideStep(DeploymentView{state.entry.record, state.entry.assignments, current.record,
-                                  statuses, now});
+                                  *statuses, now});
     out.active = step.next.active();
     out.lookAgainAtMs = step.lookAgainAtMs;
     if (step.kind == StepKind::kWait) return CommitPlan{};
@@ -1021,12 +1033,19 @@ Result<JobInfo, Problem> ControlPlane::job(const std::string& name) {
 }
 
 std::map<std::uint32_t, InstanceStatus> ControlPlane::readStatuses(const std::string& name) {
+  auto read = readStatusesOrFail(name);
+  if (!read) {
+    spdlog::warn("cannot read the status of job {}: {}", name, read.error().detail);
+    return {};
+  }
+  return std::move(read).value();
+}
+
+Result<std::map<std::uint32_t, InstanceStatus>, Problem> ControlPlane::readStatusesOrFail(
+    const std::string& name) {
   std::map<std::uint32_t, InstanceStatus> out;
   auto range = store_.getPrefix(keys::statusOf(name));
-  if (!range) {
-    spdlog::warn("cannot read the status of job {}: {}", name, range.error().message);
-    return out;
-  }
+  if (!range) return fail(toProblem(range.error()));
   for (const auto& kv : range->kvs) {
     const std::string id(keys::nameUnder(kv.key, keys::statusOf(name)));
     std::uint32_t n = 0;

@@ -42,6 +42,9 @@ struct ControlPlaneOptions {
   // Versions kept per job beyond those instances run and the newest that
   // succeeded (ozy agent --versions-kept).
   std::size_t versionsKept = 10;
+  // Blocking reads waiting at once (waitForJobChange): half the API's
+  // handler threads, so waiting never takes them all.
+  int maxWaiting = 4;
 };
 
 struct NodeInfo {
@@ -132,9 +135,8 @@ class ControlPlane {
   Result<VersionRecord, Problem> version(const std::string& name, std::uint64_t version);
   // Waits until the job's record, deployment or an instance's report
   // changes after `revision`, or `timeout` passes: what a blocking read of
-  // a deployment waits on. At most kMaxWaiting wait at once (each holds an
-  // API thread); the others return at once.
-  static constexpr int kMaxWaiting = 4;
+  // a deployment waits on. At most options.maxWaiting wait at once (each
+  // holds an API thread); the others return at once.
   void waitForJobChange(const std::string& name, std::int64_t revision,
                         std::chrono::milliseconds timeout);
   // What submit() would do, committing nothing.
@@ -181,6 +183,7 @@ class ControlPlane {
                                              std::uint64_t revertOf, DeploymentOutcome interrupted);
   // The instances' reports by id (unreadable ones skipped; none if etcd fails).
   std::map<std::uint32_t, InstanceStatus> readStatuses(const std::string& name);
+  Result<std::map<std::uint32_t, InstanceStatus>, Problem> readStatusesOrFail(const std::string& name);
   // What etcd holds under each claim key of `claims` (absent ones missing).
   Result<std::vector<ClaimHolder>, Problem> readClaims(const IngressClaims& claims);
   using PlanFunction = std::function<Result<CommitPlan, Problem>(const ClusterSnapshot&)>;

@@ -106,7 +106,8 @@ DeploymentStep decideStep(const DeploymentView& view) {
     step.next.batch.clear();
     step.next.removing.clear();
     step.next.updatedAtMs = now;
-    step.revert = policy.autoRevert;
+    // A revert that fails too is not reverted again: that would loop.
+    step.revert = policy.autoRevert && d.revertsFailed == 0;
     return step;
   };
 
@@ -212,12 +213,14 @@ DeploymentStep decideStep(const DeploymentView& view) {
     for (const Placed* p : old) step.next.removing.push_back(p->id);
     return advance(fmt::format("stopping {}", plural(old.size(), "old instance")));
   }
-  if (policy.strategy == UpdateStrategy::kRolling && policy.canary > 0 && !d.promoted &&
-      d.batchesDone == 0 && !old.empty() && !acted) {
-    step.place = policy.canary;
+  if (policy.strategy == UpdateStrategy::kRolling && policy.canary > 0 && wanted > 0 &&
+      !d.promoted && d.batchesDone == 0 && !old.empty() && !acted) {
+    // Never more canaries than the job wants instances.
+    const auto canaries = static_cast<std::uint32_t>(std::min<std::size_t>(policy.canary, wanted));
+    step.place = canaries;
     step.placeCanaries = true;
     step.next.canaryBatch = true;
-    return advance(fmt::format("placing {}", plural(policy.canary, "canary")));
+    return advance(fmt::format("placing {}", plural(canaries, "canary")));
   }
   if (need > 0) {
     if (waitForPorts && !step.next.removing.empty()) {
@@ -238,6 +241,24 @@ DeploymentStep decideStep(const DeploymentView& view) {
       for (const Placed* p : old) step.next.removing.push_back(p->id);
     }
     return advance(fmt::format("removing {}", plural(old.size(), "old instance")));
+  }
+  // Done only when every instance runs the version and has been healthy
+  // on it for min_healthy_time: instances the batches did not bring (a
+  // first version, ones moved off a dead node, a scale-up meanwhile) are
+  // checked here, and pending ones are waited for.
+  const Placed* notServing = nullptr;
+  for (const auto& [id, p] : placed) {
+    if (p.version != d.version) continue;  // removed in this step
+    const auto healthy = healthyForMs(p);
+    if (healthy && *healthy >= minHealthy) continue;
+    if (healthy) later(p.status->sinceMs + minHealthy);
+    if (!notServing) notServing = &p;
+  }
+  if (notServing || pending > 0) {
+    return advance(notServing ? fmt::format("waiting for every instance to be healthy: {}",
+                                            describe(*notServing, d.version))
+                              : fmt::format("waiting for room for {}",
+                                            plural(pending, "pending instance")));
   }
   step.kind = StepKind::kSucceed;
   step.next.state = DeploymentState::kSucceeded;

@@ -1,5 +1,7 @@
 #include "deploy/spec_change.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "job/job_format.h"
@@ -11,9 +13,15 @@ using OrderedJson = nlohmann::ordered_json;
 
 std::string shortValue(const OrderedJson* value) {
   if (!value) return "(none)";
-  std::string text = value->dump();
+  std::string text = value->dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
   constexpr std::size_t kMax = 40;
-  if (text.size() > kMax) text = text.substr(0, kMax - 3) + "...";
+  if (text.size() > kMax) {
+    // Cut on a character boundary: the line is stored as JSON, which must
+    // be UTF-8.
+    std::size_t cut = kMax - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
   return text;
 }
 
@@ -28,6 +36,27 @@ void diff(const std::string& path, const OrderedJson* a, const OrderedJson* b,
     }
     for (const auto& [key, value] : b->items()) {
       if (!a->contains(key)) diff(path.empty() ? key : path + "." + key, nullptr, &value, out);
+    }
+    return;
+  }
+  // Environment values are often secrets: the history says which variable
+  // came, went or changed, not to what (the spec itself is for those
+  // allowed to read it).
+  if (path.ends_with(".environment") && a && b && a->is_array() && b->is_array()) {
+    std::map<std::string, std::string> before;
+    std::map<std::string, std::string> after;
+    for (const auto& e : *a) before[e.value("name", "")] = e.value("value", "");
+    for (const auto& e : *b) after[e.value("name", "")] = e.value("value", "");
+    for (const auto& [name, value] : before) {
+      const auto it = after.find(name);
+      if (it == after.end()) {
+        out.push_back(fmt::format("{}.{}: removed", path, name));
+      } else if (it->second != value) {
+        out.push_back(fmt::format("{}.{}: changed", path, name));
+      }
+    }
+    for (const auto& [name, value] : after) {
+      if (!before.contains(name)) out.push_back(fmt::format("{}.{}: added", path, name));
     }
     return;
   }

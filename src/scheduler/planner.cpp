@@ -308,18 +308,17 @@ Result<CommitPlan, Problem> planSubmit(const ClusterSnapshot& snapshot, const Jo
   builder.finish(plan, true);
   plan.job.nodes = builder.nodesWithInstances({});
   plan.puts.push_back({keys::job(job.name), encode(plan.job)});
-  // Version 1, and a deployment that has placed it whole and waits for it
-  // to be healthy: until it is, it is no version to revert to.
+  // Version 1, and a deployment that waits for it to be healthy (for every
+  // instance, as at the end of any deployment): until it is, it is no
+  // version to revert to. Its batch stays empty: listing every id of a
+  // large job again would double what the commit writes.
   VersionRecord version;
   version.version = 1;
   version.spec = job;
   version.submittedAtMs = nowMs;
   version.outcome = DeploymentOutcome::kRunning;
   plan.puts.push_back({keys::version(job.name, 1), encode(version)});
-  DeploymentRecord deployment = newDeployment(job, 1, 0, nowMs);
-  for (const auto& p : plan.placed) deployment.batch.push_back(p.id);
-  std::sort(deployment.batch.begin(), deployment.batch.end());
-  deployment.batchPlacedAtMs = nowMs;
+  const DeploymentRecord deployment = newDeployment(job, 1, 0, nowMs);
   plan.puts.push_back({keys::deployment(job.name), encode(deployment)});
   return plan;
 }

@@ -97,6 +97,15 @@ UpdatePolicy policyFromJson(const json& j) {
   p.autoRevert = j.at("autoRevert").get<bool>();
   p.canary = j.at("canary").get<std::uint32_t>();
   p.strategy = enumFromJson(j.at("strategy"), kStrategies);
+  // The parser's bounds: a record edited by hand must not make a step place
+  // billions of instances or overflow a deadline.
+  constexpr std::int64_t kDay = 24 * 3600 * 1000;
+  if (p.maxParallel == 0 || p.maxParallel > kMaxInstances || p.canary > kMaxInstances ||
+      p.minHealthyTime.count() < 0 || p.minHealthyTime.count() > kDay ||
+      p.healthyDeadline.count() <= 0 || p.healthyDeadline.count() > kDay ||
+      p.progressDeadline.count() <= 0 || p.progressDeadline.count() > kDay) {
+    throw std::invalid_argument("update policy out of bounds");
+  }
   return p;
 }
 

@@ -309,6 +309,31 @@ TEST(DeploymentStep, ABatchInstanceAScaleDownRemovedIsNotWaitedFor) {
   EXPECT_EQ(step.next.batchesDone, 1u);
 }
 
+// An automatic revert that fails too is not reverted again: the version it
+// went back to would be tried over and over.
+TEST(DeploymentStep, AFailedRevertIsNotRevertedAgain) {
+  UpdatePolicy policy = rolling(2);
+  policy.autoRevert = true;
+  Scene scene(webSpec(4, policy), 1, 2);
+  const std::int64_t placedAt = kStart + 10 * kSecond;
+  scene.old(1, {0, 1, 2, 3}).batch({4, 5}, placedAt);
+  scene.deployment().revertsFailed = 7;
+  scene.at(placedAt + kHealthyDeadline);
+  const DeploymentStep step = scene.step();
+  EXPECT_EQ(step.kind, StepKind::kFail);
+  EXPECT_FALSE(step.revert);
+}
+
+TEST(DeploymentStep, NeverMoreCanariesThanTheJobWantsInstances) {
+  UpdatePolicy policy = rolling(1);
+  policy.canary = 10;
+  Scene scene(webSpec(3, policy), 1, 2);
+  scene.old(1, {0, 1, 2}).at(kStart + kSecond);
+  const DeploymentStep step = scene.step();
+  EXPECT_TRUE(step.placeCanaries);
+  EXPECT_EQ(step.place, 3u);
+}
+
 TEST(DeploymentStep, ABatchNotHealthyByItsHealthyDeadlineFailsNamingTheInstance) {
   for (bool autoRevert : {false, true}) {
     SCOPED_TRACE(autoRevert ? "auto_revert" : "no auto_revert");
@@ -391,6 +416,7 @@ TEST(DeploymentStep, TheLastBatchRemovesTheLastOldInstancesAndSucceedsInTheSameS
   const std::int64_t now = kStart + 200 * kSecond;
   scene.old(1, {0, 1}).fresh({4, 5}).batch({6, 7}, kStart + 100 * kSecond).at(now);
   scene.deployment().batchesDone = 1;
+  scene.healthySince(4, kStart + 50 * kSecond).healthySince(5, kStart + 50 * kSecond);
   scene.healthySince(6, kStart + 110 * kSecond).healthySince(7, kStart + 120 * kSecond);
   const DeploymentStep step = scene.step();
   EXPECT_EQ(step.kind, StepKind::kSucceed);
@@ -400,6 +426,25 @@ TEST(DeploymentStep, TheLastBatchRemovesTheLastOldInstancesAndSucceedsInTheSameS
   EXPECT_EQ(step.next.batchesDone, 2u);
   EXPECT_TRUE(step.next.removing.empty());
   EXPECT_EQ(step.next.message, "4 instances run version 2");
+}
+
+TEST(DeploymentStep, ItSucceedsOnlyOnceEveryNewInstanceIsHealthyForMinHealthyTime) {
+  // The batches are done, but instance 5 (moved off a dead node, say) has
+  // not been healthy long enough, and instance 4 is not healthy at all.
+  Scene scene(webSpec(2, rolling(1)), 1, 2);
+  const std::int64_t now = kStart + 200 * kSecond;
+  scene.fresh({4, 5}).at(now);
+  scene.deployment().batchesDone = 2;
+  scene.reports(4, InstanceState::kUnhealthy, "down").healthySince(5, now - kMinHealthy / 2);
+  DeploymentStep step = scene.step();
+  EXPECT_NE(step.kind, StepKind::kSucceed);
+  EXPECT_THAT(step.next.message, ::testing::HasSubstr("instance 4"));
+  scene.healthySince(4, now - 2 * kMinHealthy);
+  step = scene.step();
+  EXPECT_NE(step.kind, StepKind::kSucceed);
+  EXPECT_EQ(step.lookAgainAtMs, now + kMinHealthy / 2) << "when instance 5 will have been healthy long enough";
+  scene.at(now + kMinHealthy);
+  EXPECT_EQ(scene.step().kind, StepKind::kSucceed);
 }
 
 TEST(DeploymentStep, AFirstVersionSucceedsOnceItsWholeBatchIsHealthy) {

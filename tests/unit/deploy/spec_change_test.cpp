@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -137,6 +139,29 @@ TEST(SpecChange, DescribesEachChangeAsPathOldAndNew) {
               ElementsAre("numInstances: 2 -> 3", R"(containers.app.image: "a:1" -> "a:2")",
                           R"(containers.app.memory: "256M" -> "512M")"));
   EXPECT_TRUE(describeChanges(from, from).empty());
+}
+
+// Environment values are often secrets: the history names the variables.
+TEST(SpecChange, NamesChangedEnvironmentVariablesWithoutTheirValues) {
+  const Job from = webJob();
+  Job to = from;
+  app(to).environment = {EnvVar{"MODE", "staging"}, EnvVar{"TOKEN", "s3cret"}};
+  const auto lines = describeChanges(from, to);
+  EXPECT_THAT(lines, ElementsAre("containers.app.environment.MODE: changed",
+                                 "containers.app.environment.TOKEN: added"));
+  for (const auto& line : lines) EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  app(to).environment.clear();
+  EXPECT_THAT(describeChanges(from, to), ElementsAre("containers.app.environment.MODE: removed"));
+}
+
+// Lines are stored as JSON: a cut never splits a character.
+TEST(SpecChange, CutsOnACharacterBoundary) {
+  const Job from = webJob();
+  Job to = from;
+  app(to).image = "a:" + std::string(31, 'x') + "\u00e9\u00e9\u00e9\u00e9";
+  const auto lines = describeChanges(from, to);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NO_THROW((void)nlohmann::json(lines[0]).dump());
 }
 
 TEST(SpecChange, DescribesWhatAppearsOrGoesAsNone) {
