@@ -1,5 +1,7 @@
 #include "ingress/route_follower.h"
 
+#include <charconv>
+
 #include <spdlog/spdlog.h>
 
 #include "scheduler/keys.h"
@@ -12,7 +14,7 @@ Result<std::unique_ptr<RouteFollower>, StoreError> RouteFollower::start(Store& s
   RouteFollower* raw = self.get();
   auto follower = PrefixFollower::start(
       store,
-      {.prefixes = {std::string(keys::kJobs), std::string(keys::kStatus)},
+      {.prefixes = {std::string(keys::kJobs), std::string(keys::kStatus), std::string(keys::kVersions)},
        .name = "ingress: the routes",
        .requireFirstRead = false},
       {.onSnapshot = [raw](std::vector<KeyValue> kvs, std::int64_t) { raw->replaceAll(kvs); },
@@ -41,6 +43,7 @@ void RouteFollower::stop() {
 void RouteFollower::replaceAll(const std::vector<KeyValue>& kvs) {
   jobs_.clear();
   statuses_.clear();
+  versionPorts_.clear();
   for (const KeyValue& kv : kvs) put(kv);
   publish();
 }
@@ -54,7 +57,23 @@ void RouteFollower::apply(const WatchEvent& event) {
     statuses_.erase({std::string(status->job), status->id});
   } else if (auto job = keys::nameUnder(event.kv.key, keys::kJobs); !job.empty()) {
     jobs_.erase(std::string(job));
+  } else if (auto version = parseVersionKey(event.kv.key)) {
+    if (auto it = versionPorts_.find(version->first); it != versionPorts_.end()) {
+      it->second.erase(version->second);
+      if (it->second.empty()) versionPorts_.erase(it);
+    }
   }
+}
+
+std::optional<std::pair<std::string, std::uint64_t>> RouteFollower::parseVersionKey(std::string_view key) {
+  const std::string_view rest = keys::nameUnder(key, keys::kVersions);
+  const auto slash = rest.find('/');
+  if (rest.empty() || slash == std::string_view::npos) return std::nullopt;
+  std::uint64_t n = 0;
+  const std::string_view digits = rest.substr(slash + 1);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return std::pair<std::string, std::uint64_t>{std::string(rest.substr(0, slash)), n};
 }
 
 void RouteFollower::put(const KeyValue& kv) {
@@ -69,6 +88,19 @@ void RouteFollower::put(const KeyValue& kv) {
       return;
     }
     statuses_[std::move(key)] = std::move(decoded).value();
+    return;
+  }
+  if (auto version = parseVersionKey(kv.key)) {
+    auto decoded = decodeVersion(kv.value);
+    if (!decoded) {
+      spdlog::warn("ingress: ignoring {}: {}", kv.key, decoded.error());
+      return;
+    }
+    auto& ports = versionPorts_[version->first][version->second];
+    ports.clear();
+    for (const Container& c : decoded->spec.containers) {
+      if (c.ingress) ports[c.name] = c.ingress->port;
+    }
     return;
   }
   const std::string_view name = keys::nameUnder(kv.key, keys::kJobs);
@@ -86,7 +118,7 @@ void RouteFollower::publish() {
   // Most changes (a status of a job without ingress, a restart count) leave
   // the table as it was: then the workers keep their views, pools and
   // round-robin cursors.
-  auto table = std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, domain_));
+  auto table = std::make_shared<const RouteTable>(RouteTable::build(jobs_, statuses_, domain_, &versionPorts_));
   if (published_ && *published_ == *table) return;
   published_ = table;
   publish_(std::move(table));

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -42,8 +43,11 @@ class RouteFollower {
   const std::string domain_;
   const Publish publish_;
   // Touched by the follower's callbacks only, which never overlap.
+  // The job and version of a /ozy/versions/<job>/<n> key.
+  static std::optional<std::pair<std::string, std::uint64_t>> parseVersionKey(std::string_view key);
   std::map<std::string, RouteJob> jobs_;
   std::map<InstanceKey, InstanceStatus> statuses_;
+  RouteTable::VersionPorts versionPorts_;  // from /ozy/versions/
   std::shared_ptr<const RouteTable> published_;
   std::unique_ptr<PrefixFollower> follower_;
 };

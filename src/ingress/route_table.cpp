@@ -21,7 +21,7 @@ struct Claimant {
 
 RouteTable RouteTable::build(const std::map<std::string, RouteJob>& jobs,
                              const std::map<InstanceKey, InstanceStatus>& statuses,
-                             std::string_view domain) {
+                             std::string_view domain, const VersionPorts* versionPorts) {
   RouteTable table;
   std::unordered_map<std::string, Claimant> hostClaims;
   std::map<std::uint16_t, Claimant> tcpClaims;
@@ -33,12 +33,24 @@ RouteTable RouteTable::build(const std::map<std::string, RouteJob>& jobs,
       Route route;
       route.job = name;
       route.container = container.name;
+      const std::map<std::uint64_t, std::map<std::string, std::uint16_t>>* byVersion = nullptr;
+      if (versionPorts) {
+        if (auto found = versionPorts->find(name); found != versionPorts->end()) byVersion = &found->second;
+      }
       // Statuses are ordered by job then id: this job's are one range.
       for (auto it = statuses.lower_bound({name, 0}); it != statuses.end() && it->first.first == name;
            ++it) {
         const InstanceStatus& status = it->second;
         if (status.state != InstanceState::kHealthy || status.podIp.empty()) continue;
-        route.backends.push_back(Backend{it->first.second, status.node, status.podIp, ingress.port});
+        std::uint16_t port = ingress.port;
+        if (byVersion) {
+          if (auto v = byVersion->find(status.version); v != byVersion->end()) {
+            auto c = v->second.find(container.name);
+            if (c == v->second.end()) continue;  // that version serves nothing of it
+            port = c->second;
+          }
+        }
+        route.backends.push_back(Backend{it->first.second, status.node, status.podIp, port});
       }
       const std::size_t index = table.routes_.size();
       table.routes_.push_back(std::move(route));

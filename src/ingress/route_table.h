@@ -60,9 +60,15 @@ struct StringHash {
 class RouteTable {
  public:
   RouteTable() = default;
+  // `versionPorts`, when given: per job and version, the port each
+  // container with an ingress takes traffic on in that version. During a
+  // rolling deploy an instance is sent traffic on its own version's port,
+  // and an instance whose version has no ingress for the container none;
+  // an instance of a version not listed gets the newest spec's port.
+  using VersionPorts = std::map<std::string, std::map<std::uint64_t, std::map<std::string, std::uint16_t>>>;
   static RouteTable build(const std::map<std::string, RouteJob>& jobs,
                           const std::map<InstanceKey, InstanceStatus>& statuses,
-                          std::string_view domain);
+                          std::string_view domain, const VersionPorts* versionPorts = nullptr);
 
   // `host` lowercase and without a port. Null: nobody claims it.
   const Route* http(std::string_view host) const;

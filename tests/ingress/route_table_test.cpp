@@ -164,6 +164,29 @@ TEST(RouteTable, BackendsAreTheHealthyInstancesWithAPodAddressInIdOrder) {
                                            Backend{3, "node-b", "10.244.2.9", 3000}));
 }
 
+// During a rolling deploy that moves the container's port, each instance
+// takes traffic on its own version's port; one whose version has no
+// ingress for the container takes none; one of a version not known gets
+// the newest spec's.
+TEST(RouteTable, EachInstanceTakesTrafficOnItsOwnVersionsPort) {
+  auto at = [](std::string ip, std::uint64_t version) {
+    InstanceStatus s = healthy(std::move(ip));
+    s.version = version;
+    return s;
+  };
+  const RouteTable::VersionPorts versions{{"web", {{1, {{"main", 8080}}}, {2, {{"main", 9090}}}, {3, {}}}}};
+  const RouteTable table = RouteTable::build(
+      jobsOf({makeJob("web").host("w.example").port(9090)}),
+      {{{"web", 0}, at("10.244.1.1", 1)}, {{"web", 1}, at("10.244.1.2", 2)},
+       {{"web", 2}, at("10.244.1.3", 3)}, {{"web", 3}, at("10.244.1.4", 7)}},
+      kDomain, &versions);
+  const Route* route = table.http("w.example");
+  ASSERT_NE(route, nullptr);
+  EXPECT_THAT(route->backends, ElementsAre(Backend{0, "node-1", "10.244.1.1", 8080},
+                                           Backend{1, "node-1", "10.244.1.2", 9090},
+                                           Backend{3, "node-1", "10.244.1.4", 9090}));
+}
+
 // Only a healthy instance takes traffic: one that is starting has not passed
 // its check yet, and one on its way out is withdrawn before it stops.
 TEST(RouteTable, OnlyAHealthyInstanceIsABackend) {
