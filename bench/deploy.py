@@ -189,7 +189,7 @@ def main():
         for k, (ours, floors) in results.items():
             o = statistics.median(sum(x) for x in ours)
             f = statistics.median(sum(x) for x in floors)
-            print(f"{'max_parallel ' + str(k):>16} {len(ours[0]):>8} {o:11.3f} {f:8.3f} {o / f:6.2f} "
+            print(f"{'max_parallel ' + str(k):>16} {len(ours[0]):>8} {o:11.3f} {f:8.3f} {o / f:6.3f} "
                   f"{TARGET:7.1f}{'' if o / f <= TARGET else '  (over)'}")
         print("\nozymandias minus the floor, per batch (median, seconds; the last batch runs to `succeeded`),\n"
               "and the floor's batch without min_healthy_time: raw podman's start to healthy")
