@@ -194,7 +194,10 @@ DeploymentStep decideStep(const DeploymentView& view) {
   removing.insert(removing.end(), step.remove.begin(), step.remove.end());
   const bool waitForPorts = publishesHostPorts(view.job.spec) ||
                             policy.strategy == UpdateStrategy::kRecreate;
-  step.next.removing = waitForPorts ? removing : std::vector<std::uint32_t>{};
+  // Kept for every job: their ids are not given out again while their old
+  // pods may still drain (a new pod of a reused id waits for the old one
+  // to go); waited for only when they hold host ports.
+  step.next.removing = removing;
 
   // 2. What comes next.
   const std::size_t have = fresh + pending;
@@ -237,9 +240,7 @@ DeploymentStep decideStep(const DeploymentView& view) {
   if (!old.empty()) {
     // As many new instances as wanted already: the old ones all go.
     for (const Placed* p : old) step.remove.push_back(p->id);
-    if (waitForPorts) {
-      for (const Placed* p : old) step.next.removing.push_back(p->id);
-    }
+    for (const Placed* p : old) step.next.removing.push_back(p->id);
     return advance(fmt::format("removing {}", plural(old.size(), "old instance")));
   }
   // Done only when every instance runs the version and has been healthy

@@ -212,7 +212,9 @@ TEST(DeploymentStep, ABatchHealthyForMinHealthyTimeRemovesAsManyOldAndPlacesTheN
   EXPECT_EQ(step.next.batchesDone, 1u);
   EXPECT_TRUE(step.next.batch.empty());
   EXPECT_EQ(step.next.progressDeadlineMs, now + kProgressDeadline);
-  EXPECT_TRUE(step.next.removing.empty()) << "no host port to wait for";
+  // Not waited for (no host port), but their ids are not given out again
+  // while their old pods drain.
+  EXPECT_EQ(step.next.removing, (Ids{3, 2}));
   EXPECT_THAT(step.next.message, HasSubstr("batch 2: placing 2 instances; 2 old instances left"));
 }
 
