@@ -59,11 +59,11 @@ def healthy(ip):
         return False
 
 
-def raw_start(sock, name, image=IMAGE, memory=32 << 20):
-    """Makes and starts one pod as the agent would (its container runs CMD)."""
+def raw_start(sock, name, image=IMAGE, memory=32 << 20, command=CMD):
+    """Makes and starts one pod as the agent would (its container runs `command`)."""
     pod = podman(sock, "POST", "/pods/create", {"name": name, "labels": {"rawbench": "1"},
                                                 "portmappings": [{"container_port": 8080, "host_ip": "127.0.0.1"}]})["Id"]
-    podman(sock, "POST", "/containers/create", {"name": name + "-web", "pod": pod, "image": image, "command": CMD,
+    podman(sock, "POST", "/containers/create", {"name": name + "-web", "pod": pod, "image": image, "command": command,
                                                 "resource_limits": {"memory": {"limit": memory, "swap": memory}},
                                                 "stop_timeout": 1})  # as the agent's --stop-grace 1
     podman(sock, "POST", f"/containers/{name}-web/start")
@@ -89,11 +89,11 @@ def import_image(root, ref):
     subprocess.run(f"tar -C {root} -c . | podman import - {ref} >/dev/null 2>&1", shell=True, env=ENV, check=True)
 
 
-def job_yaml(name, n, image=IMAGE, memory="32M", environment=None, update=None):
-    """A job of `n` instances of CMD with the HTTP health check on /health."""
+def job_yaml(name, n, image=IMAGE, memory="32M", environment=None, update=None, command=CMD):
+    """A job of `n` instances of `command` with the HTTP health check on /health."""
     text = f"name: {name}\nnumInstances: {n}\n"
     if update: text += f"update: {json.dumps(update)}\n"
-    text += (f"containers:\n  web:\n    image: {image}\n    command: {json.dumps(CMD)}\n"
+    text += (f"containers:\n  web:\n    image: {image}\n    command: {json.dumps(command)}\n"
              f"    memory: {memory}\n    ports: [\"8080\"]\n    healthcheck: {HEALTHCHECK}\n")
     if environment: text += f"    environment: {json.dumps(environment)}\n"
     return text

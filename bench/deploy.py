@@ -54,17 +54,31 @@ their ratio against the target, then each batch's time over its floor.
 --drain-delay D passes D to the agent instead (0: the old pods stop at once,
 in the node's pass that starts the next batch).
 
-Usage: bench/deploy.py BUILD/ozy [repetitions] [--drain-delay D]   (as root; 1 repetition by default)
+The service ends on SIGTERM (a shell trapping it around httpd), as a
+well-behaved one does; --sigterm-deaf runs busybox httpd as PID 1 instead,
+which ignores SIGTERM, so every old pod's stop takes the agent's whole
+--stop-grace (1 s), inside the node's pass that also makes the next batch's
+pods: that case shows what a SIGTERM-deaf service costs a rollout.
+
+Usage: bench/deploy.py BUILD/ozy [repetitions] [--drain-delay D] [--sigterm-deaf]   (as root; 1 repetition by default)
 """
 import json, math, os, statistics, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
-from benchlib import Bench, exit_on_sigterm, healthy, job_yaml, raw_ip, raw_remove, raw_start, wait
+from benchlib import CMD, Bench, exit_on_sigterm, healthy, job_yaml, raw_ip, raw_remove, raw_start, wait
 
 INSTANCES = 10
 CASES = (1, 2, 5)
 MIN_HEALTHY_S = 2.0
 TARGET = 1.2
+
+
+# The service as well-behaved ones are: it ends on SIGTERM (busybox httpd as
+# PID 1 ignores it, so its stop takes the whole --stop-grace; --sigterm-deaf
+# measures that case).
+TERM_CMD = ["sh", "-c", "mkdir -p /www && echo ok > /www/health && httpd -f -p 8080 -h /www & "
+            "trap 'kill $!; exit 0' TERM; wait"]
+COMMAND = TERM_CMD
 
 
 def update_section(k):
@@ -74,7 +88,7 @@ def update_section(k):
 def raw_floor(sock, tag, k):
     """The floor of a rollout of INSTANCES in batches of k: per batch, seconds."""
     def start(name):
-        raw_start(sock, name, memory=16 << 20)
+        raw_start(sock, name, memory=16 << 20, command=COMMAND)
         return raw_ip(sock, name)
     old = [f"rawbench-{tag}-old-{i}" for i in range(INSTANCES)]
     ips = [start(name) for name in old]
@@ -99,7 +113,11 @@ class Failed(Exception):
 
 
 def main():
+    global COMMAND
     args, drain = sys.argv[1:], []
+    if "--sigterm-deaf" in args:
+        args.remove("--sigterm-deaf")
+        COMMAND = CMD
     if "--drain-delay" in args:
         i = args.index("--drain-delay")
         if i + 1 == len(args): raise SystemExit(__doc__)
@@ -146,7 +164,7 @@ def main():
         def submit(name, k, release):
             status, data = bench.ozy("POST", "/v1/jobs", job_yaml(name, INSTANCES, memory="16M",
                                                                   environment={"RELEASE": str(release)},
-                                                                  update=update_section(k)))
+                                                                  update=update_section(k), command=COMMAND))
             if status not in (200, 201): raise Failed(f"POST {name} RELEASE={release}: {status} {data[:300]!r}")
             return json.loads(data)
 
