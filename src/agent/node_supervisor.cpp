@@ -294,6 +294,10 @@ std::int64_t NodeSupervisor::pass() {
     if (removed > 0) acted = true;
     if (removed < removals.size()) due = std::min(due, start + kRetryMs);
   }
+  // New pods are made side by side, once the loop has seen them all: a
+  // batch of a deployment (or a scale-up) is as quick as its slowest pod,
+  // not the sum of them.
+  std::vector<InstanceKey> creations;
   for (const Action& action : actions) {
     const InstanceKey key{action.job, action.id};
     switch (action.kind) {
@@ -324,12 +328,7 @@ std::int64_t NodeSupervisor::pass() {
           break;
         }
         spdlog::info("pod {}: creating ({})", action.pod, action.reason);
-        if (createPod(*wanted.at(key))) {
-          createFailures_.erase(key);
-          acted = true;
-        } else {
-          due = std::min(due, createFailures_[key].notBeforeMs);
-        }
+        creations.push_back(key);  // made together after this loop
         break;
       }
       case ActionKind::kStartContainer:
@@ -348,6 +347,17 @@ std::int64_t NodeSupervisor::pass() {
       case ActionKind::kWait:
         due = std::min(due, action.notBeforeMs);
         break;
+    }
+  }
+  if (!creations.empty()) {
+    const std::vector<bool> made = createPods(creations, wanted);
+    for (std::size_t i = 0; i < creations.size(); ++i) {
+      if (made[i]) {
+        createFailures_.erase(creations[i]);
+        acted = true;
+      } else {
+        due = std::min(due, createFailures_[creations[i]].notBeforeMs);
+      }
     }
   }
   for (auto it = createFailures_.begin(); it != createFailures_.end();) {
@@ -445,6 +455,28 @@ std::vector<ObservedPod> NodeSupervisor::observe(const std::vector<runtime::PodS
   return out;
 }
 
+std::vector<bool> NodeSupervisor::createPods(const std::vector<InstanceKey>& keys,
+                                             const std::map<InstanceKey, const DesiredInstance*>& wanted) {
+  // At most kParallelCreations at once: podman serialises much of a pod's
+  // making, and a node with a hundred new pods must not open a hundred
+  // connections to it.
+  constexpr std::size_t kParallelCreations = 4;
+  std::vector<bool> made(keys.size(), false);
+  if (keys.size() == 1) {
+    made[0] = createPod(*wanted.at(keys[0]));
+    return made;
+  }
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < keys.size(); i = next++) made[i] = createPod(*wanted.at(keys[i]));
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t t = 1; t < std::min(kParallelCreations, keys.size()); ++t) workers.emplace_back(work);
+  work();
+  for (auto& w : workers) w.join();
+  return made;
+}
+
 bool NodeSupervisor::createPod(const DesiredInstance& want) {
   const Job& job = *want.spec;
   const std::string pod = podNameOnNode(want.job, want.id);
@@ -515,6 +547,8 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
 }
 
 bool NodeSupervisor::createFailed(const InstanceKey& key, const std::string& pod, const std::string& reason) {
+  // createPods() runs createPod() on several threads.
+  std::lock_guard lock(bookkeeping_);
   CreateFailure& f = createFailures_[key];
   f.notBeforeMs = now() + restartDelay(f.count, config_.backoff).count();
   ++f.count;
@@ -880,6 +914,7 @@ bool NodeSupervisor::startContainer(const Action& action, bool restart, const st
     }
   }
   auto started = runtime_.startContainer(name);
+  std::lock_guard lock(bookkeeping_);  // createPods() starts containers on several threads
   ContainerTrack& track = tracks_[podId + "/" + action.container];
   if (restart) ++track.restarts;
   track.lastStartMs = now();

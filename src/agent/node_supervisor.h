@@ -163,6 +163,10 @@ class NodeSupervisor {
   std::string checkKey(const runtime::PodSummary& pod, const std::string& container) const;
   // Each returns false if it failed (logged; retried on a later pass).
   bool createPod(const DesiredInstance& want);
+  // createPod() for each of `keys`, a few at a time side by side; whether
+  // each was made.
+  std::vector<bool> createPods(const std::vector<InstanceKey>& keys,
+                               const std::map<InstanceKey, const DesiredInstance*>& wanted);
   // Records a pod that could not be made: the instance is failed with
   // `reason` and tried again after the restart back-off. Returns false.
   bool createFailed(const InstanceKey& key, const std::string& pod, const std::string& reason);
@@ -287,6 +291,9 @@ class NodeSupervisor {
   bool stoodDown_ = false;
 
   std::mutex mutex_;
+  // Guards createFailures_ and tracks_ while createPods() makes pods on
+  // several threads (the pass's own thread waits for them meanwhile).
+  std::mutex bookkeeping_;
   std::condition_variable wake_;
   bool poked_ = true;
   bool stopping_ = false;
