@@ -27,11 +27,15 @@ packages=(
   # the backend pods and is one of the proxies compared, haproxy the other.
   # (Debian 12's nginx-light is only nginx plus an echo module.)
   wrk nginx haproxy
+  # metrics: prometheus-cpp's core keeps and formats them (its pull and push
+  # parts are not linked); prometheus brings promtool, which checks the
+  # format in the tests (its server is never run)
+  prometheus-cpp-dev prometheus
 )
 # Packages that come with a system service the benchmarks run their own
 # instances of (their own configs, loopback ports): installing them must not
 # leave a service running or enabled (nginx's default site takes port 80).
-services=(nginx haproxy)
+services=(nginx haproxy prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -67,7 +71,7 @@ if ((${#missing[@]})); then
       [[ -x /etc/init.d/$s ]] && /etc/init.d/"$s" stop >/dev/null 2>&1 || true
       update-rc.d "$s" disable >/dev/null 2>&1 || true
     fi
-    echo "setup: the $s system service is disabled (the benchmarks run their own)"
+    echo "setup: the $s system service is disabled (the benchmarks and tests start their own where they need one)"
   done
 fi
 # Containers run in user namespaces (podman's userns=auto): container root is

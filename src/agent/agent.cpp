@@ -23,6 +23,7 @@
 #include "agent/node_registration.h"
 #include "agent/node_supervisor.h"
 #include "agent/deployer.h"
+#include "agent/node_metrics.h"
 #include "agent/replacer.h"
 #include "dns/dns_server.h"
 #include "ingress/access_log.h"
@@ -44,6 +45,7 @@
 #include "job/job_parser.h"
 #include "job/suggest.h"
 #include "job/units.h"
+#include "metrics/process_stats.h"
 #include "network/kernel_routes.h"
 #include "network/node_network.h"
 #include "network/subnet_lease.h"
@@ -433,7 +435,7 @@ Result<bool, std::string> startIngress(const AgentConfig& config, Store& store, 
 Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
                                            NodeRegistration& registration, const std::string& node,
                                            const std::string& address, PodPolicy policy,
-                                           NodeRuntime& out) {
+                                           metrics::Metrics& metrics, NodeRuntime& out) {
   if (!config.dns.empty()) {
     auto where = parseListen(config.dns);
     if (!where) return fail("--dns: " + where.error());
@@ -447,6 +449,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
     dnsConfig.domain = config.domain;
     dnsConfig.rateLimit.queriesPerSecond = config.dnsRate;
     dnsConfig.rateLimit.burst = config.dnsBurst;
+    dnsConfig.onAnswer = [&metrics](dns::Rcode rcode) { metrics.dnsAnswered(dns::toString(rcode)); };
     auto server = dns::DnsServer::start(dnsConfig, store);
     if (!server) return fail("DNS: " + server.error());
     out.dnsServer = std::move(server).value();
@@ -529,6 +532,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.logMaxSize = *logMaxSize;
   sc.registries = std::move(registries).value();
   sc.parallelPulls = static_cast<std::size_t>(std::max(1, config.parallelPulls));
+  sc.metrics = &metrics;
   if (config.podNetwork != "host") {
     auto network = startPodNetwork(config, store, address);
     if (!network) return fail(network.error());
@@ -548,6 +552,38 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   out.supervisor = std::move(supervisor).value();
   out.watcher = out.supervisor.get();
   return true;
+}
+
+// The --metrics listener: GET /metrics only, in plain HTTP and without the
+// API's token, for a scraper that cannot present one. It tells what jobs
+// run and how busy the node is, nothing more: bind it where only the
+// scraper reaches.
+Result<std::unique_ptr<http::HttpServer>, std::string> startMetricsListener(const std::string& listen,
+                                                                           metrics::Metrics& metrics) {
+  auto where = parseListen(listen);
+  if (!where) return fail("--metrics: " + where.error());
+  http::HttpServerConfig sc;
+  sc.address = where->host == "localhost" ? "127.0.0.1" : where->host;
+  sc.port = where->port;
+  sc.threads = 1;
+  sc.handlerThreads = 1;
+  sc.handlerQueue = 8;
+  sc.maxConnections = 32;
+  sc.maxConnectionsPerAddress = 8;
+  sc.bodyLimit = 0;
+  sc.logError = [](std::string_view message) { spdlog::warn("metrics listener: {}", message); };
+  auto server = http::HttpServer::start(sc, [&metrics](const http::Request& req) {
+    if (req.path != "/metrics") return http::Response{404, "text/plain; charset=utf-8", "only /metrics is served here\n", {}};
+    if (req.method != "GET" && req.method != "HEAD") {
+      http::Response r{405, "text/plain; charset=utf-8", "GET only\n", {}};
+      r.headers.set("Allow", "GET");
+      return r;
+    }
+    return metricsResponse(metrics);
+  });
+  if (!server) return fail("--metrics: " + server.error());
+  spdlog::info("metrics: serving GET /metrics without a token on {}:{}", sc.address, (*server)->port());
+  return std::move(server).value();
 }
 
 }  // namespace
@@ -628,11 +664,17 @@ int runAgent(const AgentConfig& config) {
 
   ensureSharedPool(**store, *shared);
 
+  // Before everything that counts into it, and outliving everything that
+  // its collectors read.
+  metrics::Metrics metrics;
+  metrics.addCollector(metrics::processCollector());
+
   ControlPlaneOptions controlOptions;
   controlOptions.maxTxnOps = config.maxTxnOps;
   controlOptions.domain = config.domain;
   controlOptions.versionsKept = config.versionsKept;
   controlOptions.maxWaiting = std::max(1, config.apiThreads / 2);
+  controlOptions.metrics = &metrics;
   controlOptions.nowMs = wallClockMs;
   controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -679,7 +721,7 @@ int runAgent(const AgentConfig& config) {
                          }
                        }
                        return out;
-                     }});
+                     }, &metrics});
   auto server = http::HttpServer::start(serverConfig, std::move(handler));
   if (!server) return fatal(server.error());
 
@@ -693,7 +735,7 @@ int runAgent(const AgentConfig& config) {
                     {*memory, *disk}, wallClockMs(),
                     reservedPorts(config, address, (*server)->port())};
   RegistrationOptions registrationOptions{std::chrono::seconds(config.leaseTtl),
-                                          std::filesystem::path(config.dataDir) / "lease"};
+                                          std::filesystem::path(config.dataDir) / "lease", &metrics};
   auto registration = NodeRegistration::start(**store, record, registrationOptions);
   if (!registration) {
     (*server)->stop();
@@ -702,7 +744,7 @@ int runAgent(const AgentConfig& config) {
   NodeRuntime nodeRuntime;
   PodPolicy policy{address, *allowedHostIps, *allowedCapabilities, record.reservedPorts};
   if (auto started = startNodeRuntime(config, **store, **registration, node, address,
-                                      std::move(policy), nodeRuntime);
+                                      std::move(policy), metrics, nodeRuntime);
       !started) {
     nodeRuntime.stop();
     (*server)->stop();
@@ -723,6 +765,21 @@ int runAgent(const AgentConfig& config) {
     auto read = control.snapshot();
     return read ? std::optional<ClusterSnapshot>(std::move(read).value()) : std::nullopt;
   };
+  replacerConfig.metrics = &metrics;
+  metrics.addCollector(nodeCollector(NodeFigures{record.capacity, replacerConfig.view, node,
+                                                 nodeRuntime.supervisor.get(), nodeRuntime.ingress.get(),
+                                                 store->get()}));
+  std::unique_ptr<http::HttpServer> metricsServer;
+  if (!config.metricsListen.empty()) {
+    auto started = startMetricsListener(config.metricsListen, metrics);
+    if (!started) {
+      nodeRuntime.stop();
+      (*server)->stop();
+      (*registration)->stop(false);
+      return fatal(started.error());
+    }
+    metricsServer = std::move(started).value();
+  }
   Replacer replacer(control, replacerConfig);
   replacer.start();
   // Drives the deployments this node is ranked first for.
@@ -750,6 +807,7 @@ int runAgent(const AgentConfig& config) {
                node, strsignal(signal), config.leaseTtl);
   deployer.stop();
   replacer.stop();
+  if (metricsServer) metricsServer->stop();
   (*server)->stop();
   nodeRuntime.stop();
   if (nodeRuntime.network) releaseSubnetIfLeaving(**store, node, *nodeRuntime.network);

@@ -91,6 +91,10 @@ struct AgentConfig {
   std::string ingressBodyLimit = "16M";
   std::string ingressIdleTimeout = "60s";
   std::string ingressUpstreamTimeout = "60s";
+
+  // GET /metrics is on the API (with its token); this ADDR:PORT serves it
+  // too, alone and without a token (docs/operations.md#metrics). Empty: no such listener.
+  std::string metricsListen;
 };
 
 // The cluster's etcd as `config`'s etcd flags name it, refusing plain HTTP

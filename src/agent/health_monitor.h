@@ -41,6 +41,7 @@ struct CheckTarget {
   // restart that etcd last saw healthy, so its DNS record stays. Later
   // probes decide as usual.
   bool startHealthy = false;
+  std::string job;  // whose container it is, for the metrics
 };
 
 struct ProbeResult {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "metrics/metrics.h"
 #include "scheduler/keys.h"
 
 namespace ozy {
@@ -109,6 +110,12 @@ void NodeRegistration::renewLoop() {
     // Timed from the send: etcd renewed the lease at or after this moment.
     const std::int64_t sent = steadyMs();
     auto renewed = store_.keepAliveOnce(lease_.load());
+    if (options_.metrics) {
+      options_.metrics->leaseRenewed(renewed                                        ? metrics::LeaseRenewal::kRenewed
+                                     : renewed.error().code == StoreError::kNotFound ? metrics::LeaseRenewal::kLost
+                                                                                     : metrics::LeaseRenewal::kFailed,
+                                     static_cast<double>(steadyMs() - sent) / 1000.0);
+    }
     if (renewed) {
       lastRenewedMs_ = sent;
       wait = period;

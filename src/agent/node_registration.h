@@ -19,6 +19,10 @@
 #include "scheduler/records.h"
 #include "store/store.h"
 
+namespace ozy::metrics {
+class Metrics;
+}
+
 namespace ozy {
 
 struct RegistrationOptions {
@@ -26,6 +30,7 @@ struct RegistrationOptions {
   // Where the lease id is kept, so an agent restarted within its TTL finds its
   // lease still alive and keeps it (its instances keep running). Empty: none.
   std::filesystem::path leaseFile;
+  metrics::Metrics* metrics = nullptr;  // renewals and their times; null: not measured
 };
 
 class NodeRegistration {

@@ -12,6 +12,7 @@
 #include "job/capabilities.h"
 #include "job/job_parser.h"
 #include "job/units.h"
+#include "metrics/metrics.h"
 #include "scheduler/keys.h"
 
 namespace ozy {
@@ -109,7 +110,16 @@ Result<std::unique_ptr<NodeSupervisor>, std::string> NodeSupervisor::start(
   if (auto ping = runtime.ping(); !ping) return fail(ping.error().message);
   std::unique_ptr<NodeSupervisor> s(new NodeSupervisor(store, runtime, std::move(config)));
   s->health_ = std::make_unique<HealthMonitor>(
-      [&runtime](const CheckTarget& t) { return runProbe(t, runtime); }, [raw = s.get()] { raw->poke(); });
+      [&runtime, metrics = s->config_.metrics](const CheckTarget& t) {
+        const auto started = std::chrono::steady_clock::now();
+        ProbeResult result = runProbe(t, runtime);
+        if (metrics) {
+          const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+          metrics->healthChecked(t.job, toString(t.check.type), result.ok, took.count());
+        }
+        return result;
+      },
+      [raw = s.get()] { raw->poke(); });
   s->puller_ = std::make_unique<ImagePuller>(
       runtime, ImagePullerConfig{.parallel = s->config_.parallelPulls,
                                  .maxWaiting = 256,
@@ -338,7 +348,7 @@ std::int64_t NodeSupervisor::pass() {
                      action.kind == ActionKind::kStartContainer ? "starting" : "restarting",
                      action.reason);
         if (startContainer(action, action.kind == ActionKind::kRestartContainer,
-                           podIds_[action.pod])) {
+                           podIds_[action.pod], wanted)) {
           acted = true;
         } else {
           due = std::min(due, start + kRetryMs);
@@ -425,7 +435,7 @@ std::vector<ObservedPod> NodeSupervisor::observe(const std::vector<runtime::PodS
       if (declared && declared->healthcheck && oc.state == ContainerState::kRunning &&
           o.jobVersion == want->second->jobVersion) {
         CheckTarget target{checkKey(pod, oc.name), c.name, {}, *declared->healthcheck,
-                           assumeHealthy_.contains({o.job, o.id})};
+                           assumeHealthy_.contains({o.job, o.id}), o.job};
         auto net = networks_.find(pod.id);
         if (net == networks_.end() || net->second.ip.empty()) {
           if (auto inspected = runtime_.inspectPodNetwork(pod.id)) {
@@ -541,7 +551,7 @@ bool NodeSupervisor::createPod(const DesiredInstance& want) {
   for (const auto& c : job.containers) {
     if (!c.dependsOn.empty()) continue;
     Action start{ActionKind::kStartContainer, pod, want.job, want.id, c.name, "not started yet", 0};
-    (void)startContainer(start, false, *podId);  // a failure is seen, and retried, next pass
+    (void)startContainer(start, false, *podId, {});  // a failure is seen, and retried, next pass
   }
   return true;
 }
@@ -906,9 +916,11 @@ std::vector<Action> NodeSupervisor::afterDrainDelay(
   return goNow;
 }
 
-bool NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId) {
+bool NodeSupervisor::startContainer(const Action& action, bool restart, const std::string& podId,
+                                    const std::map<InstanceKey, const DesiredInstance*>& wanted) {
   const std::string name = containerName(action.pod, action.container);
   if (restart) {
+    countRestart(action, name, wanted);
     if (auto stopped = runtime_.stopContainer(name, config_.stopGrace); !stopped) {
       spdlog::warn("container {}: {}", name, stopped.error().message);
     }
@@ -925,6 +937,20 @@ bool NodeSupervisor::startContainer(const Action& action, bool restart, const st
   }
   track.startFailure.clear();
   return true;
+}
+
+void NodeSupervisor::countRestart(const Action& action, const std::string& name,
+                                  const std::map<InstanceKey, const DesiredInstance*>& wanted) {
+  if (!config_.metrics) return;
+  bool oomKilled = false;
+  if (auto state = runtime_.inspectContainer(name)) {
+    // podman 4.3 with runc on cgroup v1 does not always notice the OOM
+    // killer: SIGKILL's exit code under a memory limit is the hint.
+    const auto want = wanted.find({action.job, action.id});
+    const Container* declared = want == wanted.end() ? nullptr : want->second->spec->findContainer(action.container);
+    oomKilled = state->oomKilled || (state->exitCode == 137 && declared && declared->memory > 0);
+  }
+  config_.metrics->containerRestarted(action.job, action.container, oomKilled);
 }
 
 void NodeSupervisor::putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
@@ -1138,6 +1164,22 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
       removeOwned(dnsWritten_, dnsKey);
     }
   }
+  noteStates(desired);
+}
+
+void NodeSupervisor::noteStates(const std::vector<DesiredInstance>& desired) {
+  std::map<std::pair<std::string, std::string>, std::size_t> counts;
+  for (const DesiredInstance& d : desired) {
+    const auto since = stateSince_.find({d.job, d.id});
+    if (since != stateSince_.end()) ++counts[{d.job, std::string(toString(since->second.first))}];
+  }
+  std::lock_guard lock(countsMutex_);
+  stateCounts_ = std::move(counts);
+}
+
+std::map<std::pair<std::string, std::string>, std::size_t> NodeSupervisor::instanceCounts() const {
+  std::lock_guard lock(countsMutex_);
+  return stateCounts_;
 }
 
 void NodeSupervisor::engineDown(const std::string& why) {
@@ -1158,6 +1200,7 @@ void NodeSupervisor::engineDown(const std::string& why) {
     status.sinceMs = since.second;
     putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));
   }
+  noteStates(lastDesired_);
 }
 
 void NodeSupervisor::standDown() {

@@ -43,6 +43,10 @@
 #include "store/prefix_follower.h"
 #include "store/store.h"
 
+namespace ozy::metrics {
+class Metrics;
+}
+
 namespace ozy {
 
 // The ids of every pod's user namespace: container uid and gid 0 to 65535
@@ -98,6 +102,8 @@ struct SupervisorConfig {
   std::function<bool()> cutOff;
   std::function<std::int64_t()> nowMs;     // wall clock: when a status's state began
   std::function<std::int64_t()> steadyMs;  // monotonic: restart back-off, pass timing
+  // Restarts, OOM kills and health checks; null: not measured.
+  metrics::Metrics* metrics = nullptr;
 };
 
 // The labels that mark a pod as this agent's.
@@ -128,6 +134,10 @@ class NodeSupervisor {
 
   // Runs a pass soon (for tests and for the watch).
   void poke();
+
+  // This node's instances by job and state (its word, e.g. "healthy"), as
+  // its last pass reported them; for the metrics. Thread-safe.
+  std::map<std::pair<std::string, std::string>, std::size_t> instanceCounts() const;
 
  private:
   NodeSupervisor(Store& store, runtime::ContainerRuntime& runtime, SupervisorConfig config);
@@ -212,7 +222,12 @@ class NodeSupervisor {
                         std::int64_t start, std::int64_t& due);
   // The node that etcd now assigns the instance to, if not this one.
   Result<std::optional<std::string>, StoreError> movedTo(const std::string& job, std::uint32_t id);
-  bool startContainer(const Action& action, bool restart, const std::string& podId);
+  bool startContainer(const Action& action, bool restart, const std::string& podId,
+                      const std::map<InstanceKey, const DesiredInstance*>& wanted);
+  // Counts a restart in the metrics, with whether the OOM killer ended the
+  // container (the engine is asked before the restart wipes its state).
+  void countRestart(const Action& action, const std::string& name,
+                    const std::map<InstanceKey, const DesiredInstance*>& wanted);
   void forgetLeftovers();
   // Stops and removes every managed pod, without touching etcd (it is out
   // of reach): the node has been cut off. Volumes stay.
@@ -238,6 +253,10 @@ class NodeSupervisor {
   // removes a few of those no instance has needed for imageGcGrace.
   void collectImages(const std::set<std::string>& needed);
   void seedFromStatus(const std::vector<DesiredInstance>& desired);
+  // Keeps what instanceCounts() answers, from the states just reported.
+  void noteStates(const std::vector<DesiredInstance>& desired);
+  mutable std::mutex countsMutex_;
+  std::map<std::pair<std::string, std::string>, std::size_t> stateCounts_;
   // For back-off and scheduling: immune to the wall clock being set.
   std::int64_t now() const { return config_.steadyMs(); }
 

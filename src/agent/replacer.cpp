@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fnv.h"
+#include "metrics/metrics.h"
 
 namespace ozy {
 
@@ -115,6 +116,7 @@ void Replacer::act(const ReplacementWork& work) {
       continue;
     }
     if (done->revision == 0) continue;  // another agent did it, or nothing fits yet
+    if (config_.metrics) config_.metrics->replaced(done->placed.size());
     spdlog::info("re-placed job {}: {} instances moved off gone or drained nodes, {} placed, {} pending",
                  name, done->removed.size(), done->placed.size(), done->job.pending.size());
   }

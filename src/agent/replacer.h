@@ -31,6 +31,10 @@
 
 #include "control/control_plane.h"
 
+namespace ozy::metrics {
+class Metrics;
+}
+
 namespace ozy {
 
 // Where `node` stands among `liveNodes` for `work` (0: it acts first);
@@ -83,6 +87,7 @@ struct ReplacerConfig {
   // The cluster as the agent's state cache sees it; nothing while it is
   // being rebuilt.
   std::function<std::optional<ClusterSnapshot>()> view;
+  metrics::Metrics* metrics = nullptr;  // instances re-placed; null: not counted
 };
 
 class Replacer {

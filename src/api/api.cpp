@@ -160,6 +160,17 @@ http::Response changeResponse(int status, const ChangeResult& change) {
   return r;
 }
 
+}  // namespace
+
+http::Response metricsResponse(const metrics::Metrics& metrics) {
+  http::Response r;
+  r.contentType = std::string(metrics::Metrics::kContentType);
+  r.body = metrics.exposition();
+  return r;
+}
+
+namespace {
+
 class Api {
  public:
   Api(ControlPlane& control, ApiOptions options) : control_(control), options_(std::move(options)) {}
@@ -174,6 +185,10 @@ class Api {
       r.contentType = "text/markdown; charset=utf-8";
       r.body = std::string(kErrorsMarkdown);
       return r;
+    }
+    if (s.size() == 1 && s[0] == "metrics" && options_.metrics) {
+      if (req.method != "GET") return methodNotAllowed(req, "GET");
+      return metricsResponse(*options_.metrics);
     }
     if (s.empty() || s[0] != "v1") return routeNotFound(req);
     if (s.size() == 2 && s[1] == "health") {
@@ -422,7 +437,21 @@ class Api {
     return changeResponse(200, *done);
   }
 
+  // Times a submission from request to answer, for the metrics; `result`
+  // stays "refused" unless the submission changed (or confirmed) the job.
+  struct SubmitTimer {
+    metrics::Metrics* metrics;
+    std::string result = "refused";
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    ~SubmitTimer() {
+      if (!metrics) return;
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+      metrics->submitted(result, took.count());
+    }
+  };
+
   http::Response submit(const http::Request& req) {
+    SubmitTimer timer{options_.metrics};
     auto job = parseJob(req.body);
     if (!job) return problem(toProblem(job.error()));
     // Decidable here only for this agent's node; every node checks again
@@ -448,12 +477,14 @@ class Api {
       }
     }
     if (dryRun) {
+      timer.metrics = nullptr;  // a plan, not a submission
       auto planned = control_.planOnly(*job);
       if (!planned) return problem(planned.error());
       return changeResponse(200, *planned);
     }
     auto done = control_.submit(*job);
     if (!done) return problem(done.error());
+    timer.result = std::string(toString(done->change));
     // 201 for a new job; an existing one's update is 200.
     http::Response r = changeResponse(done->change == JobChange::kCreated ? 201 : 200, *done);
     r.headers.set("Location", "/v1/jobs/" + job->name);

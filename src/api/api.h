@@ -10,6 +10,7 @@
 
 #include "control/control_plane.h"
 #include "http/message.h"
+#include "metrics/metrics.h"
 
 namespace ozy {
 
@@ -22,10 +23,16 @@ struct ApiOptions {
   // Each node's pod subnet by the node's address ("10.244.3.0/24"), for the
   // node list; null or empty where nodes have none (--pod-network host).
   std::function<std::map<std::string, std::string>()> podSubnets;
+  // Served at GET /metrics, and told of submissions; null: no /metrics.
+  metrics::Metrics* metrics = nullptr;
 };
 
 // The handler for every route; wrap it in http::requireBearerToken() when a
 // token is configured.
 http::Handler makeApiHandler(ControlPlane& control, ApiOptions options);
+
+// GET /metrics's answer: the Prometheus text exposition. Also what the
+// agent's separate --metrics listener serves.
+http::Response metricsResponse(const metrics::Metrics& metrics);
 
 }  // namespace ozy

@@ -285,6 +285,8 @@ void addClusterCommands(CLI::App& app, Action& action) {
                     "Versions of each job kept for history and reverts")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  agent->add_option("--metrics", config->metricsListen,
+                    "Also serve GET /metrics on ADDR:PORT, without the API's token (docs/operations.md#metrics)");
   agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
   agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
   agent->add_option("--ingress", config->ingress,

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/snapshot_cache.h"
+#include "metrics/metrics.h"
 #include "deploy/deployment_step.h"
 #include "deploy/spec_change.h"
 #include "job/job_parser.h"
@@ -448,7 +449,8 @@ Problem ControlPlane::contention(const std::string& jobName) const {
       {{"job", jobName}});
 }
 
-Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& jobName,
+Result<ChangeResult, Problem> ControlPlane::commitWithRetry(std::string_view operation,
+                                                           const std::string& jobName,
                                                            const Problem* exists,
                                                            const PlanFunction& plan) {
   std::unique_lock planning(planMutex_);
@@ -487,7 +489,19 @@ Result<ChangeResult, Problem> ControlPlane::commitWithRetry(const std::string& j
     if (decided->operationCount() == 0) {
       return ChangeResult{std::move(decided->job), {}, {}, 0};  // nothing to change
     }
+    const auto started = std::chrono::steady_clock::now();
     auto outcome = commitPlan(store_, options_.maxTxnOps, jobName, *decided);
+    if (options_.metrics) {
+      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+      options_.metrics->committed(operation,
+                                  !outcome            ? metrics::CommitResult::kFailed
+                                  : outcome->revision ? metrics::CommitResult::kCommitted
+                                                      : metrics::CommitResult::kConflict,
+                                  took.count());
+      if (outcome && !outcome->revision && attempt + 1 < options_.maxAttempts) {
+        options_.metrics->retried(operation);
+      }
+    }
     if (!outcome) return fail(std::move(outcome).error());
     if (outcome->revision) {
       if (cache_) cache_->applyCommit(*decided, *outcome->revision);
@@ -511,7 +525,7 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
                   job.name),
       {{"job", job.name}});
   const IngressClaims claims = ingressClaimsOf(job, options_.domain);
-  auto created = commitWithRetry(job.name, &exists,
+  auto created = commitWithRetry("submit", job.name, &exists,
                                  [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto plan = planSubmit(snap, job, nowMs);
     if (!plan || claims.empty()) return plan;
@@ -620,7 +634,7 @@ Result<CommitPlan, Problem> ControlPlane::planNewVersion(const ClusterSnapshot& 
 Result<ChangeResult, Problem> ControlPlane::update(const Job& job, std::uint64_t revertOf) {
   JobChange change = JobChange::kOther;
   bool scaleAfter = false;
-  auto result = commitWithRetry(job.name, nullptr,
+  auto result = commitWithRetry("update", job.name, nullptr,
                                 [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto state = readJobState(job.name);
     if (!state) return fail(std::move(state).error());
@@ -752,7 +766,7 @@ Result<DeploymentRecord, Problem> ControlPlane::promote(const std::string& name)
 
 Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& name) {
   DeployStepResult out;
-  auto result = commitWithRetry(name, nullptr,
+  auto result = commitWithRetry("deploy-step", name, nullptr,
                                 [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     out = DeployStepResult{};
     auto read = readJobState(name);
@@ -891,7 +905,7 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
                                         kMaxInstances),
                             {{"job", name}}));
   }
-  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  return commitWithRetry("scale", name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));
@@ -917,7 +931,7 @@ Result<ChangeResult, Problem> ControlPlane::scale(const std::string& name, std::
 
 Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
   if (!isDnsLabel(name)) return fail(invalidName(name));
-  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  return commitWithRetry("stop", name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return fail(notFound(name));
@@ -935,7 +949,7 @@ Result<ChangeResult, Problem> ControlPlane::stop(const std::string& name) {
 
 Result<ChangeResult, Problem> ControlPlane::replace(const std::string& name) {
   if (!isDnsLabel(name)) return fail(invalidName(name));
-  return commitWithRetry(name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
+  return commitWithRetry("replace", name, nullptr, [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     auto entry = readJob(name);
     if (!entry) return fail(std::move(entry).error());
     if (!*entry) return CommitPlan{};  // stopped meanwhile: nothing to move

@@ -25,6 +25,10 @@
 #include <atomic>
 #include <mutex>
 
+namespace ozy::metrics {
+class Metrics;
+}
+
 namespace ozy {
 
 struct ControlPlaneOptions {
@@ -45,6 +49,8 @@ struct ControlPlaneOptions {
   // Blocking reads waiting at once (waitForJobChange): half the API's
   // handler threads, so waiting never takes them all.
   int maxWaiting = 4;
+  // Commit outcomes and times, by operation; null: not measured.
+  metrics::Metrics* metrics = nullptr;
 };
 
 struct NodeInfo {
@@ -190,8 +196,9 @@ class ControlPlane {
   // Runs plan() against fresh state until its commit lands or attempts run
   // out. For a submission, `exists` is the answer when the job's key turns
   // out to exist (the commit also requires its absence); else null.
-  Result<ChangeResult, Problem> commitWithRetry(const std::string& jobName, const Problem* exists,
-                                                const PlanFunction& plan);
+  // `operation` names the change in the metrics ("submit", "scale", ...).
+  Result<ChangeResult, Problem> commitWithRetry(std::string_view operation, const std::string& jobName,
+                                                const Problem* exists, const PlanFunction& plan);
   Problem contention(const std::string& jobName) const;
   void backOff(int attempt);
 

@@ -32,8 +32,13 @@ std::string describe(const RateLimit& limit) {
 DnsServer::DnsServer(const DnsServerConfig& config)
     : config_(config), prefix_(domainPrefix(config.domain)) {
   resolve_ = [this](const Question& question) {
-    std::lock_guard lock(tableMutex_);
-    return resolve(table_, config_.domain, question);
+    Answer answer;
+    {
+      std::lock_guard lock(tableMutex_);
+      answer = resolve(table_, config_.domain, question);
+    }
+    if (config_.onAnswer) config_.onAnswer(answer.rcode);
+    return answer;
   };
 }
 

@@ -59,6 +59,9 @@ struct DnsServerConfig {
   // every round of serving, a few times a second at least; a test throws
   // from it to make a listener fail. Empty otherwise.
   std::function<void(Transport)> onServingRound;
+  // Told the response code of every question answered, from the listener
+  // threads (for the metrics); must be quick. Empty: nobody is told.
+  std::function<void(Rcode)> onAnswer;
 };
 
 class DnsServer {

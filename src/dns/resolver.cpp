@@ -74,6 +74,18 @@ void addServices(const std::vector<NamedRecord>& records, const std::string& own
 
 }  // namespace
 
+std::string_view toString(Rcode rcode) {
+  switch (rcode) {
+    case Rcode::kNoError: return "noerror";
+    case Rcode::kFormErr: return "formerr";
+    case Rcode::kServFail: return "servfail";
+    case Rcode::kNxDomain: return "nxdomain";
+    case Rcode::kNotImp: return "notimp";
+    case Rcode::kRefused: return "refused";
+  }
+  return "unknown";
+}
+
 Answer resolve(const RecordTable& table, std::string_view domain, const Question& question) {
   Answer answer;
   std::string name = lowercase(question.name);

@@ -36,6 +36,9 @@ enum class Rcode : std::uint8_t {
   kRefused = 5,
 };
 
+// The rcode's mnemonic in lowercase, as RFC 1035 and 6895 name it: "noerror", "nxdomain".
+std::string_view toString(Rcode rcode);
+
 struct Question {
   std::string name;  // as asked, in presentation form: "Web.ozy.local."
   std::uint16_t type = kTypeA;

@@ -502,7 +502,9 @@ class HttpSession final : public http::Connection, public std::enable_shared_fro
 
   void record(int status) {
     const std::string& job = route_ ? route_->job : kNoJob;
-    worker_.count(job, status);
+    const std::chrono::duration<double> took =
+        started_ == Clock::time_point() ? std::chrono::duration<double>(0) : Clock::now() - started_;
+    worker_.count(job, status, took.count());
     auto& log = config_.accessLog;
     if (log && log->sample()) {
       AccessEntry entry;

@@ -74,6 +74,21 @@ class Ingress::Impl {
     return out;
   }
 
+  std::vector<RequestDurations> requestDurations() const {
+    std::map<std::string, RequestDurations> sum;
+    for (const auto& worker : workers_) {
+      for (const auto& [job, d] : worker->durations()) {
+        RequestDurations& total = sum[job];
+        total.job = job;
+        for (std::size_t i = 0; i < d.bucketCounts.size(); ++i) total.bucketCounts[i] += d.bucketCounts[i];
+        total.sumSeconds += d.sumSeconds;
+      }
+    }
+    std::vector<RequestDurations> out;
+    for (auto& [job, d] : sum) out.push_back(std::move(d));
+    return out;
+  }
+
   void stop() {
     std::lock_guard lock(stopMutex_);
     if (stopped_) return;
@@ -220,6 +235,8 @@ std::vector<std::uint16_t> Ingress::tcpPorts() const {
 std::vector<RequestCount> Ingress::requestCounts() const {
   return impl_->requestCounts();
 }
+
+std::vector<RequestDurations> Ingress::requestDurations() const { return impl_->requestDurations(); }
 void Ingress::stop() {
   impl_->stop();
 }

@@ -10,6 +10,7 @@
 // (setRoutes) and picked up by each worker before its next request.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -73,6 +74,20 @@ struct RequestCount {
   bool operator==(const RequestCount&) const = default;
 };
 
+// Upper bounds, in seconds, of the buckets requestDurations() counts in.
+inline constexpr std::array<double, 13> kRequestDurationBounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25,  0.5,    1,     2.5,  5,     10};
+
+// How long requests of one job ("" for those no job claims) took, from
+// their first byte to the answer's last: bucketCounts[i] answered within
+// kRequestDurationBounds[i] but not within the bound before; the last
+// entry counts those slower than every bound.
+struct RequestDurations {
+  std::string job;
+  std::array<std::uint64_t, kRequestDurationBounds.size() + 1> bucketCounts{};
+  double sumSeconds = 0;
+};
+
 class Ingress {
  public:
   // Binds and starts serving with an empty table (every host unknown).
@@ -88,6 +103,7 @@ class Ingress {
   // TCP ports listened on for TCP routes now.
   std::vector<std::uint16_t> tcpPorts() const;
   std::vector<RequestCount> requestCounts() const;
+  std::vector<RequestDurations> requestDurations() const;
   // Stops accepting, lets requests in flight finish (stopTimeout), closes
   // the rest and joins the workers. Safe to call twice.
   void stop();

@@ -122,9 +122,22 @@ const std::shared_ptr<const RouteView>& Worker::routes() {
   return view_;
 }
 
-void Worker::count(const std::string& job, int status) {
+void Worker::count(const std::string& job, int status, std::optional<double> seconds) {
   std::lock_guard lock(countsMutex_);
   ++counts_[{job, status}];
+  if (!seconds) return;
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(kRequestDurationBounds.begin(), kRequestDurationBounds.end(), *seconds) -
+      kRequestDurationBounds.begin());
+  RequestDurations& d = durations_[job];
+  d.job = job;
+  ++d.bucketCounts[bucket];
+  d.sumSeconds += *seconds;
+}
+
+std::map<std::string, RequestDurations> Worker::durations() const {
+  std::lock_guard lock(countsMutex_);
+  return durations_;
 }
 
 std::map<std::pair<std::string, int>, std::uint64_t> Worker::counts() const {

@@ -121,8 +121,11 @@ class Worker {
   // on this worker's thread only.
   const std::shared_ptr<const RouteView>& routes();
 
-  void count(const std::string& job, int status);
+  // `seconds`: how long a request took; none for a TCP connection, which
+  // counts by status only.
+  void count(const std::string& job, int status, std::optional<double> seconds = std::nullopt);
   std::map<std::pair<std::string, int>, std::uint64_t> counts() const;
+  std::map<std::string, RequestDurations> durations() const;
 
   void run();
   void release() { keepRunning_.reset(); }
@@ -139,6 +142,7 @@ class Worker {
   std::uint64_t version_ = 0;
   mutable std::mutex countsMutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> counts_;
+  std::map<std::string, RequestDurations> durations_;
 };
 
 // Serves one client connection on `worker`'s thread until it closes.

@@ -214,9 +214,16 @@ Result<int64_t, StoreError> EtcdStore::leaseTimeToLive(int64_t leaseId) {
 
 std::unique_ptr<Watch> EtcdStore::watch(const std::string& prefix, int64_t startRevision,
                                         WatchEventsFn onEvents, WatchErrorFn onError) {
-  return EtcdWatch::start(channels_, prefix, startRevision, std::move(onEvents),
-                          std::move(onError));
+  // Counted here, where every watch of the process passes, rather than in
+  // each of its users.
+  auto counted = [ended = watchesEnded_, onError = std::move(onError)](const StoreError& error) {
+    ended->fetch_add(1, std::memory_order_relaxed);
+    if (onError) onError(error);
+  };
+  return EtcdWatch::start(channels_, prefix, startRevision, std::move(onEvents), std::move(counted));
 }
+
+std::uint64_t EtcdStore::watchesEnded() const { return watchesEnded_->load(std::memory_order_relaxed); }
 
 Result<Done, StoreError> EtcdStore::compact(int64_t revision) {
   etcdserverpb::CompactionRequest request;

@@ -9,6 +9,8 @@
 // be called from several threads at once.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -65,6 +67,10 @@ class EtcdStore final : public Store {
   // Not part of Store: operators' tooling and tests use it.
   Result<Done, StoreError> compact(int64_t revision);
 
+  // Watches that ended on their own (compacted away, or another terminal
+  // error); each is followed by its user's full re-read (a resync).
+  std::uint64_t watchesEnded() const;
+
  private:
   EtcdStore(std::shared_ptr<EtcdChannels> channels, int64_t pageSize);
   Result<RangeResult, StoreError> readPage(const std::string& from, const std::string& end,
@@ -73,6 +79,8 @@ class EtcdStore final : public Store {
 
   std::shared_ptr<EtcdChannels> channels_;  // shared with running watches
   int64_t pageSize_;
+  // Shared with the watches' error callbacks, which may outlive the store.
+  std::shared_ptr<std::atomic<std::uint64_t>> watchesEnded_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 }  // namespace ozy

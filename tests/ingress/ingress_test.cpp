@@ -435,6 +435,20 @@ TEST(Ingress, ManyClientsAtOnceAreAllServed) {
   const std::vector<RequestCount> expected = {{"shop", 200, kClients * kRequests}};
   EXPECT_TRUE(eventually([&] { return ingress->requestCounts() == expected; }))
       << ::testing::PrintToString(ingress->requestCounts());
+  // Every request's time is in the job's histogram, and on loopback none
+  // took a second.
+  const auto durations = ingress->requestDurations();
+  ASSERT_EQ(durations.size(), 1u);
+  EXPECT_EQ(durations[0].job, "shop");
+  std::uint64_t timed = 0;
+  std::uint64_t withinASecond = 0;
+  for (std::size_t i = 0; i < durations[0].bucketCounts.size(); ++i) {
+    timed += durations[0].bucketCounts[i];
+    if (i < kRequestDurationBounds.size() && kRequestDurationBounds[i] <= 1) withinASecond += durations[0].bucketCounts[i];
+  }
+  EXPECT_EQ(timed, std::uint64_t{kClients * kRequests});
+  EXPECT_EQ(withinASecond, timed);
+  EXPECT_GT(durations[0].sumSeconds, 0);
 }
 
 // ---- pooling ----

@@ -12,7 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+
 #include "support/agent_process.h"
+#include "support/child_process.h"
 #include "support/etcd_process.h"
 #include "support/temp_dir.h"
 #include "support/test_certs.h"
@@ -70,6 +73,44 @@ TEST_F(LiveAgent, RequiresTheBearerTokenWhenGivenATokenFile) {
   const auto right = runOzy(OZY_BINARY, {"node", "list", "--address", agent->url()}, {"OZY_TOKEN=" + secret});
   EXPECT_EQ(right.exitCode, 0) << right.stderrText;
   EXPECT_THAT(right.stdoutText, HasSubstr("node-1"));
+}
+
+// The command's stdout.
+std::string output(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  ::pclose(pipe);
+  return out;
+}
+
+TEST_F(LiveAgent, ServesMetricsWithTheTokenAndOnItsOwnListenerWithout) {
+  auto ports = testing_support::freePorts(1);
+  ASSERT_TRUE(ports.ok()) << ports.error();
+  const std::string listener = fmt::format("127.0.0.1:{}", ports->front());
+  auto agent = start("node-1", {"--metrics", listener});
+  ASSERT_TRUE(agent);
+  // A submission, so the control plane's figures have samples.
+  const std::string job = writeFile("web.yaml", "name: web\ncontainers:\n  app:\n    image: localhost/x\n    memory: 64M\n");
+  ASSERT_EQ(runOzy(OZY_BINARY, {"job", "run", "--detach", job, "--address", agent->url()}, agent->ozyEnv()).exitCode, 0);
+
+  EXPECT_EQ(output(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {}/metrics", agent->url())), "401");
+  const std::string api =
+      output(fmt::format("curl -sf -H 'Authorization: Bearer {}' {}/metrics", agent->token(), agent->url()));
+  EXPECT_THAT(api, HasSubstr("ozy_submit_duration_seconds_count{result=\"created\"} 1"));
+  EXPECT_THAT(api, HasSubstr("ozy_commits_total{operation=\"submit\",result=\"committed\"} 1"));
+  EXPECT_THAT(api, HasSubstr("process_resident_memory_bytes "));
+
+  // The listener answers GET /metrics alone, without a token.
+  const std::string own = output(fmt::format("curl -sf http://{}/metrics", listener));
+  EXPECT_THAT(own, HasSubstr("ozy_submit_duration_seconds_count{result=\"created\"} 1"));
+  EXPECT_EQ(output(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' http://{}/v1/jobs", listener)), "404");
+  EXPECT_EQ(output(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -X POST http://{}/metrics", listener)),
+            "405");
+  const std::string file = writeFile("metrics.txt", own);
+  EXPECT_EQ(output("promtool check metrics < " + file + " 2>&1; echo rc=$?"), "rc=0\n");
 }
 
 TEST_F(LiveAgent, RefusesPlainHttpBeyondLoopbackUnlessTheOperatorSaysInsecureHttp) {

@@ -622,6 +622,38 @@ containers:
   ASSERT_EQ(status.exitCode, 0) << status.stderrText;
   const json body = json::parse(status.stdoutText);
   EXPECT_GE(body["instances"][0]["restarts"].get<int>(), 1) << status.stdoutText;
+
+  // The metrics count the same restarts, every one of them an OOM kill, in
+  // a format promtool accepts. The container goes on being killed, so the
+  // two are read until they agree.
+  const std::string curl = fmt::format("curl -sf -H 'Authorization: Bearer {}' {}/metrics", agent_->token(), agent_->url());
+  auto sample = [](const std::string& text, const std::string& series) -> std::optional<double> {
+    const auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(text.substr(at + series.size() + 2));
+  };
+  std::string metrics;
+  std::uint32_t restarts = 0;
+  ASSERT_TRUE(waitFor([&] {
+    metrics = run(curl);
+    restarts = statuses("hungry")[0].restarts;
+    return sample(metrics, R"(ozy_container_restarts_total{container="eat",job="hungry"})") == restarts;
+  }, 30s)) << "status says " << restarts << " restarts; /metrics:\n" << metrics;
+  EXPECT_EQ(sample(metrics, R"(ozy_container_oom_kills_total{container="eat",job="hungry"})"), restarts) << metrics;
+  EXPECT_GE(sample(metrics, R"(ozy_node_capacity_bytes{resource="memory"})").value_or(0), 2.0 * (1 << 30)) << metrics;
+  // The lease is renewed every third of its TTL.
+  EXPECT_TRUE(waitFor([&] {
+    return sample(run(curl), R"(ozy_lease_renewals_total{result="renewed"})").value_or(0) >= 1;
+  }, 15s)) << run(curl);
+  TempDir dir;
+  const std::string file = dir.path() + "/metrics.txt";
+  {
+    std::ofstream out(file);
+    out << metrics << '\n';  // run() took the last newline off
+  }
+  EXPECT_EQ(run("promtool check metrics < " + file + " 2>&1; echo rc=$?"), "rc=0");
+  // Without the token, nothing.
+  EXPECT_EQ(run(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {}/metrics", agent_->url())), "401");
 }
 
 TEST_F(NodeAgentTest, HealthFlipsAndDnsRecordsFollow) {
