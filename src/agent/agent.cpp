@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -11,6 +12,7 @@
 #include <charconv>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -602,6 +604,14 @@ Result<std::unique_ptr<EtcdStore>, std::string> connectEtcd(const AgentConfig& c
 }
 
 int runAgent(const AgentConfig& config) {
+  // The agent runs a thread per health check, mostly idle; glibc would give
+  // up to 8 malloc arenas per core to them, each holding freed memory of its
+  // own. One per core (at least two) keeps the ingress's workers apart and
+  // the agent's resident memory down (bench/metrics.py: 32.1 to 30.3 MiB
+  // with 100 instances). MALLOC_ARENA_MAX in the environment still wins.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
+    mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
+  }
   // Logs go to stderr; stdout carries only the "listening on" line scripts wait for.
   spdlog::set_default_logger(spdlog::stderr_color_mt("ozy"));
   // Block the stop signals before any thread starts, so every thread inherits

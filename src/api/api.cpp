@@ -195,6 +195,10 @@ class Api {
       if (req.method != "GET") return methodNotAllowed(req, "GET");
       return jsonResponse(200, {{"status", "ok"}, {"node", options_.nodeName}});
     }
+    if (s.size() == 2 && s[1] == "status") {
+      if (req.method != "GET") return methodNotAllowed(req, "GET");
+      return overview();
+    }
     if (s.size() == 2 && s[1] == "nodes") {
       if (req.method != "GET") return methodNotAllowed(req, "GET");
       return listNodes();
@@ -264,10 +268,36 @@ class Api {
   http::Response listNodes() {
     auto nodes = control_.listNodes();
     if (!nodes) return problem(nodes.error());
+    return jsonResponse(200, nodesJson(*nodes));
+  }
+
+  // GET /v1/status: the nodes, and each job with its instances by state
+  // and its deployment (`ozy status`).
+  http::Response overview() {
+    auto read = control_.overview();
+    if (!read) return problem(read.error());
+    json jobs = json::array();
+    for (const auto& j : read->jobs) {
+      json item = jobSummaryJson(j.record);
+      json states = json::object();
+      for (const auto& [state, count] : j.states) states[std::string(toString(state))] = count;
+      item["instancesByState"] = std::move(states);
+      item["deployment"] = nullptr;
+      if (j.deployment) {
+        item["deployment"] = {{"version", j.deployment->version},
+                              {"state", toString(j.deployment->state)},
+                              {"message", j.deployment->message}};
+      }
+      jobs.push_back(std::move(item));
+    }
+    return jsonResponse(200, {{"node", options_.nodeName}, {"nodes", nodesJson(read->nodes)}, {"jobs", std::move(jobs)}});
+  }
+
+  json nodesJson(const std::vector<NodeInfo>& nodes) const {
     json out = json::array();
     const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
     const auto subnets = options_.podSubnets ? options_.podSubnets() : std::map<std::string, std::string>{};
-    for (const auto& n : *nodes) {
+    for (const auto& n : nodes) {
       const auto subnet = subnets.find(n.record.address);
       out.push_back({{"name", n.record.name},
                      {"address", n.record.address},
@@ -282,7 +312,7 @@ class Api {
                      {"drain", drainJson(n.drain)},
                      {"podSubnet", subnet == subnets.end() ? json(nullptr) : json(subnet->second)}});
     }
-    return jsonResponse(200, out);
+    return out;
   }
 
   http::Response changeDrain(const std::string& name, bool drain) {

@@ -19,5 +19,7 @@ void addNodeCommands(CLI::App& app, Action& action);
 void addNetworkCommands(CLI::App& app, Action& action);
 // job history|promote|revert (deploy_commands.cpp), after addClusterCommands.
 void addDeployCommands(CLI::App& app, Action& action);
+// status (status_command.cpp).
+void addStatusCommand(CLI::App& app, Action& action);
 
 }  // namespace ozy

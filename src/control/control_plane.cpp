@@ -1071,6 +1071,38 @@ Result<std::map<std::uint32_t, InstanceStatus>, Problem> ControlPlane::readStatu
   return out;
 }
 
+Result<ClusterOverview, Problem> ControlPlane::overview() {
+  ClusterOverview out;
+  auto nodes = listNodes();
+  if (!nodes) return fail(std::move(nodes).error());
+  out.nodes = std::move(nodes).value();
+  auto jobs = listJobs();
+  if (!jobs) return fail(std::move(jobs).error());
+  std::map<std::string, JobOverview, std::less<>> byName;
+  for (auto& j : *jobs) {
+    std::string name = j.record.spec.name;  // before the record moves
+    byName.emplace(std::move(name), JobOverview{std::move(j.record), {}, std::nullopt});
+  }
+  // Reports and deployments are for people here: an unreadable one is left out.
+  if (auto statuses = store_.getPrefix(std::string(keys::kStatus))) {
+    for (const auto& kv : statuses->kvs) {
+      const auto key = keys::parseStatus(kv.key);
+      const auto job = key ? byName.find(key->job) : byName.end();
+      auto status = decodeInstanceStatus(kv.value);
+      if (job != byName.end() && status) ++job->second.states[status->state];
+    }
+  }
+  if (auto deployments = store_.getPrefix(std::string(keys::kDeployments))) {
+    for (const auto& kv : deployments->kvs) {
+      const auto job = byName.find(keys::nameUnder(kv.key, keys::kDeployments));
+      auto record = decodeDeployment(kv.value);
+      if (job != byName.end() && record) job->second.deployment = std::move(record).value();
+    }
+  }
+  for (auto& [name, job] : byName) out.jobs.push_back(std::move(job));
+  return out;
+}
+
 Result<std::vector<JobInfo>, Problem> ControlPlane::listJobs() {
   auto all = store_.getPrefix(std::string(keys::kJobs));
   if (!all) return fail(toProblem(all.error()));

@@ -85,6 +85,18 @@ struct JobInfo {
   std::int64_t revision = 0;  // the store revision job() read at
 };
 
+// One job at a glance, for `ozy status`.
+struct JobOverview {
+  JobRecord record;
+  std::map<InstanceState, std::uint32_t> states;  // instances by the state their node reports
+  std::optional<DeploymentRecord> deployment = std::nullopt;
+};
+
+struct ClusterOverview {
+  std::vector<NodeInfo> nodes;
+  std::vector<JobOverview> jobs;
+};
+
 // What running a job file did to the job (docs/jobs.md#update).
 enum class JobChange {
   kCreated,    // a new job
@@ -125,6 +137,10 @@ class ControlPlane {
   Result<std::vector<NodeInfo>, Problem> listNodes();
   Result<std::vector<JobInfo>, Problem> listJobs();
   Result<JobInfo, Problem> job(const std::string& name);
+  // The nodes and every job with its instances by state and its
+  // deployment: four reads, whatever the cluster's size (not at one
+  // revision: a glance, not a decision).
+  Result<ClusterOverview, Problem> overview();
 
   // Creates the job, or updates it when it exists: unchanged, a scale, a
   // new version taken in place, or a new version and its deployment.

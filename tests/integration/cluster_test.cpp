@@ -257,6 +257,36 @@ TEST_F(Cluster, SubmitStatusScaleStopThroughTheApi) {
   for (const auto& kv : usage->kvs) EXPECT_EQ(*decodeUsage(kv.value), UsageRecord{}) << kv.key;
 }
 
+TEST_F(Cluster, StatusShowsNodesJobsHealthyOfWantedAndDeploymentsUnderWay) {
+  AgentProcess& a = startAgent("node-1", "8G");
+  startAgent("node-2", "8G");
+  ASSERT_EQ(send(a.url(), "POST", "/v1/jobs", jobFile("web", 2, "1G", false)).status, 201);
+  ASSERT_EQ(send(a.url(), "POST", "/v1/jobs", jobFile("db", 1, "2G", false)).status, 201);
+  // Nothing runs on these nodes (--runtime none): the reports are written by hand.
+  const auto web = json::parse(send(a.url(), "GET", "/v1/jobs/web").body);
+  for (const auto& i : web["instances"]) {
+    InstanceStatus report;
+    report.node = i["node"].get<std::string>();
+    report.state = i["id"] == 0 ? InstanceState::kHealthy : InstanceState::kUnhealthy;
+    ASSERT_TRUE(store_->put(keys::status("web", i["id"].get<std::uint32_t>()), encode(report)).ok());
+  }
+
+  const auto overview = json::parse(send(a.url(), "GET", "/v1/status").body);
+  EXPECT_EQ(overview["nodes"].size(), 2u);
+  ASSERT_EQ(overview["jobs"].size(), 2u);
+  EXPECT_EQ(overview["jobs"][1]["name"], "web");
+  EXPECT_EQ(overview["jobs"][1]["instancesByState"], json::parse(R"({"healthy": 1, "unhealthy": 1})"));
+  // A new job's first version is watched by a deployment until it is healthy.
+  EXPECT_EQ(overview["jobs"][1]["deployment"]["state"], "running");
+
+  const auto shown = runOzy(OZY_BINARY, {"status", "--address", a.url()}, a.ozyEnv());
+  ASSERT_EQ(shown.exitCode, 0) << shown.stderrText;
+  EXPECT_THAT(shown.stdoutText, HasSubstr("2 nodes (2 ready), 2 jobs"));
+  EXPECT_THAT(shown.stdoutText, HasSubstr("node-2"));
+  EXPECT_THAT(shown.stdoutText, ::testing::ContainsRegex("web +1 +1/2 +0 +1 unhealthy +version 1 running"));
+  EXPECT_THAT(shown.stdoutText, ::testing::ContainsRegex("db +1 +0/1"));
+}
+
 TEST_F(Cluster, AnswersAProblemNotAHangWhenEtcdIsDown) {
   AgentProcess& a = startAgent("node-1");
   etcd_->terminate();
