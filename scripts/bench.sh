@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks; figures go to stdout (see docs/scheduling.md
-# and docs/operations.md). As root: the last four run podman.
+# and docs/operations.md). As root: the last five run podman.
 #   placement_bench      the placement engine, against the lower bound
 #   plan_bench           planning a 10,000-instance submission, no I/O
 #   submit_bench         API-to-etcd submission, against raw etcd transactions
@@ -12,6 +12,8 @@
 #   ingress              HTTP through the agent's ingress, against nginx,
 #                        HAProxy and no proxy, over the same pods (before
 #                        the agent has an ingress: bench/ingress.py --no-ingress)
+#   metrics              the agent's CPU at rest scraped every second against
+#                        not scraped, and its memory with 100 instances
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -23,3 +25,4 @@ bench/submit_to_healthy.py build/ozy
 bench/deploy.py build/ozy
 bench/pod_network.py build/ozy
 bench/ingress.py build/ozy
+bench/metrics.py build/ozy
