@@ -1,9 +1,10 @@
 #include "agent/health_probe.h"
 
+#include <fmt/format.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <fmt/format.h>
 
 #include "http/client.h"
 
@@ -39,21 +40,24 @@ ProbeResult tcpProbe(const CheckTarget& t) {
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   boost::system::error_code result = asio::error::would_block;
-  socket.async_connect({address, t.check.port}, [&](const boost::system::error_code& e) { result = e; });
+  socket.async_connect({address, t.check.port},
+                       [&](const boost::system::error_code& e) { result = e; });
   io.run_for(t.check.timeout);
   if (result == asio::error::would_block) {
     return {false, fmt::format("no connection to {} within {} ms", hostPort(t.podIp, t.check.port),
                                t.check.timeout.count())};
   }
-  if (result) return {false, fmt::format("connect to {}: {}", hostPort(t.podIp, t.check.port), result.message())};
+  if (result)
+    return {false,
+            fmt::format("connect to {}: {}", hostPort(t.podIp, t.check.port), result.message())};
   return {true, {}};
 }
 
 ProbeResult execProbe(const CheckTarget& t, runtime::ContainerRuntime& runtime) {
-  auto code = runtime.exec(t.container, t.check.command, t.check.timeout);
-  if (!code) return {false, code.error().message};
-  if (*code == 0) return {true, {}};
-  return {false, fmt::format("the check command exited with code {}", *code)};
+  auto ran = runtime.exec(t.container, t.check.command, t.check.timeout);
+  if (!ran) return {false, ran.error().message};
+  if (ran->exitCode == 0) return {true, {}};
+  return {false, fmt::format("the check command exited with code {}", ran->exitCode)};
 }
 
 }  // namespace
@@ -61,9 +65,11 @@ ProbeResult execProbe(const CheckTarget& t, runtime::ContainerRuntime& runtime) 
 ProbeResult runProbe(const CheckTarget& target, runtime::ContainerRuntime& runtime) {
   switch (target.check.type) {
     case HealthCheckType::kHttp:
-      return target.podIp.empty() ? ProbeResult{false, "the pod has no address yet"} : httpProbe(target);
+      return target.podIp.empty() ? ProbeResult{false, "the pod has no address yet"}
+                                  : httpProbe(target);
     case HealthCheckType::kTcp:
-      return target.podIp.empty() ? ProbeResult{false, "the pod has no address yet"} : tcpProbe(target);
+      return target.podIp.empty() ? ProbeResult{false, "the pod has no address yet"}
+                                  : tcpProbe(target);
     case HealthCheckType::kExec:
       return execProbe(target, runtime);
   }

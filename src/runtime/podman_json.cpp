@@ -2,11 +2,10 @@
 // against a live podman 4.3.1 service (curl --unix-socket), not only the docs.
 #include "runtime/podman_json.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
 
 #include <cctype>
+#include <charconv>
 
 #include "common/base64.h"
 
@@ -220,8 +219,8 @@ Result<PodNetwork, std::string> parsePodNetwork(std::string_view infraBody) {
   PodNetwork network;
   if (settings == parsed->end() || !settings->is_object()) return network;
   network.ip = stringOf(*settings, "IPAddress");
-  if (const auto nets = settings->find("Networks"); network.ip.empty() && nets != settings->end() &&
-                                                     nets->is_object()) {
+  if (const auto nets = settings->find("Networks");
+      network.ip.empty() && nets != settings->end() && nets->is_object()) {
     for (const auto& [name, net] : nets->items()) {
       if (net.is_object() && !stringOf(net, "IPAddress").empty()) {
         network.ip = stringOf(net, "IPAddress");
@@ -309,35 +308,58 @@ RuntimeResult<std::string> parsePullStream(std::string_view body, std::string_vi
   }
   if (error.empty() && !id.empty()) return id;
   if (error.empty()) {
-    return fail(RuntimeError{RuntimeError::Code::kOther,
-                             fmt::format("podman could not pull {}: its answer named no image", reference)});
+    return fail(RuntimeError{
+        RuntimeError::Code::kOther,
+        fmt::format("podman could not pull {}: its answer named no image", reference)});
   }
   const auto says = [&](std::string_view words) { return error.find(words) != std::string::npos; };
   RuntimeError failure{RuntimeError::Code::kOther, ""};
   std::string hint;
-  if (says("manifest unknown") || says("name unknown") || says("not found") || says("image not known")) {
+  if (says("manifest unknown") || says("name unknown") || says("not found") ||
+      says("image not known")) {
     failure.code = RuntimeError::Code::kNotFound;
     hint = "the registry has no such image or tag";
   } else if (says("unauthorized") || says("authentication required") || says("denied")) {
-    hint = "the registry refused the credentials (the container's registryAuth, the agent's --registry-auth)";
+    hint =
+        "the registry refused the credentials (the container's registryAuth, the agent's "
+        "--registry-auth)";
   } else if (says("server gave HTTP response to HTTPS client")) {
     failure.code = RuntimeError::Code::kUnavailable;
-    hint = "the registry speaks plain HTTP; start the agent with --insecure-registry HOST:PORT if that is meant";
+    hint =
+        "the registry speaks plain HTTP; start the agent with --insecure-registry HOST:PORT if "
+        "that is meant";
   } else if (says("certificate") || says("x509")) {
     hint = "the registry's TLS certificate does not verify";
-  } else if (says("pinging container registry") || says("connection refused") || says("no such host") ||
-             says("i/o timeout") || says("network is unreachable")) {
+  } else if (says("pinging container registry") || says("connection refused") ||
+             says("no such host") || says("i/o timeout") || says("network is unreachable")) {
     failure.code = RuntimeError::Code::kUnavailable;
     hint = "the registry cannot be reached";
   }
-  failure.message = hint.empty() ? fmt::format("podman could not pull {}: {}", reference, error)
-                                 : fmt::format("podman could not pull {}: {} ({})", reference, hint, error);
+  failure.message = hint.empty()
+                        ? fmt::format("podman could not pull {}: {}", reference, error)
+                        : fmt::format("podman could not pull {}: {} ({})", reference, hint, error);
   return fail(std::move(failure));
 }
 
 std::string registryAuthHeader(const RegistryAuth& auth) {
-  const json body = {{"username", auth.username}, {"password", auth.password}, {"serveraddress", auth.serverAddress}};
+  const json body = {{"username", auth.username},
+                     {"password", auth.password},
+                     {"serveraddress", auth.serverAddress}};
   return base64Encode(body.dump(), /*urlSafe=*/true);
+}
+
+std::string logsPath(const std::string& container, const LogOptions& options) {
+  // podman answers 400 unless at least one stream is asked for; both are,
+  // and the frames tell them apart.
+  std::string path =
+      fmt::format("/containers/{}/logs?stdout=true&stderr=true", percentEncode(container));
+  if (options.follow) path += "&follow=true";
+  if (options.timestamps) path += "&timestamps=true";
+  // podman 4.3.1 takes a line count ("all" or a negative one means every
+  // line) and, for since, Unix seconds as well as RFC 3339.
+  if (options.tailLines) path += fmt::format("&tail={}", *options.tailLines);
+  if (options.sinceUnixSeconds) path += fmt::format("&since={}", *options.sinceUnixSeconds);
+  return path;
 }
 
 RuntimeError errorFromResponse(int status, std::string_view body, std::string_view what) {

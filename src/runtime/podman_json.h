@@ -36,6 +36,10 @@ Result<PodNetwork, std::string> parsePodNetwork(std::string_view infraBody);
 // GET /libpod/exec/{id}/json: the exit code, or nullopt while still running.
 Result<std::optional<int>, std::string> parseExecExit(std::string_view body);
 
+// The path, below the API prefix, of GET /libpod/containers/{name}/logs
+// with both streams and `options` (already checked: no negative numbers).
+std::string logsPath(const std::string& container, const LogOptions& options);
+
 // The answer of POST /libpod/images/pull: one JSON object a line, "stream"
 // for progress, then "error" (the pull failed: podman still answers 200) or
 // "id" (the image's id). Errors are classified by podman's words.

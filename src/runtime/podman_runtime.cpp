@@ -2,10 +2,12 @@
 // podman_runtime.h. JSON shapes live in podman_json.cpp.
 #include "runtime/podman_runtime.h"
 
-#include <thread>
-
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <thread>
+
+#include "runtime/frame_decoder.h"
 #include "runtime/podman_json.h"
 
 namespace ozy::runtime {
@@ -21,6 +23,20 @@ std::string segment(const std::string& idOrName) {
 std::string boolText(bool value) {
   return value ? "true" : "false";
 }
+
+// The failure of an exchange that got no answer, or no whole one.
+RuntimeError unreachable(const UnixHttpError& error, std::string_view what) {
+  if (error.stopped) {
+    return {Code::kUnavailable,
+            fmt::format("abandoned the attempt to {}: the agent is stopping", what)};
+  }
+  const std::string hint =
+      error.connectFailed ? " (is `podman system service` running on that socket?)" : "";
+  return {Code::kUnavailable, fmt::format("cannot {}: {}{}", what, error.message, hint)};
+}
+
+// Enough of an error answer for its message; podman's are a few hundred bytes.
+constexpr std::size_t kErrorBodyLimit = std::size_t{64} << 10;
 
 }  // namespace
 
@@ -40,6 +56,10 @@ std::string_view toString(RuntimeError::Code code) {
       break;
   }
   return "other";
+}
+
+std::string_view toString(LogStream stream) {
+  return stream == LogStream::kStdout ? "stdout" : "stderr";
 }
 
 std::string_view toString(ContainerStatus status) {
@@ -64,7 +84,8 @@ PodmanRuntime::PodmanRuntime(PodmanConfig config)
     : config_(std::move(config)),
       http_(UnixHttpConfig{config_.socketPath, config_.deadline, std::size_t{64} << 20}) {}
 
-RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call, const http::Headers& headers,
+RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call,
+                                                        const http::Headers& headers,
                                                         std::stop_token stop) const {
   http::ClientRequest request;
   request.method = call.method;
@@ -75,20 +96,49 @@ RuntimeResult<http::ClientResponse> PodmanRuntime::call(const Call& call, const 
     request.body = call.body;
   }
   auto response = http_.send(request, config_.deadline + call.extraTime, std::move(stop));
-  if (!response) {
-    const UnixHttpError& error = response.error();
-    if (error.stopped) {
-      return fail(RuntimeError{Code::kUnavailable, fmt::format("abandoned the attempt to {}: the agent is stopping",
-                                                               call.what)});
-    }
-    const std::string hint =
-        error.connectFailed ? " (is `podman system service` running on that socket?)" : "";
-    return fail(RuntimeError{Code::kUnavailable,
-                             fmt::format("cannot {}: {}{}", call.what, error.message, hint)});
-  }
+  if (!response) return fail(unreachable(response.error(), call.what));
   const int status = response->status;
   if ((status >= 200 && status < 300) || status == 304) return std::move(response).value();
   return fail(podman::errorFromResponse(status, response->body, call.what));
+}
+
+RuntimeResult<StreamEnd> PodmanRuntime::stream(
+    const std::string& method, const std::string& path, const std::string& body,
+    const StreamDeadlines& deadlines, const std::function<bool(std::string_view)>& onBody,
+    const std::string& what, std::optional<std::chrono::milliseconds> commandTimeout,
+    std::stop_token stop) const {
+  http::ClientRequest request;
+  request.method = method;
+  request.path = config_.apiPrefix + path;
+  if (!body.empty()) {
+    request.headers.add("Content-Type", "application/json");
+    request.body = body;
+  }
+  int status = 0;
+  std::string errorBody;
+  const auto onHead = [&](const http::ClientResponse& head) {
+    status = head.status;
+    return true;
+  };
+  const auto onPiece = [&](std::string_view piece) {
+    if (status >= 200 && status < 300) return onBody(piece);
+    errorBody.append(
+        piece.substr(0, kErrorBodyLimit - std::min(kErrorBodyLimit, errorBody.size())));
+    return errorBody.size() < kErrorBodyLimit;
+  };
+  auto ended = http_.sendStreaming(request, deadlines, onHead, onPiece, std::move(stop));
+  if (!ended) {
+    if (commandTimeout && ended.error().timedOut) {
+      return fail(
+          RuntimeError{Code::kTimeout, fmt::format("{}: the command did not finish within {}ms",
+                                                   what, commandTimeout->count())});
+    }
+    return fail(unreachable(ended.error(), what));
+  }
+  if (status != 0 && (status < 200 || status >= 300)) {
+    return fail(podman::errorFromResponse(status, errorBody, what));
+  }
+  return *ended;
 }
 
 RuntimeResult<Done> PodmanRuntime::simple(const Call& c) const {
@@ -156,9 +206,9 @@ RuntimeResult<Done> PodmanRuntime::removePod(const std::string& pod, bool force)
   // succeeds), so that failure is tried again, a few times.
   constexpr int kAttempts = 4;
   for (int attempt = 1;; ++attempt) {
-    auto removed = simple({"DELETE", fmt::format("/pods/{}?force={}", segment(pod), boolText(force)),
-                           "", "remove pod " + pod,
-                           force ? config_.removeGrace : std::chrono::seconds(0)});
+    auto removed =
+        simple({"DELETE", fmt::format("/pods/{}?force={}", segment(pod), boolText(force)), "",
+                "remove pod " + pod, force ? config_.removeGrace : std::chrono::seconds(0)});
     if (removed || attempt == kAttempts ||
         removed.error().message.find("device or resource busy") == std::string::npos) {
       return removed;
@@ -230,8 +280,11 @@ RuntimeResult<PodNetwork> PodmanRuntime::inspectPodNetwork(const std::string& po
   if (!podBody) return fail(std::move(podBody).error());
   auto infra = podman::parseInfraContainerId(podBody->body);
   if (!infra) return fail(RuntimeError{Code::kOther, "inspect pod " + pod + ": " + infra.error()});
-  auto infraBody = call({"GET", "/containers/" + segment(*infra) + "/json", "",
-                         "inspect the infra container of pod " + pod, {}});
+  auto infraBody = call({"GET",
+                         "/containers/" + segment(*infra) + "/json",
+                         "",
+                         "inspect the infra container of pod " + pod,
+                         {}});
   if (!infraBody) return fail(std::move(infraBody).error());
   auto network = podman::parsePodNetwork(infraBody->body);
   if (!network) return fail(RuntimeError{Code::kOther, std::move(network).error()});
@@ -250,13 +303,13 @@ RuntimeResult<ContainerState> PodmanRuntime::inspectContainer(const std::string&
   return std::move(state).value();
 }
 
-RuntimeResult<int> PodmanRuntime::exec(const std::string& container,
-                                       const std::vector<std::string>& command,
-                                       std::chrono::milliseconds timeout) {
+RuntimeResult<ExecResult> PodmanRuntime::exec(const std::string& container,
+                                              const std::vector<std::string>& command,
+                                              std::chrono::milliseconds timeout) {
   const std::string what = fmt::format("exec in container {}", container);
   // podman 4.3 never marks a detached exec session as finished, so the
-  // session is started attached: the answer's stream ends when the command
-  // does. Attaching no stream at all is refused, hence stdout and stderr.
+  // session is started attached: the answer's stream (the command's output,
+  // framed) ends when the command does.
   const nlohmann::json create = {{"Cmd", command}, {"AttachStdout", true}, {"AttachStderr", true}};
   auto session =
       call({"POST", "/containers/" + segment(container) + "/exec", create.dump(), what, {}});
@@ -264,21 +317,35 @@ RuntimeResult<int> PodmanRuntime::exec(const std::string& container,
   auto id = podman::parseId(session->body);
   if (!id) return fail(RuntimeError{Code::kOther, std::move(id).error()});
 
-  http::ClientRequest start{"POST",
-                            config_.apiPrefix + "/exec/" + *id + "/start",
-                            {{"Content-Type", "application/json"}},
-                            R"({"Detach":false})"};
-  auto started = http_.send(start, timeout);
-  if (!started) {
-    const bool slow = started.error().timedOut;
-    return fail(RuntimeError{
-        slow ? Code::kTimeout : Code::kUnavailable,
-        slow ? fmt::format("{}: the command did not finish within {}ms", what, timeout.count())
-             : fmt::format("cannot {}: {}", what, started.error().message)});
+  ExecResult result;
+  // Past the limit the output is read and dropped: the stream must be
+  // drained for the command's end to be seen.
+  const auto keep = [&](LogStream which, std::string_view piece) {
+    std::string& text = which == LogStream::kStdout ? result.stdoutText : result.stderrText;
+    const std::size_t room = kExecOutputLimit - std::min(kExecOutputLimit, text.size());
+    if (piece.size() > room) result.truncated = true;
+    text.append(piece.substr(0, room));
+    return true;
+  };
+  podman::FrameDecoder decoder;
+  std::string malformed;
+  const auto onBody = [&](std::string_view piece) {
+    auto fed = decoder.feed(piece, keep);
+    if (!fed) malformed = std::move(fed).error();
+    return fed.ok();
+  };
+  auto ended = stream("POST", "/exec/" + *id + "/start", R"({"Detach":false})",
+                      {timeout, timeout, timeout}, onBody, what, timeout);
+  if (!ended) return fail(std::move(ended).error());
+  if (!malformed.empty()) {
+    return fail(RuntimeError{Code::kOther,
+                             fmt::format("{}: podman's output stream holds {}", what, malformed)});
   }
-  if (started->status >= 300) {
-    return fail(podman::errorFromResponse(started->status, started->body, what));
+  if (!decoder.atBoundary()) {
+    return fail(
+        RuntimeError{Code::kUnavailable, what + ": podman's output stream ended inside a frame"});
   }
+
   auto inspected = call({"GET", "/exec/" + *id + "/json", "", what, {}});
   if (!inspected) return fail(std::move(inspected).error());
   auto exit = podman::parseExecExit(inspected->body);
@@ -286,7 +353,46 @@ RuntimeResult<int> PodmanRuntime::exec(const std::string& container,
   if (!exit->has_value()) {
     return fail(RuntimeError{Code::kOther, what + ": podman still reports the command running"});
   }
-  return **exit;
+  result.exitCode = **exit;
+  return result;
+}
+
+RuntimeResult<Done> PodmanRuntime::containerLogs(const std::string& container,
+                                                 const LogOptions& options, const LogSink& onChunk,
+                                                 std::stop_token stop) {
+  const std::string what = fmt::format("read the logs of container {}", container);
+  if (options.tailLines.value_or(0) < 0 || options.sinceUnixSeconds.value_or(0) < 0) {
+    return fail(RuntimeError{Code::kInvalid, what + ": a tail or since must not be negative"});
+  }
+  // A followed log has no end but the container's, and podman 4.3.1 sends
+  // the answer's header only with the first line: while the container is
+  // silent, only `stop` bounds the wait. A log without follow ends by
+  // itself and must do so within the deadline.
+  StreamDeadlines deadlines{config_.deadline, config_.deadline, config_.deadline};
+  if (options.follow) deadlines.head = deadlines.whole = std::nullopt;
+
+  podman::FrameDecoder decoder;
+  std::string malformed;
+  const auto onBody = [&](std::string_view piece) {
+    auto fed = decoder.feed(piece, onChunk);
+    if (!fed) {
+      malformed = std::move(fed).error();
+      return false;
+    }
+    return *fed == podman::FrameDecoder::Fed::kWantsMore;
+  };
+  auto ended = stream("GET", podman::logsPath(container, options), "", deadlines, onBody, what,
+                      std::nullopt, std::move(stop));
+  if (!ended) return fail(std::move(ended).error());
+  if (!malformed.empty()) {
+    return fail(RuntimeError{Code::kOther,
+                             fmt::format("{}: podman's log stream holds {}", what, malformed)});
+  }
+  if (*ended == StreamEnd::kComplete && !decoder.atBoundary()) {
+    return fail(
+        RuntimeError{Code::kUnavailable, what + ": podman's log stream ended inside a frame"});
+  }
+  return Done{};
 }
 
 }  // namespace ozy::runtime

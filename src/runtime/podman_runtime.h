@@ -4,10 +4,15 @@
 // Speaks the API version-prefixed (/v4.0.0/libpod/...), which podman 4.x
 // serves unchanged. Each call is one HTTP exchange with its own deadline;
 // calls that wait on purpose (stop, exec) extend it by what they wait.
+// Logs and exec output are read as they stream (frame_decoder.h), so an
+// endless followed log or a chatty command costs no more memory than a frame.
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "runtime/runtime.h"
 #include "runtime/unix_http.h"
@@ -34,8 +39,8 @@ class PodmanRuntime final : public ContainerRuntime {
   RuntimeResult<bool> imageExists(const std::string& image) override;
   RuntimeResult<Done> removeImage(const std::string& reference) override;
   RuntimeResult<std::string> pullImage(const std::string& reference,
-                                       const std::optional<RegistryAuth>& auth,
-                                       bool tlsVerify, std::stop_token stop) override;
+                                       const std::optional<RegistryAuth>& auth, bool tlsVerify,
+                                       std::stop_token stop) override;
 
   RuntimeResult<std::string> createPod(const PodSpec& spec) override;
   RuntimeResult<Done> startPod(const std::string& pod) override;
@@ -51,8 +56,11 @@ class PodmanRuntime final : public ContainerRuntime {
   RuntimeResult<Done> removeContainer(const std::string& container, bool force) override;
   RuntimeResult<ContainerState> inspectContainer(const std::string& container) override;
 
-  RuntimeResult<int> exec(const std::string& container, const std::vector<std::string>& command,
-                          std::chrono::milliseconds timeout) override;
+  RuntimeResult<ExecResult> exec(const std::string& container,
+                                 const std::vector<std::string>& command,
+                                 std::chrono::milliseconds timeout) override;
+  RuntimeResult<Done> containerLogs(const std::string& container, const LogOptions& options,
+                                    const LogSink& onChunk, std::stop_token stop) override;
 
  private:
   struct Call {
@@ -67,6 +75,16 @@ class PodmanRuntime final : public ContainerRuntime {
   RuntimeResult<http::ClientResponse> call(const Call& call, const http::Headers& headers = {},
                                            std::stop_token stop = {}) const;
   RuntimeResult<Done> simple(const Call& call) const;
+  // One streamed exchange at `path` below apiPrefix: a 2xx body goes to
+  // `onBody` as it arrives, any other status becomes the error, as in
+  // call(). With `commandTimeout`, running out of time is the command's
+  // fault (kTimeout: an exec's), not the engine's (kUnavailable).
+  RuntimeResult<StreamEnd> stream(const std::string& method, const std::string& path,
+                                  const std::string& body, const StreamDeadlines& deadlines,
+                                  const std::function<bool(std::string_view)>& onBody,
+                                  const std::string& what,
+                                  std::optional<std::chrono::milliseconds> commandTimeout,
+                                  std::stop_token stop = {}) const;
 
   PodmanConfig config_;
   UnixHttpClient http_;

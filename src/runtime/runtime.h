@@ -8,11 +8,14 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -102,8 +105,8 @@ struct ContainerSpec {
   // Exactly these capabilities (names without "CAP_"), every other dropped;
   // nullopt: the engine's default set.
   std::optional<std::vector<std::string>> capabilities;
-  std::int64_t pidsLimit = 0;      // processes and threads at once; 0: no limit
-  std::uint64_t logMaxSize = 0;    // bytes of the container's log file; 0: no limit
+  std::int64_t pidsLimit = 0;    // processes and threads at once; 0: no limit
+  std::uint64_t logMaxSize = 0;  // bytes of the container's log file; 0: no limit
 };
 
 enum class ContainerStatus { kCreated, kRunning, kPaused, kStopping, kExited, kUnknown };
@@ -146,6 +149,38 @@ struct PodNetwork {
   std::vector<PublishedPort> ports;
 };
 
+// Which of a container's output streams a piece of output came from.
+enum class LogStream { kStdout, kStderr };
+std::string_view toString(LogStream stream);
+
+// Receives a container's output a piece at a time; returning false ends the
+// read. A piece is one line with its newline, or a part of a longer line.
+using LogSink = std::function<bool(LogStream, std::string_view)>;
+
+struct LogOptions {
+  // Keep reading as the container writes, until it stops.
+  bool follow = false;
+  // Only the last N lines (of both streams together), then anything new; 0
+  // gives none. nullopt: every line the log still holds.
+  std::optional<std::int64_t> tailLines;
+  // Only lines logged at or after this time (seconds since the epoch).
+  std::optional<std::int64_t> sinceUnixSeconds;
+  // Each line begins with the time it was logged (RFC 3339) and a space.
+  bool timestamps = false;
+};
+
+// What a command run by exec() wrote, bounded: a health check's output is
+// for a message, not for storage, and a runaway command must not take the
+// agent's memory with it.
+inline constexpr std::size_t kExecOutputLimit = std::size_t{1} << 20;  // per stream
+
+struct ExecResult {
+  int exitCode = 0;
+  std::string stdoutText;  // the first kExecOutputLimit bytes it wrote to stdout
+  std::string stderrText;  // likewise for stderr
+  bool truncated = false;  // it wrote more than that to either stream
+};
+
 class ContainerRuntime {
  public:
   virtual ~ContainerRuntime() = default;
@@ -185,11 +220,25 @@ class ContainerRuntime {
   virtual RuntimeResult<Done> removeContainer(const std::string& container, bool force) = 0;
   virtual RuntimeResult<ContainerState> inspectContainer(const std::string& container) = 0;
 
-  // Runs `command` inside a running container and returns its exit code;
-  // kTimeout if it has not finished within `timeout`.
-  virtual RuntimeResult<int> exec(const std::string& container,
-                                  const std::vector<std::string>& command,
-                                  std::chrono::milliseconds timeout) = 0;
+  // Runs `command` inside a running container and returns its exit code and
+  // output; kTimeout if it has not finished within `timeout`, kNotFound if
+  // there is no such container, kConflict if it is not running.
+  virtual RuntimeResult<ExecResult> exec(const std::string& container,
+                                         const std::vector<std::string>& command,
+                                         std::chrono::milliseconds timeout) = 0;
+
+  // Hands the container's logged output to `onChunk`, each piece marked with
+  // its stream, in the order the engine logged it (within one stream, the
+  // order it was written; across the two, only as the engine read them).
+  // Without `follow` it ends at the end of the log; with it, when the
+  // container stops. Either way it also ends, with Done, when `onChunk`
+  // returns false or `stop` is requested. A container never started has an
+  // empty log. kNotFound: no such container; kInvalid: a negative tail or
+  // since. Without `follow` the whole read has the call deadline; a follow
+  // has none but `stop` (the engine may stay silent for as long as the
+  // container does).
+  virtual RuntimeResult<Done> containerLogs(const std::string& container, const LogOptions& options,
+                                            const LogSink& onChunk, std::stop_token stop) = 0;
 };
 
 }  // namespace ozy::runtime

@@ -1,10 +1,8 @@
 // UnixHttpClient over Beast and asio::local::stream_protocol. Like
 // http::HttpClient, each step starts one asynchronous operation and runs a
 // private io_context until it completes, so the stream's expiry enforces the
-// single deadline while the code reads top to bottom.
+// deadlines while the code reads top to bottom.
 #include "runtime/unix_http.h"
-
-#include "http/beast_sync.h"
 
 #include <fmt/format.h>
 
@@ -14,6 +12,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "http/beast_sync.h"
 
 namespace ozy::runtime {
 
@@ -68,15 +71,31 @@ bhttp::request<bhttp::string_body> toBeast(const http::ClientRequest& request) {
   return message;
 }
 
-http::ClientResponse toClientResponse(bhttp::response<bhttp::string_body>&& message) {
+template <class Fields>
+http::ClientResponse headOf(const bhttp::response_header<Fields>& message) {
   http::ClientResponse response;
   response.status = static_cast<int>(message.result_int());
   for (const auto& field : message) {
     response.headers.add(std::string(toStd(field.name_string())),
                          std::string(toStd(field.value())));
   }
+  return response;
+}
+
+http::ClientResponse toClientResponse(bhttp::response<bhttp::string_body>&& message) {
+  http::ClientResponse response = headOf(message);
   response.body = std::move(message.body());
   return response;
+}
+
+bool isValid(const http::ClientRequest& request) {
+  return http::isValidFieldName(request.method) && !request.path.empty() &&
+         request.path.front() == '/';
+}
+
+UnixHttpError invalid(const http::ClientRequest& request) {
+  return UnixHttpError{false, false, false,
+                       fmt::format("invalid request {} {}", request.method, request.path)};
 }
 
 }  // namespace
@@ -91,11 +110,7 @@ Result<http::ClientResponse, UnixHttpError> UnixHttpClient::send(
     error.stopped = stop.stop_requested();
     return fail(std::move(error));
   };
-  if (!http::isValidFieldName(request.method) || request.path.empty() ||
-      request.path.front() != '/') {
-    return fail(UnixHttpError{false, false, false,
-                              fmt::format("invalid request {} {}", request.method, request.path)});
-  }
+  if (!isValid(request)) return fail(invalid(request));
   net::io_context ioc;
   Stream stream(ioc);
   stream.expires_after(budget);  // covers every later step: expiry is per stream
@@ -124,6 +139,83 @@ Result<http::ClientResponse, UnixHttpError> UnixHttpClient::send(
   }
   if (ec) return fault(ec, "read the response from");
   return toClientResponse(parser.release());
+}
+
+Result<StreamEnd, UnixHttpError> UnixHttpClient::sendStreaming(
+    const http::ClientRequest& request, const StreamDeadlines& deadlines,
+    const std::function<bool(const http::ClientResponse& head)>& onHead,
+    const std::function<bool(std::string_view piece)>& onBodyPiece, std::stop_token stop) const {
+  using Clock = std::chrono::steady_clock;
+  using std::chrono::milliseconds;
+  const std::string& socket = config_.socketPath;
+  if (!isValid(request)) return fail(invalid(request));
+  if (stop.stop_requested()) return StreamEnd::kStopped;
+  const auto start = Clock::now();
+  net::io_context ioc;
+  Stream stream(ioc);
+  // Each bound is absolute, from the start; the stream's expiry holds
+  // across the steps it covers.
+  const auto expireAfter = [&](std::optional<milliseconds> bound) {
+    if (bound) {
+      stream.expires_at(start + *bound);
+    } else {
+      stream.expires_never();
+    }
+  };
+  // As in send(): the cancellation runs on the io_context's thread, and one
+  // posted between steps cancels the next.
+  std::stop_callback onStop(stop, [&] { net::post(ioc, [&] { stream.cancel(); }); });
+  // A step cancelled by a stop ends the exchange as asked, not as a failure.
+  const auto fault = [&](error_code ec, std::string_view step,
+                         milliseconds bound) -> Result<StreamEnd, UnixHttpError> {
+    if (stop.stop_requested()) return StreamEnd::kStopped;
+    return fail(failure(ec, step, socket, bound, 0));
+  };
+
+  expireAfter(deadlines.connect);
+  if (auto ec = await(ioc, [&](auto h) { stream.async_connect(local::endpoint(socket), h); })) {
+    if (stop.stop_requested()) return StreamEnd::kStopped;
+    auto error = failure(ec, "connect to", socket, deadlines.connect, 0);
+    error.connectFailed = true;
+    return fail(std::move(error));
+  }
+  auto message = toBeast(request);
+  if (auto ec = await(ioc, [&](auto h) { bhttp::async_write(stream, message, h); })) {
+    return fault(ec, "send the request to", deadlines.connect);
+  }
+
+  expireAfter(deadlines.head);
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  // The callbacks bound what they keep. (Not boost::none: Beast 1.74 then
+  // compares a Content-Length with the empty optional and refuses any body.)
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (message.method() == bhttp::verb::head) parser.skip(true);
+  if (auto ec = await(ioc, [&](auto h) { bhttp::async_read_header(stream, buffer, parser, h); })) {
+    return fault(ec, "read the response from", deadlines.head.value_or(milliseconds(0)));
+  }
+  if (!onHead(headOf(parser.get()))) return StreamEnd::kDeclined;
+  if (stop.stop_requested()) return StreamEnd::kStopped;
+
+  expireAfter(deadlines.whole);
+  std::vector<char> piece(std::size_t{64} << 10);
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    // read_some, not read: a followed log trickles, and each piece is
+    // wanted as soon as it arrives, not once 64 KiB have.
+    auto ec = await(ioc, [&](auto h) { bhttp::async_read_some(stream, buffer, parser, h); });
+    if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full
+    if (ec) {
+      return fault(ec, "read the whole response from", deadlines.whole.value_or(milliseconds(0)));
+    }
+    const std::size_t size = piece.size() - parser.get().body().size;
+    if (size > 0 && !onBodyPiece(std::string_view(piece.data(), size))) {
+      return StreamEnd::kDeclined;
+    }
+    if (stop.stop_requested()) return StreamEnd::kStopped;
+  }
+  return StreamEnd::kComplete;
 }
 
 }  // namespace ozy::runtime

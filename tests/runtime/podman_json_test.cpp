@@ -14,7 +14,8 @@ using Code = RuntimeError::Code;
 
 TEST(PodmanJson, PodCreateBodyUsesSpecGeneratorNames) {
   PodSpec spec{
-      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web", "ozy", {}};
+      "web-1", {{"ozy.job", "web"}}, {{"127.0.0.1", 8080, 80, "tcp"}}, {"10.0.0.53"}, "web", "ozy",
+      {}};
   const json body = podCreateBody(spec);
   EXPECT_EQ(body["name"], "web-1");
   EXPECT_EQ(body["labels"]["ozy.job"], "web");
@@ -180,6 +181,18 @@ TEST(PodmanJson, FiltersAreJsonAndEncodeForAQuery) {
 }
 
 // What POST /libpod/images/pull answered podman 4.3.1 (HTTP 200 every time).
+TEST(PodmanJson, LogsPathAsksForBothStreamsAndOnlyWhatIsSet) {
+  EXPECT_EQ(logsPath("web 1", {}), "/containers/web%201/logs?stdout=true&stderr=true");
+  LogOptions options;
+  options.follow = true;
+  options.tailLines = 0;  // none, as podman reads it; not "all"
+  options.sinceUnixSeconds = 1796155497;
+  options.timestamps = true;
+  EXPECT_EQ(logsPath("web", options),
+            "/containers/web/logs?stdout=true&stderr=true&follow=true&timestamps=true&tail=0"
+            "&since=1796155497");
+}
+
 TEST(PodmanJson, PullStreamGivesTheImageId) {
   const auto id = parsePullStream(
       "{\"stream\":\"Trying to pull 127.0.0.1:5000/t:v1...\\n\"}\n"
@@ -195,14 +208,17 @@ TEST(PodmanJson, PullStreamErrorsAreClassifiedAndKeepPodmansWords) {
     Code code;
     const char* hint;
   } cases[] = {
-      {"initializing source docker://r/t:nope: reading manifest nope in r/t: manifest unknown: manifest unknown",
+      {"initializing source docker://r/t:nope: reading manifest nope in r/t: manifest unknown: "
+       "manifest unknown",
        Code::kNotFound, "no such image or tag"},
-      {"initializing source docker://r/t:v1: reading manifest v1 in r/t: unauthorized: authentication required",
+      {"initializing source docker://r/t:v1: reading manifest v1 in r/t: unauthorized: "
+       "authentication required",
        Code::kOther, "refused the credentials"},
       {"pinging container registry 127.0.0.1:1: Get http://127.0.0.1:1/v2/: dial tcp 127.0.0.1:1: "
        "connect: connection refused",
        Code::kUnavailable, "cannot be reached"},
-      {"pinging container registry r: Get https://r/v2/: http: server gave HTTP response to HTTPS client",
+      {"pinging container registry r: Get https://r/v2/: http: server gave HTTP response to HTTPS "
+       "client",
        Code::kUnavailable, "--insecure-registry"},
   };
   for (const auto& c : cases) {
@@ -224,7 +240,8 @@ TEST(PodmanJson, RegistryAuthHeaderIsBase64UrlOfTheLogin) {
   const auto decoded = ozy::base64Decode(standard);
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(json::parse(*decoded),
-            json::parse(R"({"username":"alice","password":"s3cr?t>>","serveraddress":"127.0.0.1:5000"})"));
+            json::parse(
+                R"({"username":"alice","password":"s3cr?t>>","serveraddress":"127.0.0.1:5000"})"));
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 // mounts, memory limits, stop timeouts, exec, listing and errors.
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -253,9 +253,9 @@ TEST_F(PodmanTest, ExecReturnsTheCommandsExitCode) {
   const std::vector<std::pair<std::vector<std::string>, int>> cases = {
       {{"true"}, 0}, {{"false"}, 1}, {{"sh", "-c", "echo out; echo err >&2; exit 3"}, 3}};
   for (const auto& [command, expected] : cases) {
-    auto code = runtime_->exec(*id, command, 5s);
-    ASSERT_TRUE(code) << command[0] << ": " << code.error().message;
-    EXPECT_EQ(*code, expected) << command[0];
+    auto ran = runtime_->exec(*id, command, 5s);
+    ASSERT_TRUE(ran) << command[0] << ": " << ran.error().message;
+    EXPECT_EQ(ran->exitCode, expected) << command[0];
   }
 }
 
@@ -388,26 +388,28 @@ TEST_F(PodmanTest, PullsFromARegistryAndSaysWhyNot) {
   auto registry = ozy::testing_support::RegistryProcess::start();
   ASSERT_TRUE(registry) << registry.error();
   const std::string image = (*registry)->host() + "/" + uniqueName("pull") + ":v1";
-  ASSERT_EQ(std::system(("CONTAINERS_CONF='" + containersConf() + "' podman push -q --tls-verify=false " +
-                         kTestImage + " " + image + " >/dev/null 2>&1")
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(("CONTAINERS_CONF='" + containersConf() + "' podman push -q --tls-verify=false " +
+                   kTestImage + " " + image + " >/dev/null 2>&1")
+                      .c_str()),
+      0);
   // Verified TLS against a plain-HTTP registry: refused, naming the flag.
   auto strict = runtime_->pullImage(image, std::nullopt, true, {});
   ASSERT_FALSE(strict);
-  EXPECT_NE(strict.error().message.find("--insecure-registry"), std::string::npos) << strict.error().message;
+  EXPECT_NE(strict.error().message.find("--insecure-registry"), std::string::npos)
+      << strict.error().message;
   auto pulled = runtime_->pullImage(image, std::nullopt, false, {});
   ASSERT_TRUE(pulled) << pulled.error().message;
   EXPECT_FALSE(pulled->empty());
   auto exists = runtime_->imageExists(image);
   EXPECT_TRUE(exists && *exists);
-  auto missing = runtime_->pullImage((*registry)->host() + "/" + uniqueName("pull") + ":nope", std::nullopt,
-                                     false, {});
+  auto missing = runtime_->pullImage((*registry)->host() + "/" + uniqueName("pull") + ":nope",
+                                     std::nullopt, false, {});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Code::kNotFound) << missing.error().message;
   // Untag only: the image is the shared test image.
-  (void)std::system(("CONTAINERS_CONF='" + containersConf() + "' podman untag " + image + " " + image +
-                     " >/dev/null 2>&1")
+  (void)std::system(("CONTAINERS_CONF='" + containersConf() + "' podman untag " + image + " " +
+                     image + " >/dev/null 2>&1")
                         .c_str());
 }
 
@@ -427,8 +429,8 @@ TEST_F(PodmanTest, APullIsAbandonedWhenItsStopIsAskedFor) {
     stop.request_stop();
   });
   const auto began = Clock::now();
-  auto pulled = runtime_->pullImage("127.0.0.1:" + std::to_string(port) + "/x:1", std::nullopt, false,
-                                    stop.get_token());
+  auto pulled = runtime_->pullImage("127.0.0.1:" + std::to_string(port) + "/x:1", std::nullopt,
+                                    false, stop.get_token());
   const auto took = Clock::now() - began;
   stopper.join();
   ::close(listener);
