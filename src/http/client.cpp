@@ -1,17 +1,21 @@
 // HttpClient over Beast. Each step starts one asynchronous operation and runs
 // a private io_context until it completes, so the stream's expiry enforces
-// the one deadline while the code reads top to bottom.
+// the one deadline while the code reads top to bottom. stream()'s body has
+// no deadline: its reads run the io_context in slices instead, and between
+// slices ask whether to give up (cancelled, or idle for too long).
 #include "http/client.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
+#include <limits>
 #include <vector>
 
 #include "http/beast_sync.h"
@@ -33,7 +37,13 @@ struct ClientTls {
 namespace {
 
 using detail::await;
+using detail::awaitUnless;
 using detail::toStd;
+
+// How often stream() asks StreamOptions::cancelled while it waits.
+constexpr std::chrono::milliseconds kCancelPoll{100};
+// The most stream() reads before handing a piece over.
+constexpr std::size_t kPieceSize = 16 * 1024;
 
 std::string durationText(std::chrono::milliseconds duration) {
   return duration.count() % 1000 == 0 ? fmt::format("{}s", duration.count() / 1000)
@@ -98,13 +108,18 @@ Result<std::vector<tcp::endpoint>, std::string> endpointsFor(net::io_context& io
   return endpoints;
 }
 
+Headers headersOf(const bhttp::response_header<>& message) {
+  Headers headers;
+  for (const auto& field : message) {
+    headers.add(std::string(toStd(field.name_string())), std::string(toStd(field.value())));
+  }
+  return headers;
+}
+
 ClientResponse toClientResponse(bhttp::response<bhttp::string_body>&& message) {
   ClientResponse response;
   response.status = static_cast<int>(message.result_int());
-  for (const auto& field : message) {
-    response.headers.add(std::string(toStd(field.name_string())),
-                         std::string(toStd(field.value())));
-  }
+  response.headers = headersOf(message);
   response.body = std::move(message.body());
   return response;
 }
@@ -134,12 +149,13 @@ Result<HttpClient, std::string> HttpClient::create(HttpClientConfig config) {
 
 namespace {
 
+using BeastRequest = bhttp::request<bhttp::string_body>;
+
 // Writes the request and reads the response on a connected (and, for TLS,
 // handshaken) stream.
 template <class Stream>
 Result<ClientResponse, std::string> exchange(net::io_context& ioc, Stream& stream,
-                                             bhttp::request<bhttp::string_body>& message,
-                                             const HttpClientConfig& config,
+                                             BeastRequest& message, const HttpClientConfig& config,
                                              const std::string& authority) {
   if (auto ec = await(ioc, [&](auto handler) { bhttp::async_write(stream, message, handler); })) {
     return fail(fmt::format("cannot send the request to {}: {}", authority, reason(ec, config)));
@@ -162,23 +178,96 @@ Result<ClientResponse, std::string> exchange(net::io_context& ioc, Stream& strea
   return toClientResponse(parser.release());
 }
 
-}  // namespace
+// Why stream() stopped waiting, when it was not the operation's own end.
+enum class GaveUp { No, Cancelled, Idle };
 
-Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& request) const {
-  if (std::string why = invalidRequest(request); !why.empty()) return fail(std::move(why));
-  const auto deadline = Clock::now() + config_.deadline;
-  const std::string authority = url_.authority();
-  net::io_context ioc;
-  auto endpoints = endpointsFor(ioc, url_);
-  if (!endpoints) return fail(std::move(endpoints).error());
-
-  beast::tcp_stream plain(ioc);
-  plain.expires_at(deadline);  // covers every later step: expiry is per stream
-  if (auto ec = await(ioc, [&](auto handler) { plain.async_connect(*endpoints, handler); })) {
-    return fail(fmt::format("cannot connect to {}: {}", authority, reason(ec, config_)));
+// Writes the request and hands the response over as it arrives.
+template <class Stream>
+Result<int, std::string> streamExchange(net::io_context& ioc, Stream& stream, BeastRequest& message,
+                                        const HttpClientConfig& config,
+                                        const std::string& authority,
+                                        const StreamHandlers& handlers,
+                                        const StreamOptions& options) {
+  if (auto ec = await(ioc, [&](auto handler) { bhttp::async_write(stream, message, handler); })) {
+    return fail(fmt::format("cannot send the request to {}: {}", authority, reason(ec, config)));
   }
+  // Each wait ends with the operation, or early when the caller cancels or
+  // (for a 2xx body) the server has been quiet for the idle timeout.
+  GaveUp gaveUp = GaveUp::No;
+  std::chrono::milliseconds idleLimit{0};  // none until a 2xx body begins
+  auto wait = [&](auto start) {
+    const auto idleDeadline = Clock::now() + idleLimit;
+    return awaitUnless(
+        ioc, kCancelPoll, start,
+        [&] {
+          if (options.cancelled && options.cancelled()) {
+            gaveUp = GaveUp::Cancelled;
+          } else if (idleLimit.count() > 0 && Clock::now() >= idleDeadline) {
+            gaveUp = GaveUp::Idle;
+          }
+          return gaveUp != GaveUp::No;
+        },
+        [&] { beast::get_lowest_layer(stream).close(); });
+  };
 
-  bhttp::request<bhttp::string_body> message;
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  // A 2xx stream may never end; other bodies are counted below. (Not
+  // boost::none: Beast 1.74 then refuses every Content-Length.)
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  if (message.method() == bhttp::verb::head) parser.skip(true);
+  const auto header =
+      wait([&](auto handler) { bhttp::async_read_header(stream, buffer, parser, handler); });
+  if (!header) {
+    return fail(fmt::format("the request to {} was cancelled before the response header arrived",
+                            authority));
+  }
+  if (*header) {
+    return fail(
+        fmt::format("cannot read the response from {}: {}", authority, reason(*header, config)));
+  }
+  const int status = static_cast<int>(parser.get().result_int());
+  if (handlers.onHead && !handlers.onHead(status, headersOf(parser.get()))) return status;
+
+  const bool success = status >= 200 && status <= 299;
+  if (success) {
+    // From here on the body may take as long as it takes.
+    beast::get_lowest_layer(stream).expires_never();
+    idleLimit = options.idleTimeout;
+  }
+  std::array<char, kPieceSize> piece;
+  std::size_t received = 0;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    // Some: a piece is handed over as soon as it arrives, not once the
+    // buffer is full.
+    auto read =
+        wait([&](auto handler) { bhttp::async_read_some(stream, buffer, parser, handler); });
+    if (!read) {
+      if (gaveUp == GaveUp::Cancelled) return status;
+      return fail(fmt::format("the response from {} stopped: nothing arrived for {}", authority,
+                              durationText(options.idleTimeout)));
+    }
+    if (*read == bhttp::error::need_buffer) *read = {};  // the piece is full
+    if (*read) {
+      return fail(
+          fmt::format("cannot read the response from {}: {}", authority, reason(*read, config)));
+    }
+    const std::size_t size = piece.size() - parser.get().body().size;
+    received += size;
+    if (!success && received > config.bodyLimit) {
+      return fail(fmt::format("cannot read the response from {}: {}", authority,
+                              reason(bhttp::error::body_limit, config)));
+    }
+    if (size > 0 && handlers.onChunk && !handlers.onChunk({piece.data(), size})) return status;
+  }
+  return status;
+}
+
+BeastRequest toBeast(const ClientRequest& request, const HttpClientConfig& config,
+                     const std::string& authority) {
+  BeastRequest message;
   message.method_string(request.method);
   message.target(request.path);
   message.version(11);
@@ -188,29 +277,70 @@ Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& reques
   if (!request.headers.contains("Host")) message.set(bhttp::field::host, authority);
   message.set(bhttp::field::user_agent, "ozy");
   message.set(bhttp::field::connection, "close");
-  if (!config_.bearerToken.empty()) {
-    message.set(bhttp::field::authorization, "Bearer " + config_.bearerToken);
+  if (!config.bearerToken.empty()) {
+    message.set(bhttp::field::authorization, "Bearer " + config.bearerToken);
   }
   message.body() = request.body;
   message.prepare_payload();
+  return message;
+}
 
-  if (!tls_) return exchange(ioc, plain, message, config_, authority);
+// Connects (and for https, handshakes) within the deadline, then runs
+// `run(ioc, stream, message)` on the plain or TLS stream, whose expiry is
+// still the deadline.
+template <class T, class Run>
+Result<T, std::string> withConnection(const ClientRequest& request, const HttpClientConfig& config,
+                                      const BaseUrl& url, const ClientTls* tls, Run&& run) {
+  if (std::string why = invalidRequest(request); !why.empty()) return fail(std::move(why));
+  const auto deadline = Clock::now() + config.deadline;
+  const std::string authority = url.authority();
+  net::io_context ioc;
+  auto endpoints = endpointsFor(ioc, url);
+  if (!endpoints) return fail(std::move(endpoints).error());
 
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *tls_->context);
+  beast::tcp_stream plain(ioc);
+  plain.expires_at(deadline);  // covers every later step: expiry is per stream
+  if (auto ec = await(ioc, [&](auto handler) { plain.async_connect(*endpoints, handler); })) {
+    return fail(fmt::format("cannot connect to {}: {}", authority, reason(ec, config)));
+  }
+  BeastRequest message = toBeast(request, config, authority);
+  if (tls == nullptr) return run(ioc, plain, message, authority);
+
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *tls->context);
   beast::get_lowest_layer(stream).expires_at(deadline);  // not left to the move to carry
-  if (!expectServerName(stream.native_handle(), url_.host)) {
-    return fail(fmt::format("cannot set up TLS for the server name \"{}\"", url_.host));
+  if (!expectServerName(stream.native_handle(), url.host)) {
+    return fail(fmt::format("cannot set up TLS for the server name \"{}\"", url.host));
   }
   if (auto ec = await(ioc, [&](auto handler) {
         stream.async_handshake(net::ssl::stream_base::client, handler);
       })) {
     const std::string untrusted = verificationFailure(stream.native_handle());
     const std::string why =
-        untrusted.empty() ? reason(ec, config_)
+        untrusted.empty() ? reason(ec, config)
                           : fmt::format("the server's certificate is not trusted: {}", untrusted);
     return fail(fmt::format("TLS handshake with {} failed: {}", authority, why));
   }
-  return exchange(ioc, stream, message, config_, authority);
+  return run(ioc, stream, message, authority);
+}
+
+}  // namespace
+
+Result<ClientResponse, std::string> HttpClient::send(const ClientRequest& request) const {
+  return withConnection<ClientResponse>(
+      request, config_, url_, tls_.get(),
+      [&](net::io_context& ioc, auto& stream, BeastRequest& message, const std::string& authority) {
+        return exchange(ioc, stream, message, config_, authority);
+      });
+}
+
+Result<int, std::string> HttpClient::stream(const ClientRequest& request,
+                                            const StreamHandlers& handlers,
+                                            const StreamOptions& options) const {
+  return withConnection<int>(
+      request, config_, url_, tls_.get(),
+      [&](net::io_context& ioc, auto& stream, BeastRequest& message, const std::string& authority) {
+        return streamExchange(ioc, stream, message, config_, authority, handlers, options);
+      });
 }
 
 }  // namespace ozy::http

@@ -1,5 +1,6 @@
 // The HTTP messages the application sees: Request, Response, the Handler
-// between them, and Headers (an ordered list with case-insensitive lookup).
+// between them, Headers (an ordered list with case-insensitive lookup), and
+// the BodyWriter a streamed response writes its body to.
 //
 // These are plain data without any Boost type, so the API layer, its tests and
 // the CLI can use them without including Beast; the server and the client
@@ -71,6 +72,31 @@ struct Request {
   std::optional<std::string_view> queryParameter(std::string_view name) const;
 };
 
+// Where the producer of a streamed response (Response::stream) writes its
+// body. The server implements it; one producer thread uses it at a time.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Sends one chunk and blocks until it is written; an empty chunk sends
+  // nothing. Each write is bounded by the server's request timeout, so a
+  // client that stops reading cannot hold the producer for longer. True when
+  // the chunk was written; false once the client has gone, a write failed or
+  // timed out, or the server is stopping: the producer should return then.
+  virtual bool write(std::string_view chunk) = 0;
+  // False once the stream is over for one of those reasons. A producer that
+  // waits for data (a log follow with nothing new) asks this every so often,
+  // so that it notices a client that left without having to write.
+  virtual bool open() const = 0;
+};
+
+// Writes a streamed body, for as long as it needs: the whole stream has no
+// deadline. It runs on a thread of the server's stream pool, after the
+// status and header have been handed to the server, and may block waiting
+// for data; but it must return soon after open() turns false or a write
+// fails, because HttpServer::stop() waits for it. Returning ends the body;
+// an exception cuts it short (the client sees an incomplete response).
+using BodyProducer = std::function<void(BodyWriter& writer)>;
+
 struct Response {
   int status = 200;
   std::string contentType;  // empty: no Content-Type header
@@ -79,6 +105,12 @@ struct Response {
   // (Content-Length, Transfer-Encoding, Connection, Keep-Alive, Server) and
   // drops those if a handler sets them.
   Headers headers;
+  // When set, the body is streamed: the server sends the status and header,
+  // then `stream` produces the body, chunked (HTTP/1.0: until the connection
+  // closes); `body` is ignored. Never run for HEAD or for 204 and 304, which
+  // carry no body. Headers that concern streams, such as
+  // "Cache-Control: no-store", are the handler's to set.
+  BodyProducer stream = nullptr;
 };
 
 // The application. It runs on the server's pool threads and may block

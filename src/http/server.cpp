@@ -32,6 +32,10 @@ constexpr std::chrono::milliseconds kMaxLinger{2000};
 // instead of spinning.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
+std::chrono::milliseconds lingerTime(const HttpServerConfig& config) {
+  return std::min(config.requestTimeout, kMaxLinger);
+}
+
 std::string endpointText(const std::string& address, std::uint16_t port) {
   const bool v6 = address.find(':') != std::string::npos;
   return v6 ? fmt::format("[{}]:{}", address, port) : fmt::format("{}:{}", address, port);
@@ -58,6 +62,9 @@ std::string invalidConfig(const HttpServerConfig& config, const Handler& handler
   if (config.handlerThreads < 1) {
     return fmt::format("HTTP handler threads must be at least 1, not {}", config.handlerThreads);
   }
+  if (config.streamThreads < 1) {
+    return fmt::format("HTTP stream threads must be at least 1, not {}", config.streamThreads);
+  }
   if (config.maxConnections < 1 || config.maxConnectionsPerAddress < 1) {
     return "the HTTP server's connection limits must be at least 1";
   }
@@ -77,8 +84,10 @@ class HttpServer::Impl {
         tls_(std::move(tls)),
         registry_(config_.maxConnections, config_.maxConnectionsPerAddress),
         handlers_(config_.handlerThreads, config_.handlerQueue),
-        sessionContext_{config_, handler_, registry_, handlers_,
-                        std::min(config_.requestTimeout, kMaxLinger)},
+        // No queue: a stream that waited for a thread would wait for
+        // another stream to end, which may take hours.
+        streams_(config_.streamThreads, 0),
+        sessionContext_{config_, handler_, registry_, handlers_, streams_, lingerTime(config_)},
         ioc_(config_.threads),
         keepRunning_(net::make_work_guard(ioc_)),
         acceptor_(net::make_strand(ioc_)),
@@ -96,7 +105,7 @@ class HttpServer::Impl {
   void onAccept(error_code ec, tcp::socket socket);
   void runThread();
 
-  // Destruction runs bottom-up: the io_context and the handler pool go
+  // Destruction runs bottom-up: the io_context and the worker pools go
   // before the registry and the TLS context, because destroying them
   // destroys the sessions still queued in them, and those use both.
   HttpServerConfig config_;
@@ -104,6 +113,7 @@ class HttpServer::Impl {
   TlsContextPtr tls_;
   ConnectionRegistry registry_;
   WorkerPool handlers_;
+  WorkerPool streams_;  // the producers of streamed responses
   SessionContext sessionContext_;
   net::io_context ioc_;
   // Without it the I/O threads would return whenever no I/O is pending (a
@@ -191,8 +201,11 @@ void HttpServer::Impl::stop() {
   });
   registry_.closeAll(config_.stopTimeout);
   // Requests still queued are dropped (their connections were closed); one
-  // still running is waited for.
+  // still running is waited for. Handlers first: one finishing now may
+  // still hand a stream to the stream pool, whose producer then finds its
+  // stream over at once.
   handlers_.stop();
+  streams_.stop();
   keepRunning_.reset();
   // The I/O threads return once the last session and the acceptor are gone.
   for (auto& thread : threads_) thread.join();

@@ -4,7 +4,13 @@
 // in Beast's asynchronous style (Boost 1.74 does not enable co_await for
 // clang with libstdc++). Every limit is explicit: request read timeout (which
 // also closes idle keep-alive connections), header and body size, number of
-// connections, and how long stop() waits for requests in flight.
+// connections and of streamed responses, and how long stop() waits for
+// requests in flight.
+//
+// A streamed response (Response::stream) may run for hours, so it has no
+// overall deadline; instead each chunk's write is bounded by the request
+// timeout, a read stays pending on the connection so that a client that
+// leaves is noticed while the producer waits for data, and stop() ends it.
 #pragma once
 
 #include <chrono>
@@ -44,12 +50,18 @@ struct HttpServerConfig {
   // request beyond that is answered 503 with Retry-After at once.
   int handlerThreads = 4;
   std::size_t handlerQueue = 64;
+  // Streamed responses at once. Each producer holds a thread of this pool
+  // (not a handler thread) for as long as its stream lasts, so that long
+  // streams such as log follows never starve ordinary requests; a stream
+  // beyond the bound is answered 503 with Retry-After instead.
+  int streamThreads = 16;
   // Time a client has to deliver a request's line and header, counted from
   // the connection's start or the previous response; an idle keep-alive
   // connection is closed when it runs out.
   std::chrono::milliseconds headerTimeout{std::chrono::seconds(10)};
   // Time a client has to deliver the whole request (header and body) from
-  // the same start. Also bounds each response write.
+  // the same start. Also bounds each response write, and each chunk's write
+  // of a streamed response.
   std::chrono::milliseconds requestTimeout{std::chrono::seconds(30)};
   std::size_t bodyLimit = std::size_t{1} << 20;
   // The request line and header fields. The read buffer is bounded by this
@@ -62,6 +74,8 @@ struct HttpServerConfig {
   std::size_t maxConnections = 512;
   std::size_t maxConnectionsPerAddress = 64;
   // How long stop() lets requests in flight finish before closing them.
+  // Streams are ended at once (their producers see BodyWriter::open() turn
+  // false) and waited for as long.
   std::chrono::milliseconds stopTimeout{std::chrono::seconds(10)};
   Admission admit;  // empty: every well-formed request is admitted
   // Errors nobody else sees (a handler threw, accept failed). Called from pool
@@ -83,9 +97,10 @@ class HttpServer {
   std::uint16_t port() const;
   bool tls() const;
 
-  // Stops accepting, closes idle connections, lets requests in flight finish
-  // (up to stopTimeout, then closes them too) and joins the threads. A
-  // handler still running is waited for: handlers must have deadlines.
+  // Stops accepting, closes idle connections, ends streams, lets requests in
+  // flight finish (up to stopTimeout, then closes them too) and joins the
+  // threads. A handler or producer still running is waited for: handlers
+  // must have deadlines, and producers must return once their stream ends.
   // Idempotent; call it from any thread except the pool's.
   void stop();
 

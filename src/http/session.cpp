@@ -8,6 +8,14 @@
 // connections it may close for room. The header must arrive within the
 // header timeout, the whole request within the request timeout; all
 // completion handlers of one session run on its strand.
+//
+// A streamed response (Response::stream) takes a detour after the handler:
+// its producer runs in the stream pool and hands chunks over through a
+// StreamChannel, while the session writes the header, then each chunk as it
+// comes (each write bounded by the request timeout), then the last chunk.
+// Meanwhile a read stays pending without a timeout, so that a client that
+// closes is noticed while no chunk is being written; it also keeps what a
+// pipelining client sends for the next request.
 #include "http/session.h"
 
 #include <fmt/format.h>
@@ -27,6 +35,7 @@
 #include "http/http_problems.h"
 #include "http/problem_response.h"
 #include "http/request_target.h"
+#include "http/stream_channel.h"
 
 namespace ozy::http {
 
@@ -81,11 +90,29 @@ bool isValidStatus(int status) {
 constexpr std::size_t kBufferSlack = 4096;
 
 Response busy() {
-  Response response = problemResponse(makeProblem(
-      problems::kServerBusy, "The server is handling as many requests as it can; try again shortly."));
+  Response response = problemResponse(
+      makeProblem(problems::kServerBusy,
+                  "The server is handling as many requests as it can; try again shortly."));
   response.headers.set("Retry-After", "1");
   return response;
 }
+
+Response tooManyStreams() {
+  Response response = problemResponse(
+      makeProblem(problems::kServerBusy,
+                  "The server is sending as many streams as it can; try again shortly."));
+  response.headers.set("Retry-After", "1");
+  return response;
+}
+
+// Statuses that never carry a body, streamed or not.
+bool hasNoBody(int status) {
+  return status == 204 || status == 304;
+}
+
+// The size of each read while a streamed response is written: small, as
+// it mostly waits to learn that the client has gone.
+constexpr std::size_t kStreamReadSize = 1024;
 
 Response internalError() {
   return problemResponse(makeProblem(problems::kInternalError,
@@ -109,19 +136,23 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void closeIfIdle() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      // A stream has no end to wait for: it ends now, without its last
+      // chunk, so its client can tell it was cut off.
+      if (self->phase_ == Phase::Streaming) return self->close();
       if (self->phase_ != Phase::Busy) self->tcp().cancel();
     });
   }
 
   void closeNow() override {
-    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->tcp().close(); });
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->close(); });
   }
 
  private:
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   // Reading covers the handshake, waiting for a request and reading it;
-  // Busy is from a complete request until its response is written.
-  enum class Phase { Reading, Busy, Closing };
+  // Busy is from a complete request until its response is written;
+  // Streaming from a streamed response's header until its last chunk.
+  enum class Phase { Reading, Busy, Streaming, Closing };
 
   beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
   const HttpServerConfig& config() const { return context_.config; }
@@ -256,12 +287,60 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     // pool, so the response posted back is always written.
     const bool queued = context_.handlers.trySubmit([self, version, keepAlive, head] {
       Response response = self->callHandler(self->request_);
-      net::post(self->stream_.get_executor(),
-                [self, response = std::move(response), version, keepAlive, head]() mutable {
-                  self->send(std::move(response), version, keepAlive, head, false);
-                });
+      if (response.stream && !head && !hasNoBody(response.status)) {
+        return self->startStream(std::move(response), version, keepAlive);
+      }
+      self->post([self, response = std::move(response), version, keepAlive, head]() mutable {
+        self->send(std::move(response), version, keepAlive, head, false);
+      });
     });
     if (!queued) send(busy(), version, false, head, false);
+  }
+
+  template <class Function>
+  void post(Function&& function) {
+    net::post(stream_.get_executor(), std::forward<Function>(function));
+  }
+
+  // On the handler's thread: hands the producer to the stream pool, or
+  // answers 503 when every stream thread is taken.
+  void startStream(Response response, unsigned version, bool keepAlive) {
+    auto self = this->shared_from_this();
+    // Weak: the channel lives as long as the session's stream, and a strong
+    // reference would make a cycle of the two.
+    std::weak_ptr<Session> weak = self;
+    auto channel = std::make_shared<StreamChannel>([weak] {
+      if (auto session = weak.lock()) session->post([session] { session->pumpStream(); });
+    });
+    BodyProducer producer = std::exchange(response.stream, nullptr);
+    const bool started = context_.streams.trySubmit(
+        [self, channel, producer, response, version, keepAlive]() mutable {
+          // Posted before the producer can offer a chunk, so the strand
+          // always begins the stream before it is asked for chunks.
+          self->post([self, channel, response = std::move(response), version, keepAlive]() mutable {
+            self->beginStream(std::move(response), version, keepAlive, std::move(channel));
+          });
+          channel->finish(self->runProducer(producer, *channel));
+        });
+    if (!started) {
+      post([self, version] { self->send(tooManyStreams(), version, false, false, false); });
+    }
+  }
+
+  // On a stream-pool thread. False when the producer threw.
+  bool runProducer(const BodyProducer& producer, StreamChannel& channel) {
+    std::string failure;
+    try {
+      producer(channel);
+      return true;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "an exception that is not a std::exception";
+    }
+    context_.logError(fmt::format("HTTP stream for {} {} from {} threw: {}; the body was cut short",
+                                  request_.method, request_.path, request_.remoteAddress, failure));
+    return false;
   }
 
   Response callHandler(const Request& request) {
@@ -304,6 +383,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   BeastResponse toBeast(Response response, unsigned version, bool head) {
     BeastResponse out;
+    fillHead(response, version, out);
+    if (hasNoBody(response.status)) return out;
+    // A HEAD answer for a stream names no length: nobody knows it. (RFC
+    // 9110 lets a HEAD response leave out the framing fields.)
+    if (response.stream && head) return out;
+    out.content_length(response.body.size());
+    if (!head) out.body() = std::move(response.body);
+    return out;
+  }
+
+  // The status line and header fields, without any framing field.
+  void fillHead(const Response& response, unsigned version, bhttp::response_header<>& out) {
     out.version(version);
     out.result(static_cast<unsigned>(response.status));
     for (const auto& [name, value] : response.headers) {
@@ -319,11 +410,6 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       out.set(bhttp::field::content_type, response.contentType);
     }
     out.set(bhttp::field::server, "ozy");  // no version: it only helps attackers
-    const int status = response.status;
-    if (status == 204 || status == 304) return out;  // these never carry a body
-    out.content_length(response.body.size());
-    if (!head) out.body() = std::move(response.body);
-    return out;
   }
 
   void onWritten(bool linger, error_code ec, std::size_t) {
@@ -331,6 +417,120 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (linger) return lingerThenClose();
     if (!response_.keep_alive() || context_.registry.stopping()) return shutdown();
     readHeader();
+  }
+
+  // A streamed response, on the strand. HTTP/1.1 gets chunks; HTTP/1.0
+  // knows no chunks, so there the body is sent as is and ends with the
+  // connection.
+  void beginStream(Response response, unsigned version, bool keepAlive,
+                   std::shared_ptr<StreamChannel> channel) {
+    channel_ = std::move(channel);
+    // stop() came while the handler ran: the producer finds its stream over.
+    if (context_.registry.stopping() || phase_ != Phase::Busy) return close();
+    phase_ = Phase::Streaming;
+    chunked_ = version >= 11;
+    streamSerializer_.reset();
+    streamHead_ = {};
+    fillHead(response, version, streamHead_);
+    streamHead_.chunked(chunked_);
+    streamHead_.keep_alive(chunked_ && keepAlive);
+    // The pending read has no timeout (the stream has no deadline); the
+    // writes started while it is pending get their own.
+    tcp().expires_never();
+    readDuringStream();
+    tcp().expires_after(config().requestTimeout);
+    streamWriting_ = true;
+    streamSerializer_.emplace(streamHead_);
+    bhttp::async_write_header(stream_, *streamSerializer_, bind(&Session::onStreamHeadWritten));
+  }
+
+  void onStreamHeadWritten(error_code ec, std::size_t) {
+    streamWriting_ = false;
+    if (ec) return close();
+    pumpStream();
+  }
+
+  // Writes what the producer has handed over, if nothing is being written:
+  // the next chunk, or the end of the body once the producer returned.
+  void pumpStream() {
+    if (phase_ != Phase::Streaming || streamWriting_ || streamEnded_) return;
+    if (auto chunk = channel_->take()) {
+      chunk_ = std::move(*chunk);
+      streamWriting_ = true;
+      tcp().expires_after(config().requestTimeout);  // the write alone: a read is pending
+      if (chunked_) {
+        net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)),
+                         bind(&Session::onChunkWritten));
+      } else {
+        net::async_write(stream_, net::buffer(chunk_), bind(&Session::onChunkWritten));
+      }
+      return;
+    }
+    switch (channel_->end()) {
+      case StreamChannel::End::NotYet:
+        return;  // woken again by the next chunk or the producer's end
+      case StreamChannel::End::Aborted:
+        return close();
+      case StreamChannel::End::Complete:
+        if (!chunked_) return endStream();  // the close ends an HTTP/1.0 body
+        streamWriting_ = true;
+        tcp().expires_after(config().requestTimeout);
+        net::async_write(stream_, bhttp::make_chunk_last(), bind(&Session::onLastChunkWritten));
+        return;
+    }
+  }
+
+  void onChunkWritten(error_code ec, std::size_t) {
+    streamWriting_ = false;
+    // A timeout has closed the socket already; the pending read ends too.
+    if (ec) return close();
+    chunk_.clear();
+    channel_->markWritten();
+    pumpStream();
+  }
+
+  void onLastChunkWritten(error_code ec, std::size_t) {
+    streamWriting_ = false;
+    if (ec) return close();
+    endStream();
+  }
+
+  // The body is complete. The pending read must finish before the next
+  // request can be read: it is cancelled, and keeps what it read.
+  void endStream() {
+    streamEnded_ = true;
+    channel_.reset();
+    if (!streamReading_) return afterStream();
+    error_code ignored;
+    tcp().socket().cancel(ignored);
+  }
+
+  void afterStream() {
+    streamEnded_ = false;
+    streamSerializer_.reset();
+    if (!streamHead_.keep_alive() || context_.registry.stopping()) return shutdown();
+    readHeader();
+  }
+
+  void readDuringStream() {
+    const std::size_t room = buffer_.max_size() - buffer_.size();
+    // A client that pipelines a full buffer's worth of requests behind a
+    // stream is left unread; a write that stalls still ends the stream.
+    if (room == 0) return;
+    streamReading_ = true;
+    stream_.async_read_some(buffer_.prepare(std::min(room, kStreamReadSize)),
+                            bind(&Session::onStreamRead));
+  }
+
+  void onStreamRead(error_code ec, std::size_t bytes) {
+    streamReading_ = false;
+    buffer_.commit(bytes);  // the start of a pipelined request
+    if (phase_ != Phase::Streaming) return;
+    if (streamEnded_) return afterStream();
+    // The client closed (or half-closed, which a follower does not do),
+    // reset the connection, or a write timed out and closed the socket.
+    if (ec) return close();
+    readDuringStream();
   }
 
   void lingerThenClose() {
@@ -369,6 +569,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void close() {
     phase_ = Phase::Closing;
+    if (channel_) channel_->close();
     tcp().close();
   }
 
@@ -383,6 +584,15 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bhttp::response<bhttp::empty_body> continue_;
   BeastResponse response_;
   std::array<char, 4096> discard_{};
+  // A streamed response in progress (phase Streaming).
+  std::shared_ptr<StreamChannel> channel_;
+  bhttp::response<bhttp::empty_body> streamHead_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> streamSerializer_;
+  std::string chunk_;  // the chunk being written
+  bool chunked_ = false;
+  bool streamWriting_ = false;
+  bool streamReading_ = false;
+  bool streamEnded_ = false;  // the body is complete; waiting for the read to end
 };
 
 namespace {

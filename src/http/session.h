@@ -22,6 +22,7 @@ struct SessionContext {
   const Handler& handler;
   ConnectionRegistry& registry;
   WorkerPool& handlers;
+  WorkerPool& streams;  // producers of streamed responses
   // After an error response the session reads and discards what the client
   // still sends, for at most this long, so that closing does not reset the
   // connection before the client has read the response.

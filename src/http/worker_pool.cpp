@@ -5,7 +5,8 @@
 
 namespace ozy::http {
 
-WorkerPool::WorkerPool(int threads, std::size_t queueLimit) : queueLimit_(queueLimit) {
+WorkerPool::WorkerPool(int threads, std::size_t queueLimit)
+    : threadCount_(static_cast<std::size_t>(threads)), queueLimit_(queueLimit) {
   threads_.reserve(static_cast<std::size_t>(threads));
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
@@ -15,9 +16,9 @@ WorkerPool::~WorkerPool() { stop(); }
 bool WorkerPool::trySubmit(std::function<void()> job) {
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
-  // A job that an idle thread takes at once never counts against the queue.
-  const std::size_t waiting = queue_.size() >= idle_ ? queue_.size() - idle_ : 0;
-  if (waiting >= queueLimit_) return false;
+  // A job that a free thread takes at once never counts against the queue,
+  // so a limit of 0 admits a job only when a thread is free for it.
+  if (running_ + queue_.size() >= threadCount_ + queueLimit_) return false;
   queue_.push_back(std::move(job));
   wake_.notify_one();
   return true;
@@ -28,14 +29,16 @@ void WorkerPool::run() {
     std::function<void()> job;
     {
       std::unique_lock lock(mutex_);
-      ++idle_;
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      --idle_;
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     job();
+    job = nullptr;  // its captures go before the thread counts as free
+    std::lock_guard lock(mutex_);
+    --running_;
   }
 }
 

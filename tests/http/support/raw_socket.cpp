@@ -69,9 +69,15 @@ RawResponse parseHead(const std::string& head) {
 
 }  // namespace
 
-std::optional<RawConnection> RawConnection::open(std::uint16_t port) {
+std::optional<RawConnection> RawConnection::open(std::uint16_t port, int receiveBuffer) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
+  // Before connecting: the window the connection starts with depends on it.
+  if (receiveBuffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer) != 0) {
+    ::close(fd);
+    return std::nullopt;
+  }
   const sockaddr_in address = loopback(port);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     ::close(fd);
@@ -101,14 +107,40 @@ bool RawConnection::send(std::string_view bytes) {
   return true;
 }
 
-bool RawConnection::receiveMore(Clock::time_point deadline) {
+RawConnection::Received RawConnection::receive(Clock::time_point deadline) {
   pollfd descriptor{fd_, POLLIN, 0};
-  if (::poll(&descriptor, 1, millisecondsUntil(deadline)) <= 0) return false;
+  if (::poll(&descriptor, 1, millisecondsUntil(deadline)) <= 0) return Received::TimedOut;
   char chunk[4096];
   const ssize_t received = ::recv(fd_, chunk, sizeof chunk, 0);
-  if (received <= 0) return false;
+  if (received <= 0) return Received::Closed;
   pending_.append(chunk, static_cast<std::size_t>(received));
-  return true;
+  return Received::Some;
+}
+
+std::optional<std::string> RawConnection::readUntil(std::string_view marker,
+                                                    std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::size_t found;
+  while ((found = pending_.find(marker)) == std::string::npos) {
+    if (!receiveMore(deadline)) return std::nullopt;
+  }
+  std::string text = pending_.substr(0, found + marker.size());
+  pending_.erase(0, found + marker.size());
+  return text;
+}
+
+std::optional<std::string> RawConnection::readUntilClosed(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    switch (receive(deadline)) {
+      case Received::Some:
+        continue;
+      case Received::Closed:
+        return std::exchange(pending_, std::string());
+      case Received::TimedOut:
+        return std::nullopt;
+    }
+  }
 }
 
 std::optional<RawResponse> RawConnection::readResponse(std::chrono::milliseconds timeout,
@@ -152,6 +184,14 @@ std::optional<RawListener> RawListener::open(bool listen) {
     return std::nullopt;
   }
   return RawListener(fd, ntohs(address.sin_port));
+}
+
+std::optional<RawConnection> RawListener::accept(std::chrono::milliseconds timeout) {
+  pollfd descriptor{fd_, POLLIN, 0};
+  if (::poll(&descriptor, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+  const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  return RawConnection(fd);
 }
 
 RawListener::RawListener(RawListener&& other) noexcept
