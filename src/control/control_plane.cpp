@@ -57,6 +57,21 @@ Problem nodeNotFound(const std::string& name) {
                      {{"node", name}});
 }
 
+// Counts a blocking read for as long as it waits; taken() says how many,
+// this one included.
+class WaitingSlot {
+ public:
+  explicit WaitingSlot(std::atomic<int>& count) : count_(count), taken_(count.fetch_add(1) + 1) {}
+  ~WaitingSlot() { count_.fetch_sub(1); }
+  WaitingSlot(const WaitingSlot&) = delete;
+  WaitingSlot& operator=(const WaitingSlot&) = delete;
+  int taken() const { return taken_; }
+
+ private:
+  std::atomic<int>& count_;
+  const int taken_;
+};
+
 Txn toTxn(const CommitPlan& plan) {
   Txn txn;
   for (const auto& c : plan.compares) {
@@ -542,11 +557,8 @@ Result<ChangeResult, Problem> ControlPlane::submit(const Job& job) {
 
 void ControlPlane::waitForJobChange(const std::string& name, std::int64_t revision,
                                     std::chrono::milliseconds timeout) {
-  struct Slot {
-    std::atomic<int>& count;
-    ~Slot() { count.fetch_sub(1); }
-  } slot{waiting_};
-  if (waiting_.fetch_add(1) >= options_.maxWaiting) return;
+  WaitingSlot slot(waiting_);
+  if (slot.taken() > options_.maxWaiting) return;
   std::mutex mutex;
   std::condition_variable changed;
   bool seen = false;
@@ -573,6 +585,26 @@ void ControlPlane::waitForJobChange(const std::string& name, std::int64_t revisi
   for (auto& w : watches) {
     if (w) w->stop();
   }
+}
+
+Result<EventPage, Problem> ControlPlane::events(const std::string& name, const EventQuery& query) {
+  if (!isDnsLabel(name)) return fail(invalidName(name));
+  auto page = readEvents(store_, name, query);
+  if (!page) return fail(toProblem(page.error()));
+  // After the log: a job stopped in between answers job-not-found rather
+  // than with a log that is being deleted.
+  auto job = store_.get(keys::job(name));
+  if (!job) return fail(toProblem(job.error()));
+  if (job->kvs.empty()) return fail(notFound(name));
+  return std::move(page).value();
+}
+
+void ControlPlane::waitForEvents(const std::string& name, std::int64_t revision,
+                                 std::chrono::milliseconds timeout) {
+  if (!isDnsLabel(name)) return;
+  WaitingSlot slot(waiting_);
+  if (slot.taken() > options_.maxWaiting) return;
+  ozy::waitForEvents(store_, name, revision, timeout);
 }
 
 std::string_view toString(JobChange change) {

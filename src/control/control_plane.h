@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "events/event_reader.h"
 #include "problem/problem.h"
 #include "scheduler/ingress_claims.h"
 #include "scheduler/planner.h"
@@ -161,6 +162,15 @@ class ControlPlane {
   // holds an API thread); the others return at once.
   void waitForJobChange(const std::string& name, std::int64_t revision,
                         std::chrono::milliseconds timeout);
+  // The job's event log (events/event_reader.h): the newest query.limit
+  // events, or those etcd took after query.afterRevision. job-not-found
+  // when the job does not exist (its log goes with it).
+  Result<EventPage, Problem> events(const std::string& name, const EventQuery& query);
+  // Waits until etcd takes an event of the job after `revision`, or
+  // `timeout` passes: what a blocking read of the job's events waits on.
+  // Takes one of the same options.maxWaiting slots as waitForJobChange.
+  void waitForEvents(const std::string& name, std::int64_t revision,
+                     std::chrono::milliseconds timeout);
   // What submit() would do, committing nothing.
   Result<ChangeResult, Problem> planOnly(const Job& job);
   Result<ChangeResult, Problem> scale(const std::string& name, std::uint32_t count);

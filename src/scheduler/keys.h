@@ -53,6 +53,19 @@ inline constexpr std::string_view kIngressTcp = "/ozy/ingress/tcp/";
 inline constexpr std::string_view kVersions = "/ozy/versions/";
 inline constexpr std::string_view kDeployments = "/ozy/deployments/";
 
+// Per job: its event log (src/events), one key per event,
+// /ozy/events/<job>/<atMs>-<writer node>-<serial>. Every node writes events
+// without coordinating with the others, so a key is unique by who wrote it:
+// the writer's node name and a serial of its own (its incarnation and a
+// counter). The time, zero-padded, comes first so that key order is time
+// order (by the writers' clocks). Each key is under a lease of its writer
+// (age retention, docs/internals.md#event-log), and deleted with the job.
+inline constexpr std::string_view kEvents = "/ozy/events/";
+// The widest time an event key holds: 13 digits of milliseconds (the year
+// 2286). Times outside [0, this] are clamped so that every key has the
+// same width and sorts by time.
+inline constexpr std::int64_t kMaxEventMs = 9'999'999'999'999;
+
 std::string node(std::string_view name);
 std::string usage(std::string_view node);
 std::string drain(std::string_view node);
@@ -64,6 +77,10 @@ std::string statusOf(std::string_view job);  // prefix, ends in '/'
 std::string version(std::string_view job, std::uint64_t n);
 std::string versionsOf(std::string_view job);  // prefix, ends in '/'
 std::string deployment(std::string_view job);
+std::string eventsOf(std::string_view job);  // prefix, ends in '/'
+// `node` is the writer's (a host name), `serial` unique among its keys.
+std::string event(std::string_view job, std::int64_t atMs, std::string_view node,
+                  std::uint64_t serial);
 std::string ingressHost(std::string_view host);
 std::string ingressTcp(std::uint16_t port);
 
@@ -76,5 +93,14 @@ struct StatusKey {
   std::uint32_t id = 0;
 };
 std::optional<StatusKey> parseStatus(std::string_view key);
+
+// The parts of an event key; nullopt for any other key.
+struct EventKey {
+  std::string_view job{};
+  std::int64_t atMs = 0;
+  std::string_view node{};
+  std::uint64_t serial = 0;
+};
+std::optional<EventKey> parseEvent(std::string_view key);
 
 }  // namespace ozy::keys
