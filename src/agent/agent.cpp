@@ -309,6 +309,8 @@ struct NodeRuntime {
   // Told when the podman service dies or is back; set once the supervisor
   // runs (the service starts first).
   std::atomic<NodeSupervisor*> watcher{nullptr};
+  // The engine, for the API's logs and exec; set once it answers.
+  std::atomic<runtime::ContainerRuntime*> engine{nullptr};
   std::unique_ptr<runtime::PodmanService> service;
   std::unique_ptr<runtime::PodmanRuntime> podman;
   std::unique_ptr<NodeSupervisor> supervisor;
@@ -494,6 +496,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
     out.service = std::move(service).value();
   }
   out.podman = std::make_unique<runtime::PodmanRuntime>(runtime::PodmanConfig{socket});
+  out.engine = out.podman.get();
 
   SupervisorConfig sc;
   sc.node = node;
@@ -721,6 +724,16 @@ int runAgent(const AgentConfig& config) {
   auto requestPolicy = std::make_shared<http::RequestPolicy>(
       apiPolicy(config, *token, node, address, serverConfig.address));
   serverConfig.admit = [requestPolicy](const http::Request& head) { return requestPolicy->admit(head); };
+  // Declared before the API that reads its engine, and stopped after it.
+  NodeRuntime nodeRuntime;
+  api::InstanceApiConfig instanceConfig;
+  instanceConfig.node = node;
+  instanceConfig.runtime = [&nodeRuntime] { return nodeRuntime.engine.load(); };
+  instanceConfig.allowExec = config.allowExec == "yes" || (config.allowExec == "auto" && isLoopback(listen->host));
+  instanceConfig.token = *token;
+  instanceConfig.peerCa = config.peerCa;
+  instanceConfig.nowMs = wallClockMs;
+  api::InstanceApi instances(control, instanceConfig);
   http::Handler handler =
       makeApiHandler(control, ApiOptions{node, wallClockMs, *allowedCapabilities, [&store] {
                        // One read per node list; an unreadable table shows no subnets.
@@ -731,7 +744,7 @@ int runAgent(const AgentConfig& config) {
                          }
                        }
                        return out;
-                     }, &metrics});
+                     }, &metrics, &instances});
   auto server = http::HttpServer::start(serverConfig, std::move(handler));
   if (!server) return fatal(server.error());
 
@@ -751,7 +764,6 @@ int runAgent(const AgentConfig& config) {
     (*server)->stop();
     return fatal(registration.error());
   }
-  NodeRuntime nodeRuntime;
   PodPolicy policy{address, *allowedHostIps, *allowedCapabilities, record.reservedPorts};
   if (auto started = startNodeRuntime(config, **store, **registration, node, address,
                                       std::move(policy), metrics, nodeRuntime);

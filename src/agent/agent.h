@@ -95,6 +95,10 @@ struct AgentConfig {
   // GET /metrics is on the API (with its token); this ADDR:PORT serves it
   // too, alone and without a token (docs/operations.md#metrics). Empty: no such listener.
   std::string metricsListen;
+
+  // An instance's logs and exec (docs/operations.md#logs-and-exec).
+  std::string allowExec = "auto";  // yes, no, or auto: yes while the API listens on loopback only
+  std::string peerCa;              // CA bundle for other agents' TLS certificates; empty: the system's
 };
 
 // The cluster's etcd as `config`'s etcd flags name it, refusing plain HTTP

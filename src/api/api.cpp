@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/api_support.h"
 
 #include <algorithm>
 #include <charconv>
@@ -21,25 +22,11 @@ namespace ozy {
 namespace {
 
 using nlohmann::json;
-
-http::Response jsonResponse(int status, const json& body) {
-  http::Response r;
-  r.status = status;
-  r.contentType = "application/json";
-  // Compact: a 10,000-instance answer stays small and quick to write.
-  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  return r;
-}
-
-http::Response problem(const Problem& p) { return http::problemResponse(p); }
-
-http::Response methodNotAllowed(const http::Request& req, std::string_view allow) {
-  http::Response r = problem(makeProblem(
-      problems::kMethodNotAllowed,
-      fmt::format("{} is not allowed on {}; use {}.", req.method.substr(0, 16), req.path.substr(0, 200), allow)));
-  r.headers.set("Allow", std::string(allow));
-  return r;
-}
+using api::jsonBody;
+using api::jsonResponse;
+using api::methodNotAllowed;
+using api::parseNumber;
+using api::problem;
 
 http::Response routeNotFound(const http::Request& req) {
   return problem(makeProblem(problems::kNotFound,
@@ -68,21 +55,6 @@ Result<std::vector<std::string>, Problem> segments(const std::string& path) {
   }
   if (!out.empty() && out.back().empty()) out.pop_back();  // trailing slash
   return out;
-}
-
-Result<json, Problem> jsonBody(const http::Request& req) {
-  try {
-    return json::parse(req.body);
-  } catch (const json::exception& e) {
-    return fail(makeProblem(problems::kBadRequest, fmt::format("The body is not JSON: {}.", e.what())));
-  }
-}
-
-std::optional<std::uint64_t> parseNumber(std::string_view text) {
-  std::uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
-  return n;
 }
 
 json resourcesJson(const Resources& r) { return json{{"memory", r.memory}, {"disk", r.disk}}; }
@@ -255,6 +227,14 @@ class Api {
         auto done = control_.promote(name);
         if (!done) return problem(done.error());
         return jsonResponse(200, toJson(*done));
+      }
+      if (s.size() == 6 && s[3] == "instances" && s[5] == "logs" && options_.instances) {
+        if (req.method != "GET") return methodNotAllowed(req, "GET");
+        return options_.instances->logs(req, name, s[4]);
+      }
+      if (s.size() == 6 && s[3] == "instances" && s[5] == "exec" && options_.instances) {
+        if (req.method != "POST") return methodNotAllowed(req, "POST");
+        return options_.instances->exec(req, name, s[4]);
       }
       if (s.size() == 4 && s[3] == "revert") {
         if (req.method != "POST") return methodNotAllowed(req, "POST");

@@ -10,6 +10,7 @@
 
 #include "control/control_plane.h"
 #include "http/message.h"
+#include "api/instance_api.h"
 #include "metrics/metrics.h"
 
 namespace ozy {
@@ -25,6 +26,8 @@ struct ApiOptions {
   std::function<std::map<std::string, std::string>()> podSubnets;
   // Served at GET /metrics, and told of submissions; null: no /metrics.
   metrics::Metrics* metrics = nullptr;
+  // An instance's logs and exec; null: those routes answer 404.
+  api::InstanceApi* instances = nullptr;
 };
 
 // The handler for every route; wrap it in http::requireBearerToken() when a

@@ -53,7 +53,8 @@ int exitCodeFor(int status, const json& problem) {
   if (status == 401) return exit_code::kUnauthorized;
   if (type.ends_with("#job-not-found") || type.ends_with("#job-exists") ||
       type.ends_with("#node-not-found") || type.ends_with("#version-not-found") ||
-      type.ends_with("#deployment-not-promotable")) {
+      type.ends_with("#deployment-not-promotable") || type.ends_with("#instance-not-found") ||
+      type.ends_with("#container-not-found") || type.ends_with("#instance-not-running")) {
     return exit_code::kConflict;
   }
   if (status >= 500) return exit_code::kUnavailable;
@@ -103,23 +104,39 @@ void printApiProblem(const json& problem, bool asJson) {
   }
 }
 
-int fetch(const ApiCallOptions& o, std::string method, std::string path, std::string body,
-          json& out) {
+std::optional<http::HttpClient> apiClient(const ApiCallOptions& o, std::chrono::milliseconds deadline) {
   http::HttpClientConfig config;
   config.baseUrl = o.address.empty() ? envOr("OZY_ADDR", "http://127.0.0.1:7700") : o.address;
   config.caFile = o.caFile.empty() ? envOr("OZY_CACERT", "") : o.caFile;
   auto token = apiToken(config.baseUrl);
   if (!token) {
     std::cerr << "error: " << token.error() << '\n';
-    return exit_code::kUsage;
+    return std::nullopt;
   }
   config.bearerToken = std::move(token).value();
-  config.deadline = std::chrono::seconds(60);
+  config.deadline = deadline;
   auto client = http::HttpClient::create(config);
   if (!client) {
     std::cerr << "error: " << client.error() << '\n';
-    return exit_code::kUsage;
+    return std::nullopt;
   }
+  return std::move(client).value();
+}
+
+int exitCodeForProblem(int status, const std::string& body, bool asJson) {
+  json parsed = json::parse(body, nullptr, false);
+  if (parsed.is_discarded()) {
+    std::cerr << fmt::format("error: the API answered {} with a body that is not JSON\n", status);
+    return exit_code::kUnavailable;
+  }
+  printApiProblem(parsed, asJson);
+  return exitCodeFor(status, parsed);
+}
+
+int fetch(const ApiCallOptions& o, std::string method, std::string path, std::string body,
+          json& out) {
+  auto client = apiClient(o, std::chrono::seconds(60));
+  if (!client) return exit_code::kUsage;
   http::ClientRequest request;
   request.method = std::move(method);
   request.path = std::move(path);

@@ -3,11 +3,15 @@
 // answers and problems are shown (tables for people, JSON with -o json).
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "http/client.h"
 
 namespace ozy {
 
@@ -39,6 +43,13 @@ int call(const ApiCallOptions& o, std::string method, std::string path, std::str
 // failed, was reverted or superseded (deploy_commands.cpp).
 int followDeployment(const ApiCallOptions& o, const std::string& job, std::uint64_t version,
                      bool perNode);
+
+// A client for the agent's API as the options and environment say (with its
+// token), or nullopt after saying why on stderr.
+std::optional<http::HttpClient> apiClient(const ApiCallOptions& o, std::chrono::milliseconds deadline);
+
+// Prints a problem document the API answered `status` with; its exit code.
+int exitCodeForProblem(int status, const std::string& body, bool asJson);
 
 // The same call, handing back the answer instead of printing it (problems
 // are printed as by call()).

@@ -287,6 +287,14 @@ void addClusterCommands(CLI::App& app, Action& action) {
       ->capture_default_str();
   agent->add_option("--metrics", config->metricsListen,
                     "Also serve GET /metrics on ADDR:PORT, without the API's token (docs/operations.md#metrics)");
+  agent->add_option("--allow-exec", config->allowExec,
+                    "Let `ozy job exec` run commands in this node's containers: yes, no, or auto (yes while the "
+                    "API listens on loopback only)")
+      ->check(CLI::IsMember({"yes", "no", "auto"}))
+      ->capture_default_str();
+  agent->add_option("--peer-ca", config->peerCa,
+                    "CA bundle (PEM) other agents' TLS certificates are checked against when this agent relays "
+                    "logs and exec to them; default: the system's");
   agent->add_option("--dns", config->dns, "Answer DNS for the cluster domain on ADDR:PORT");
   agent->add_option("--domain", config->domain, "The cluster's DNS domain")->capture_default_str();
   agent->add_option("--ingress", config->ingress,

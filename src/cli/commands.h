@@ -19,6 +19,8 @@ void addNodeCommands(CLI::App& app, Action& action);
 void addNetworkCommands(CLI::App& app, Action& action);
 // job history|promote|revert (deploy_commands.cpp), after addClusterCommands.
 void addDeployCommands(CLI::App& app, Action& action);
+// job logs|exec (instance_commands.cpp), after addJobCommands.
+void addInstanceCommands(CLI::App& app, Action& action);
 // status (status_command.cpp).
 void addStatusCommand(CLI::App& app, Action& action);
 

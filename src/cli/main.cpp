@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   ozy::addPlanCommand(app, action);
   ozy::addClusterCommands(app, action);
   ozy::addDeployCommands(app, action);
+  ozy::addInstanceCommands(app, action);
   ozy::addStatusCommand(app, action);
   try {
     app.parse(argc, argv);

@@ -64,6 +64,13 @@ inline constexpr ProblemType kIngressPortTaken{"ingress-port-taken", "Ingress TC
 inline constexpr ProblemType kVersionNotFound{"version-not-found", "No such job version", 404};
 inline constexpr ProblemType kNotPromotable{"deployment-not-promotable",
                                             "Deployment cannot be promoted", 409};
+// An instance's logs and exec (docs/api.md#logs-and-exec).
+inline constexpr ProblemType kInstanceNotFound{"instance-not-found", "No such instance", 404};
+inline constexpr ProblemType kContainerNotFound{"container-not-found", "No such container", 404};
+inline constexpr ProblemType kInstanceNotRunning{"instance-not-running", "Instance not running", 409};
+inline constexpr ProblemType kExecNotAllowed{"exec-not-allowed", "Exec not allowed", 403};
+inline constexpr ProblemType kNodeUnreachable{"node-unreachable", "Node unreachable", 502};
+inline constexpr ProblemType kExecTimeout{"exec-timeout", "Command timed out", 504};
 // The pod network (src/network, docs/network.md).
 inline constexpr ProblemType kInvalidNetworkConfig{"invalid-network-config",
                                                    "Invalid pod network config", 422};
@@ -79,7 +86,8 @@ inline constexpr ProblemType kAll[] = {
     kScheduleContention, kTransactionTooLarge, kCorruptState, kCapabilityNotAllowed,
     kNodeNotFound, kInvalidNodeName, kInvalidNetworkConfig, kNetworkConfigInUse,
     kNetworkNotInitialised, kIngressHostTaken, kIngressPortTaken, kVersionNotFound,
-    kNotPromotable};
+    kNotPromotable, kInstanceNotFound, kContainerNotFound, kInstanceNotRunning, kExecNotAllowed,
+    kNodeUnreachable, kExecTimeout};
 }  // namespace problems
 
 // One thing wrong with a field of an input document, e.g.

@@ -656,6 +656,77 @@ containers:
   EXPECT_EQ(run(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {}/metrics", agent_->url())), "401");
 }
 
+TEST_F(NodeAgentTest, LogsAndExecThroughThisNodeAndThroughAnother) {
+  submit("talk", fmt::format(R"(name: talk
+containers:
+  say:
+    image: {}
+    memory: 32M
+    command: ["sh", "-c", "echo out-1; echo err-1 >&2; echo out-2; i=0; while true; do i=$((i+1)); echo tick-$i; sleep 1; done"]
+)",
+                             testing_support::kTestImage));
+  ASSERT_TRUE(waitFor([&] { return allIn("talk", 1, InstanceState::kHealthy); }, 60s)) << describe("talk");
+  ASSERT_TRUE(waitFor([&] { return ozy({"job", "logs", "talk", "0"}).stdoutText.find("out-2") != std::string::npos; }, 10s));
+  auto all = ozy({"job", "logs", "talk", "0"});
+  ASSERT_EQ(all.exitCode, 0) << all.stderrText;
+  EXPECT_NE(all.stdoutText.find("out-1\n"), std::string::npos) << all.stdoutText;
+  EXPECT_NE(all.stdoutText.find("err-1\n"), std::string::npos) << all.stdoutText;
+  auto errOnly = ozy({"job", "logs", "talk", "0", "--stderr"});
+  EXPECT_EQ(errOnly.stdoutText.find("out-1"), std::string::npos) << errOnly.stdoutText;
+  EXPECT_NE(errOnly.stdoutText.find("err-1"), std::string::npos) << errOnly.stdoutText;
+  auto marked = ozy({"job", "logs", "talk", "--mark", "--tail", "50"});
+  EXPECT_NE(marked.stdoutText.find("stdout: out-1\n"), std::string::npos) << marked.stdoutText;
+  EXPECT_NE(marked.stdoutText.find("stderr: err-1\n"), std::string::npos) << marked.stdoutText;
+
+  // Exec: the command's output, and its exit code as ozy's. (The options
+  // go before the command: what follows -- is the command's.)
+  auto exec = [&](const std::string& url, std::vector<std::string> command) {
+    std::vector<std::string> args{"job", "exec", "--address", url, "talk"};
+    args.insert(args.end(), command.begin(), command.end());
+    return testing_support::runOzy(OZY_BINARY, args, agent_->ozyEnv());
+  };
+  auto ran = exec(agent_->url(), {"0", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"});
+  EXPECT_EQ(ran.exitCode, 3) << ran.stderrText;
+  EXPECT_EQ(ran.stdoutText, "hi\n");
+  EXPECT_NE(ran.stderrText.find("oops"), std::string::npos) << ran.stderrText;
+  EXPECT_NE(agent_->log().find("exec in talk instance 0 container say"), std::string::npos) << agent_->log();
+  auto missing = exec(agent_->url(), {"7", "--", "true"});
+  EXPECT_EQ(missing.exitCode, 4) << missing.stderrText;
+  EXPECT_NE(missing.stderrText.find("instance-not-found"), std::string::npos) << missing.stderrText;
+
+  // A second node with no room for the job (and nothing to run it with)
+  // answers the same, relaying to this one; a line printed after -f began
+  // comes through.
+  TempDir otherDir;
+  testing_support::AgentOptions o;
+  o.binary = OZY_BINARY;
+  o.node = node_ + "-b";
+  o.etcd = etcd_->endpoint();
+  o.memory = "16M";
+  o.dataDir = otherDir.path();
+  o.extraArgs = {"--token-file", dataDir_.path() + "/token"};
+  auto other = AgentProcess::start(o);
+  ASSERT_TRUE(other) << other.error();
+  auto viaOther = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--address", (*other)->url()});
+    return testing_support::runOzy(OZY_BINARY, args, agent_->ozyEnv());
+  };
+  auto relayed = viaOther({"job", "logs", "talk", "0"});
+  ASSERT_EQ(relayed.exitCode, 0) << relayed.stderrText << (*other)->log();
+  EXPECT_NE(relayed.stdoutText.find("out-1\n"), std::string::npos) << relayed.stdoutText;
+  EXPECT_NE(relayed.stdoutText.find("err-1\n"), std::string::npos) << relayed.stdoutText;
+  auto relayedExec = exec((*other)->url(), {"0", "--", "sh", "-c", "exit 5"});
+  EXPECT_EQ(relayedExec.exitCode, 5) << relayedExec.stderrText;
+  EXPECT_NE(agent_->log().find("relayed by " + node_ + "-b"), std::string::npos) << agent_->log();
+
+  // -f through the other node: a line the container prints after the
+  // follow began arrives.
+  const std::string followed = run(fmt::format("OZY_TOKEN={} timeout 3 {} job logs talk 0 -f --tail 0 --address {}",
+                                                agent_->token(), OZY_BINARY, (*other)->url()));
+  EXPECT_NE(followed.find("tick-"), std::string::npos) << followed;
+  EXPECT_EQ(followed.find("out-1"), std::string::npos) << followed;
+}
+
 TEST_F(NodeAgentTest, HealthFlipsAndDnsRecordsFollow) {
   submit("web", webJob("web", 1));
   ASSERT_TRUE(waitFor([&] { return allIn("web", 1, InstanceState::kHealthy); }, 60s)) << describe("web");

@@ -1,0 +1,176 @@
+// `ozy job logs` and `ozy job exec`: an instance's output and a command run
+// in it, through any agent (which relays to the instance's node).
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/api_call.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "job/job_parser.h"
+
+namespace ozy {
+namespace {
+
+using nlohmann::json;
+
+struct LogsOptions {
+  std::string job;
+  std::string instance;  // empty: the job's first placed instance
+  std::string container;
+  std::int64_t tail = -1;  // -1: all
+  std::string since;
+  bool follow = false;
+  bool stdoutOnly = false;
+  bool stderrOnly = false;
+  bool mark = false;
+  bool timestamps = false;
+};
+
+std::string encodeQueryValue(std::string_view text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+bool checkJob(const std::string& name) {
+  if (isDnsLabel(name)) return true;
+  std::cerr << fmt::format("error: \"{}\" is not a job name (a DNS label)\n", printable(name));
+  return false;
+}
+
+// The instance to read when none was named: the lowest id placed on a node.
+int defaultInstance(const ApiCallOptions& api, const std::string& job, std::string& out) {
+  json info;
+  if (int code = fetch(api, "GET", "/v1/jobs/" + job, "", info); code != exit_code::kOk) return code;
+  for (const auto& i : info.value("instances", json::array())) {
+    if (i.contains("node") && i["node"].is_string()) {
+      out = std::to_string(i.value("id", 0));
+      std::cerr << fmt::format("instance {} of {} (on node {})\n", out, job, printable(i["node"].get<std::string>()));
+      return exit_code::kOk;
+    }
+  }
+  std::cerr << fmt::format("error: job {} has no placed instance\n", job);
+  return exit_code::kConflict;
+}
+
+int runLogs(const ApiCallOptions& api, LogsOptions o) {
+  if (!checkJob(o.job)) return exit_code::kUsage;
+  if (o.stdoutOnly && o.stderrOnly) {
+    std::cerr << "error: --stdout and --stderr exclude each other (neither: both streams)\n";
+    return exit_code::kUsage;
+  }
+  if (o.instance.empty()) {
+    if (int code = defaultInstance(api, o.job, o.instance); code != exit_code::kOk) return code;
+  }
+  std::string path = fmt::format("/v1/jobs/{}/instances/{}/logs?stream={}", o.job, encodeQueryValue(o.instance),
+                                 o.stdoutOnly ? "stdout" : o.stderrOnly ? "stderr" : "all");
+  if (!o.container.empty()) path += "&container=" + encodeQueryValue(o.container);
+  if (o.tail >= 0) path += fmt::format("&tail={}", o.tail);
+  if (!o.since.empty()) path += "&since=" + encodeQueryValue(o.since);
+  if (o.follow) path += "&follow=true";
+  if (o.mark) path += "&mark=true";
+  if (o.timestamps) path += "&timestamps=true";
+  auto client = apiClient(api, std::chrono::seconds(30));
+  if (!client) return exit_code::kUsage;
+  int status = 0;
+  std::string problemBody;
+  http::StreamHandlers handlers;
+  handlers.onHead = [&](int s, const http::Headers&) {
+    status = s;
+    return true;
+  };
+  handlers.onChunk = [&](std::string_view piece) {
+    if (status >= 300) {
+      problemBody.append(piece);
+      return true;
+    }
+    // The container's own bytes, as it wrote them: a terminal shows them as
+    // it would the container's. Written straight out, so -f keeps up.
+    return ::write(STDOUT_FILENO, piece.data(), piece.size()) == static_cast<ssize_t>(piece.size());
+  };
+  auto done = client->stream(http::ClientRequest{"GET", path, {}, ""}, handlers);
+  if (!done) {
+    std::cerr << "error: " << done.error() << "\n  is an agent running there? Set --address or OZY_ADDR.\n";
+    return exit_code::kUnavailable;
+  }
+  if (status >= 300) return exitCodeForProblem(status, problemBody, api.json());
+  return exit_code::kOk;
+}
+
+struct ExecOptions {
+  std::string job;
+  std::string instance;
+  std::string container;
+  std::int64_t timeoutSeconds = 30;
+  std::vector<std::string> command;
+};
+
+int runExec(const ApiCallOptions& api, const ExecOptions& o) {
+  if (!checkJob(o.job)) return exit_code::kUsage;
+  if (o.command.empty()) {
+    std::cerr << "error: give the command after --, e.g. ozy job exec web 0 -- ls /\n";
+    return exit_code::kUsage;
+  }
+  json body{{"command", o.command}, {"timeoutSeconds", o.timeoutSeconds}};
+  if (!o.container.empty()) body["container"] = o.container;
+  json answer;
+  const int code = fetch(api, "POST", fmt::format("/v1/jobs/{}/instances/{}/exec", o.job, encodeQueryValue(o.instance)),
+                         body.dump(), answer);
+  if (code != exit_code::kOk) return code;
+  if (api.json()) {
+    std::cout << answer.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+  } else {
+    std::cout << answer.value("stdout", "") << std::flush;
+    std::cerr << answer.value("stderr", "");
+    if (answer.value("truncated", false)) std::cerr << "[ozy: the output was cut at 1 MiB per stream]\n";
+  }
+  // The command's own exit code is the CLI's, as with ssh and kubectl exec.
+  return answer.value("exitCode", exit_code::kUnavailable);
+}
+
+}  // namespace
+
+void addInstanceCommands(CLI::App& app, Action& action) {
+  CLI::App* job = app.get_subcommand("job");
+  auto api = std::make_shared<ApiCallOptions>();
+
+  auto logs = std::make_shared<LogsOptions>();
+  auto* logsCmd = job->add_subcommand("logs", "Print an instance's container output (stdout and stderr)");
+  logsCmd->add_option("NAME", logs->job, "Job name")->required();
+  logsCmd->add_option("INSTANCE", logs->instance, "Instance id (default: the first placed)");
+  logsCmd->add_option("-c,--container", logs->container, "Container (needed when the job has several)");
+  logsCmd->add_option("--tail", logs->tail, "Only the last N lines")->check(CLI::Range(0, 1000000));
+  logsCmd->add_option("--since", logs->since, "Only lines logged in the last DURATION, e.g. 10m");
+  logsCmd->add_flag("-f,--follow", logs->follow, "Keep printing new output until Ctrl-C or the container stops");
+  logsCmd->add_flag("--stdout", logs->stdoutOnly, "Only standard output");
+  logsCmd->add_flag("--stderr", logs->stderrOnly, "Only standard error");
+  logsCmd->add_flag("--mark", logs->mark, "Begin each line with the stream it came from (stdout: or stderr:)");
+  logsCmd->add_flag("-t,--timestamps", logs->timestamps, "Begin each line with when it was logged");
+  addApiOptions(logsCmd, *api);
+  logsCmd->callback([api, logs, &action] { action = [api, logs] { return runLogs(*api, *logs); }; });
+
+  auto exec = std::make_shared<ExecOptions>();
+  auto* execCmd = job->add_subcommand("exec", "Run a command in an instance's container; its exit code is ozy's");
+  execCmd->add_option("NAME", exec->job, "Job name")->required();
+  execCmd->add_option("INSTANCE", exec->instance, "Instance id")->required();
+  execCmd->add_option("-c,--container", exec->container, "Container (needed when the job has several)");
+  execCmd->add_option("--timeout", exec->timeoutSeconds, "Seconds the command may run")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
+  execCmd->add_option("COMMAND", exec->command, "The command and its arguments, after --")->required();
+  addApiOptions(execCmd, *api);
+  execCmd->callback([api, exec, &action] { action = [api, exec] { return runExec(*api, *exec); }; });
+}
+
+}  // namespace ozy
