@@ -32,6 +32,7 @@
 #include "ingress/ingress.h"
 #include "ingress/route_follower.h"
 #include "dns/skydns.h"
+#include "events/event_log.h"
 #include "runtime/podman_runtime.h"
 #include "runtime/podman_service.h"
 #include "runtime/registry_auth.h"
@@ -439,7 +440,7 @@ Result<bool, std::string> startIngress(const AgentConfig& config, Store& store, 
 Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& store,
                                            NodeRegistration& registration, const std::string& node,
                                            const std::string& address, PodPolicy policy,
-                                           metrics::Metrics& metrics, NodeRuntime& out) {
+                                           metrics::Metrics& metrics, EventLog& events, NodeRuntime& out) {
   if (!config.dns.empty()) {
     auto where = parseListen(config.dns);
     if (!where) return fail("--dns: " + where.error());
@@ -538,6 +539,7 @@ Result<bool, std::string> startNodeRuntime(const AgentConfig& config, Store& sto
   sc.registries = std::move(registries).value();
   sc.parallelPulls = static_cast<std::size_t>(std::max(1, config.parallelPulls));
   sc.metrics = &metrics;
+  sc.events = &events;
   if (config.podNetwork != "host") {
     auto network = startPodNetwork(config, store, address);
     if (!network) return fail(network.error());
@@ -681,6 +683,17 @@ int runAgent(const AgentConfig& config) {
   // its collectors read.
   metrics::Metrics metrics;
   metrics.addCollector(metrics::processCollector());
+  // Every part of the agent records what happens to instances here.
+  EventLogOptions eventOptions;
+  eventOptions.node = node;
+  eventOptions.maxPerJob = config.eventsKept;
+  eventOptions.maxTxnOps = config.maxTxnOps;
+  eventOptions.nowMs = wallClockMs;
+  auto eventMaxAge = durationFlag("events-max-age", config.eventsMaxAge);
+  if (!eventMaxAge) return fatal(eventMaxAge.error());
+  eventOptions.maxAge = std::max(std::chrono::seconds(6), std::chrono::duration_cast<std::chrono::seconds>(*eventMaxAge));
+  auto eventLog = EventLog::start(**store, eventOptions);
+  if (!eventLog) return fatal("events: " + eventLog.error());
 
   ControlPlaneOptions controlOptions;
   controlOptions.maxTxnOps = config.maxTxnOps;
@@ -688,6 +701,7 @@ int runAgent(const AgentConfig& config) {
   controlOptions.versionsKept = config.versionsKept;
   controlOptions.maxWaiting = std::max(1, config.apiThreads / 2);
   controlOptions.metrics = &metrics;
+  controlOptions.events = eventLog->get();
   controlOptions.nowMs = wallClockMs;
   controlOptions.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -766,7 +780,7 @@ int runAgent(const AgentConfig& config) {
   }
   PodPolicy policy{address, *allowedHostIps, *allowedCapabilities, record.reservedPorts};
   if (auto started = startNodeRuntime(config, **store, **registration, node, address,
-                                      std::move(policy), metrics, nodeRuntime);
+                                      std::move(policy), metrics, **eventLog, nodeRuntime);
       !started) {
     nodeRuntime.stop();
     (*server)->stop();
@@ -834,6 +848,7 @@ int runAgent(const AgentConfig& config) {
   nodeRuntime.stop();
   if (nodeRuntime.network) releaseSubnetIfLeaving(**store, node, *nodeRuntime.network);
   (*registration)->stop(false);
+  (*eventLog)->stop();  // writes what is queued, within its deadline
   if (cache) (*cache)->stop();
   return 0;
 }

@@ -43,6 +43,8 @@ struct AgentConfig {
   std::string pendingInterval = "10s";  // looks for pending instances that now fit
   std::string deployInterval = "250ms"; // looks at the deployments it drives
   std::size_t versionsKept = 10;        // versions kept per job (docs/jobs.md#update)
+  std::size_t eventsKept = 200;         // events kept per job (ozy job events)
+  std::string eventsMaxAge = "1h";      // and for how long
 
   // Running instances (issue 4).
   std::string runtime = "podman";  // or "none": schedule only, run nothing

@@ -9,6 +9,7 @@
 
 #include "agent/health_probe.h"
 #include "dns/skydns.h"
+#include "events/event_log.h"
 #include "job/capabilities.h"
 #include "job/job_parser.h"
 #include "job/units.h"
@@ -941,16 +942,54 @@ bool NodeSupervisor::startContainer(const Action& action, bool restart, const st
 
 void NodeSupervisor::countRestart(const Action& action, const std::string& name,
                                   const std::map<InstanceKey, const DesiredInstance*>& wanted) {
-  if (!config_.metrics) return;
+  if (!config_.metrics && !config_.events) return;
   bool oomKilled = false;
+  std::optional<int> exitCode;
   if (auto state = runtime_.inspectContainer(name)) {
     // podman 4.3 with runc on cgroup v1 does not always notice the OOM
     // killer: SIGKILL's exit code under a memory limit is the hint.
     const auto want = wanted.find({action.job, action.id});
     const Container* declared = want == wanted.end() ? nullptr : want->second->spec->findContainer(action.container);
     oomKilled = state->oomKilled || (state->exitCode == 137 && declared && declared->memory > 0);
+    if (state->status == runtime::ContainerStatus::kExited) exitCode = state->exitCode;
   }
-  config_.metrics->containerRestarted(action.job, action.container, oomKilled);
+  if (config_.metrics) config_.metrics->containerRestarted(action.job, action.container, oomKilled);
+  if (config_.events) {
+    Event e;
+    e.atMs = config_.nowMs();
+    e.job = action.job;
+    e.instance = action.id;
+    e.node = config_.node;
+    e.kind = oomKilled ? EventKind::kOomKilled : EventKind::kRestarted;
+    e.exitCode = exitCode;
+    e.message = fmt::format("container {} {}: {}", action.container,
+                            oomKilled ? "was killed for going over its memory limit, restarting" : "restarting",
+                            action.reason);
+    config_.events->record(std::move(e));
+  }
+}
+
+void NodeSupervisor::recordState(const DesiredInstance& d, const InstanceStatus& status) {
+  if (!config_.events) return;
+  std::optional<EventKind> kind;
+  switch (status.state) {
+    case InstanceState::kStarting: kind = EventKind::kStarted; break;
+    case InstanceState::kHealthy: kind = EventKind::kHealthy; break;
+    case InstanceState::kUnhealthy: kind = EventKind::kUnhealthy; break;
+    case InstanceState::kFailed: kind = EventKind::kFailed; break;
+    case InstanceState::kStopping: kind = EventKind::kDrained; break;
+    default: break;
+  }
+  if (!kind) return;
+  Event e;
+  e.atMs = config_.nowMs();
+  e.job = d.job;
+  e.instance = d.id;
+  e.node = config_.node;
+  e.kind = *kind;
+  if (d.version != 0) e.version = d.version;
+  e.message = status.reason.empty() ? std::string(toString(status.state)) : status.reason;
+  config_.events->record(std::move(e));
 }
 
 void NodeSupervisor::putIfChanged(std::map<std::string, Published>& cache, const std::string& key,
@@ -1150,7 +1189,10 @@ void NodeSupervisor::publish(const std::vector<DesiredInstance>& desired,
       lastServing_[{d.job, d.id}] = status;
     }
     auto& since = stateSince_[{d.job, d.id}];
-    if (since.second == 0 || since.first != status.state) since = {status.state, config_.nowMs()};
+    if (since.second == 0 || since.first != status.state) {
+      since = {status.state, config_.nowMs()};
+      recordState(d, status);
+    }
     status.sinceMs = since.second;
     putIfChanged(statusWritten_, keys::status(d.job, d.id), encode(status));
     if (config_.domain.empty()) continue;

@@ -49,6 +49,8 @@ class Metrics;
 
 namespace ozy {
 
+class EventLog;
+
 // The ids of every pod's user namespace: container uid and gid 0 to 65535
 // are host ids from 2147483647, the start of the range scripts/setup.sh
 // gives podman's "containers" user in /etc/subuid and /etc/subgid. One map
@@ -104,6 +106,9 @@ struct SupervisorConfig {
   std::function<std::int64_t()> steadyMs;  // monotonic: restart back-off, pass timing
   // Restarts, OOM kills and health checks; null: not measured.
   metrics::Metrics* metrics = nullptr;
+  // Where the node records what happened to its instances (pod created,
+  // each change of state, restarts with their exit code); null: nowhere.
+  EventLog* events = nullptr;
 };
 
 // The labels that mark a pod as this agent's.
@@ -224,8 +229,9 @@ class NodeSupervisor {
   Result<std::optional<std::string>, StoreError> movedTo(const std::string& job, std::uint32_t id);
   bool startContainer(const Action& action, bool restart, const std::string& podId,
                       const std::map<InstanceKey, const DesiredInstance*>& wanted);
-  // Counts a restart in the metrics, with whether the OOM killer ended the
-  // container (the engine is asked before the restart wipes its state).
+  // Counts a restart in the metrics and records it in the job's events,
+  // with its exit code and whether the OOM killer ended the container (the
+  // engine is asked before the restart wipes its state).
   void countRestart(const Action& action, const std::string& name,
                     const std::map<InstanceKey, const DesiredInstance*>& wanted);
   void forgetLeftovers();
@@ -255,6 +261,8 @@ class NodeSupervisor {
   void seedFromStatus(const std::vector<DesiredInstance>& desired);
   // Keeps what instanceCounts() answers, from the states just reported.
   void noteStates(const std::vector<DesiredInstance>& desired);
+  // An instance's new state, in its job's events.
+  void recordState(const DesiredInstance& d, const InstanceStatus& status);
   mutable std::mutex countsMutex_;
   std::map<std::pair<std::string, std::string>, std::size_t> stateCounts_;
   // For back-off and scheduling: immune to the wall clock being set.

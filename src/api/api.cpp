@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/docs.h"
+#include "events/event.h"
+#include "events/event_reader.h"
 #include "common/append_numbers.h"
 #include "job/capabilities.h"
 #include "job/job_format.h"
@@ -218,6 +220,10 @@ class Api {
         if (req.method != "GET") return methodNotAllowed(req, "GET");
         return version(name, s[4]);
       }
+      if (s.size() == 4 && s[3] == "events") {
+        if (req.method != "GET") return methodNotAllowed(req, "GET");
+        return events(name, req);
+      }
       if (s.size() == 4 && s[3] == "deployment") {
         if (req.method != "GET") return methodNotAllowed(req, "GET");
         return deployment(name, req);
@@ -270,7 +276,12 @@ class Api {
       }
       jobs.push_back(std::move(item));
     }
-    return jsonResponse(200, {{"node", options_.nodeName}, {"nodes", nodesJson(read->nodes)}, {"jobs", std::move(jobs)}});
+    json events = json::array();
+    for (const auto& e : read->recentEvents) events.push_back(json(toJson(e)));
+    return jsonResponse(200, {{"node", options_.nodeName},
+                              {"nodes", nodesJson(read->nodes)},
+                              {"jobs", std::move(jobs)},
+                              {"events", std::move(events)}});
   }
 
   json nodesJson(const std::vector<NodeInfo>& nodes) const {
@@ -378,28 +389,60 @@ class Api {
     return out;
   }
 
-  http::Response deployment(const std::string& name, const http::Request& req) {
-    // A blocking read: with ?index=R the answer waits (up to ?wait, 30 s
-    // by default, at most 1 min: an agent stopping waits for it) until the deployment, the job or one of its
-    // instances' reports changed after revision R.
+  // A blocking read's ?index=R and ?wait= (30 s by default, at most 1 min:
+  // an agent stopping waits for it).
+  struct BlockingRead {
     std::int64_t index = 0;
     std::chrono::milliseconds wait{30'000};
+  };
+  static Result<BlockingRead, Problem> blockingRead(const http::Request& req) {
+    BlockingRead out;
     if (auto v = req.queryParameter("index")) {
       auto n = parseNumber(*v);
       if (!n || *n > (std::uint64_t{1} << 62)) {
-        return problem(makeProblem(problems::kBadRequest, "index must be a revision number."));
+        return fail(makeProblem(problems::kBadRequest, "index must be a revision number."));
       }
-      index = static_cast<std::int64_t>(*n);
+      out.index = static_cast<std::int64_t>(*n);
     }
     if (auto v = req.queryParameter("wait")) {
       auto d = parseDuration(*v);
       if (!d || *d > std::chrono::minutes(1)) {
-        return problem(makeProblem(problems::kBadRequest,
-                                   "wait must be a duration of at most 1m, e.g. 30s."));
+        return fail(makeProblem(problems::kBadRequest, "wait must be a duration of at most 1m, e.g. 30s."));
       }
-      wait = *d;
+      out.wait = *d;
     }
-    if (index > 0) control_.waitForJobChange(name, index, wait);
+    return out;
+  }
+
+  // GET /v1/jobs/NAME/events: the newest `limit` events (100 by default),
+  // oldest first; with ?index=R those after revision R, waiting for one as
+  // a blocking read does.
+  http::Response events(const std::string& name, const http::Request& req) {
+    auto read = blockingRead(req);
+    if (!read) return problem(read.error());
+    EventQuery query;
+    if (auto v = req.queryParameter("limit")) {
+      auto n = parseNumber(*v);
+      if (!n || *n < 1 || *n > 1000) return problem(makeProblem(problems::kBadRequest, "limit must be 1 to 1000."));
+      query.limit = static_cast<std::size_t>(*n);
+    }
+    query.afterRevision = read->index;
+    if (read->index > 0) control_.waitForEvents(name, read->index, read->wait);
+    auto page = control_.events(name, query);
+    if (!page) return problem(page.error());
+    json list = json::array();
+    for (const auto& e : page->events) list.push_back(json(toJson(e.event)));
+    http::Response r = jsonResponse(200, {{"events", std::move(list)}, {"index", page->revision}, {"more", page->more}});
+    r.headers.set("X-Ozy-Index", std::to_string(page->revision));
+    return r;
+  }
+
+  http::Response deployment(const std::string& name, const http::Request& req) {
+    // A blocking read: with ?index=R the answer waits until the deployment,
+    // the job or one of its instances' reports changed after revision R.
+    auto read = blockingRead(req);
+    if (!read) return problem(read.error());
+    if (read->index > 0) control_.waitForJobChange(name, read->index, read->wait);
     auto info = control_.job(name);
     if (!info) return problem(info.error());
     if (!info->deployment) {

@@ -281,6 +281,11 @@ void addClusterCommands(CLI::App& app, Action& action) {
   agent->add_option("--deploy-interval", config->deployInterval,
                     "How often to look at the deployments this node drives")
       ->capture_default_str();
+  agent->add_option("--events-kept", config->eventsKept, "Events kept per job (ozy job events)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  agent->add_option("--events-max-age", config->eventsMaxAge, "How long events are kept (6s at least)")
+      ->capture_default_str();
   agent->add_option("--versions-kept", config->versionsKept,
                     "Versions of each job kept for history and reverts")
       ->check(CLI::Range(1, 1000))

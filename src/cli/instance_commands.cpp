@@ -1,9 +1,14 @@
-// `ozy job logs` and `ozy job exec`: an instance's output and a command run
-// in it, through any agent (which relays to the instance's node).
+// `ozy job logs`, `ozy job exec` and `ozy job events`: an instance's output
+// and a command run in it, through any agent (which relays to the instance's
+// node), and what happened to a job's instances.
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -139,6 +144,77 @@ int runExec(const ApiCallOptions& api, const ExecOptions& o) {
   return answer.value("exitCode", exit_code::kUnavailable);
 }
 
+struct EventsOptions {
+  std::string job;
+  std::size_t limit = 50;
+  bool follow = false;
+};
+
+// "2026-12-01 21:40:03.512" in UTC, from milliseconds since the epoch.
+std::string eventTime(std::int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+  return fmt::format("{}.{:03}", text, ms % 1000);
+}
+
+void printEvents(const json& events) {
+  for (const auto& e : events) {
+    const json& instance = e.value("instance", json());
+    std::string line = fmt::format("{}  {:<9} {:<12} {:<12}", eventTime(e.value("atMs", std::int64_t{0})),
+                                   instance.is_number() ? "#" + std::to_string(instance.get<std::uint32_t>()) : "-",
+                                   printable(e.value("node", "")), printable(e.value("kind", "")));
+    if (e.contains("exitCode")) line += fmt::format(" exit {}", e.value("exitCode", 0));
+    line += "  " + printable(e.value("message", ""));
+    std::cout << line << '\n';
+  }
+  std::cout << std::flush;
+}
+
+int runEvents(const ApiCallOptions& api, const EventsOptions& o) {
+  if (!checkJob(o.job)) return exit_code::kUsage;
+  json page;
+  if (int code = fetch(api, "GET", fmt::format("/v1/jobs/{}/events?limit={}", o.job, o.limit), "", page);
+      code != exit_code::kOk) {
+    return code;
+  }
+  if (api.json() && !o.follow) {
+    std::cout << page.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    return exit_code::kOk;
+  }
+  if (api.json()) {
+    for (const auto& e : page.value("events", json::array())) std::cout << e.dump() << '\n';
+  } else {
+    std::cout << "TIME (UTC)               INSTANCE  NODE         EVENT\n";
+    printEvents(page.value("events", json::array()));
+  }
+  if (!o.follow) return exit_code::kOk;
+  // Blocking reads from the revision the last answer was read at: every
+  // event once, in the order etcd took them, until Ctrl-C.
+  std::int64_t index = page.value("index", std::int64_t{0});
+  for (int failures = 0;;) {
+    json next;
+    const int code =
+        fetch(api, "GET", fmt::format("/v1/jobs/{}/events?index={}&wait=30s&limit=1000", o.job, index), "", next);
+    if (code == exit_code::kConflict) return code;  // the job is gone
+    if (code != exit_code::kOk) {
+      if (++failures > 5) return code;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    failures = 0;
+    if (api.json()) {
+      for (const auto& e : next.value("events", json::array())) std::cout << e.dump() << '\n';
+      std::cout << std::flush;
+    } else {
+      printEvents(next.value("events", json::array()));
+    }
+    index = std::max(index, next.value("index", index));
+  }
+}
+
 }  // namespace
 
 void addInstanceCommands(CLI::App& app, Action& action) {
@@ -159,6 +235,16 @@ void addInstanceCommands(CLI::App& app, Action& action) {
   logsCmd->add_flag("-t,--timestamps", logs->timestamps, "Begin each line with when it was logged");
   addApiOptions(logsCmd, *api);
   logsCmd->callback([api, logs, &action] { action = [api, logs] { return runLogs(*api, *logs); }; });
+
+  auto events = std::make_shared<EventsOptions>();
+  auto* eventsCmd = job->add_subcommand("events", "What happened to a job's instances, newest last");
+  eventsCmd->add_option("NAME", events->job, "Job name")->required();
+  eventsCmd->add_option("-n,--limit", events->limit, "How many of the newest to show")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  eventsCmd->add_flag("-f,--follow", events->follow, "Keep printing new events until Ctrl-C");
+  addApiOptions(eventsCmd, *api);
+  eventsCmd->callback([api, events, &action] { action = [api, events] { return runEvents(*api, *events); }; });
 
   auto exec = std::make_shared<ExecOptions>();
   auto* execCmd = job->add_subcommand("exec", "Run a command in an instance's container; its exit code is ozy's");

@@ -1,6 +1,8 @@
 // `ozy status`: the cluster at a glance through any agent's API: its nodes,
 // its jobs with their instances healthy of wanted and any deployment under
 // way (GET /v1/status).
+#include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -67,6 +69,21 @@ void show(const json& status) {
                   other.empty() ? "-" : other, deployment});
   }
   jobTable.print(std::cout);
+  const json& events = status.value("events", json::array());
+  if (events.empty()) return;
+  std::cout << "\nrecent events (ozy job events NAME for more):\n";
+  Table eventTable({"AGE", "JOB", "INSTANCE", "EVENT", "MESSAGE"});
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  for (const auto& e : events) {
+    const json& instance = e.value("instance", json());
+    const std::int64_t ageS = std::max<std::int64_t>(0, (now - e.value("atMs", now)) / 1000);
+    eventTable.add({ageS < 120 ? fmt::format("{}s", ageS) : fmt::format("{}m", ageS / 60),
+                    printable(e.value("job", "")),
+                    instance.is_number() ? "#" + std::to_string(instance.get<std::uint32_t>()) : "-",
+                    printable(e.value("kind", "")), printable(e.value("message", "")).substr(0, 80)});
+  }
+  eventTable.print(std::cout);
 }
 
 }  // namespace

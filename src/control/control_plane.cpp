@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/snapshot_cache.h"
+#include "events/event_log.h"
 #include "metrics/metrics.h"
 #include "deploy/deployment_step.h"
 #include "deploy/spec_change.h"
@@ -456,6 +457,43 @@ void ControlPlane::backOff(int attempt) {
   if (options_.sleep) options_.sleep(std::chrono::milliseconds(static_cast<std::int64_t>(r % window)));
 }
 
+void ControlPlane::recordCommit(std::string_view operation, const std::string& jobName, const CommitPlan& plan) {
+  if (!options_.events || operation == "stop") return;  // a stopped job's log goes with it
+  const std::int64_t now = options_.nowMs ? options_.nowMs() : 0;
+  const bool replacing = operation == "replace";
+  const std::uint64_t version = plan.job.specVersion;
+  for (const auto& p : plan.placed) {
+    Event e;
+    e.atMs = now;
+    e.job = jobName;
+    e.instance = p.id;
+    e.node = p.node;
+    e.kind = replacing ? EventKind::kReplaced : EventKind::kPlaced;
+    e.version = version;
+    e.message = fmt::format("{} on node {} ({})", replacing ? "placed again" : "placed", p.node, operation);
+    options_.events->record(std::move(e));
+  }
+  for (const auto& p : plan.removed) {
+    Event e;
+    e.atMs = now;
+    e.job = jobName;
+    e.instance = p.id;
+    e.node = p.node;
+    e.kind = EventKind::kRemoved;
+    e.message = p.node.empty() ? fmt::format("dropped while pending ({})", operation)
+                               : fmt::format("taken off node {} ({})", p.node, operation);
+    options_.events->record(std::move(e));
+  }
+  if (operation != "deploy-step" && !plan.job.pending.empty()) {
+    Event e;
+    e.atMs = now;
+    e.job = jobName;
+    e.kind = EventKind::kPending;
+    e.message = fmt::format("{} instances wait for room ({})", plan.job.pending.size(), operation);
+    options_.events->record(std::move(e));
+  }
+}
+
 Problem ControlPlane::contention(const std::string& jobName) const {
   return makeProblem(
       problems::kScheduleContention,
@@ -520,6 +558,7 @@ Result<ChangeResult, Problem> ControlPlane::commitWithRetry(std::string_view ope
     if (!outcome) return fail(std::move(outcome).error());
     if (outcome->revision) {
       if (cache_) cache_->applyCommit(*decided, *outcome->revision);
+      recordCommit(operation, jobName, *decided);
       return ChangeResult{std::move(decided->job), std::move(decided->placed),
                           std::move(decided->removed), *outcome->revision};
     }
@@ -798,6 +837,7 @@ Result<DeploymentRecord, Problem> ControlPlane::promote(const std::string& name)
 
 Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& name) {
   DeployStepResult out;
+  std::string stepNote;  // what the step that was committed did, for the job's events
   auto result = commitWithRetry("deploy-step", name, nullptr,
                                 [&](const ClusterSnapshot& snap) -> Result<CommitPlan, Problem> {
     out = DeployStepResult{};
@@ -816,6 +856,11 @@ Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& na
     out.active = step.next.active();
     out.lookAgainAtMs = step.lookAgainAtMs;
     if (step.kind == StepKind::kWait) return CommitPlan{};
+    // Only a step that moves the deployment is news; a new "waiting for ..."
+    // message is in `ozy job status`.
+    stepNote.clear();
+    if (step.kind != StepKind::kAdvance || step.place > 0 || !step.remove.empty()) stepNote = fmt::format("deployment of version {}: {}{}{}", current.record.version,
+                           toString(step.next.state), step.next.message.empty() ? "" : ", ", step.next.message);
     DeployStepWrite write;
     write.deployment = current;
     write.next = step.next;
@@ -873,6 +918,14 @@ Result<DeployStepResult, Problem> ControlPlane::deployStep(const std::string& na
   });
   if (!result) return fail(std::move(result).error());
   out.wrote = result->revision != 0;
+  if (out.wrote && options_.events && !stepNote.empty()) {
+    Event e;
+    e.atMs = options_.nowMs ? options_.nowMs() : 0;
+    e.job = name;
+    e.kind = EventKind::kDeployment;
+    e.message = std::move(stepNote);
+    options_.events->record(std::move(e));
+  }
   return out;
 }
 
@@ -1131,7 +1184,21 @@ Result<ClusterOverview, Problem> ControlPlane::overview() {
       if (job != byName.end() && record) job->second.deployment = std::move(record).value();
     }
   }
-  for (auto& [name, job] : byName) out.jobs.push_back(std::move(job));
+  for (auto& [name, job] : byName) {
+    // A read per job: the log has no cluster-wide order to page through.
+    if (out.jobs.size() < kOverviewEventJobs) {
+      if (auto page = readEvents(store_, name, EventQuery{kOverviewEvents, 0})) {
+        for (auto& e : page->events) out.recentEvents.push_back(std::move(e.event));
+      }
+    }
+    out.jobs.push_back(std::move(job));
+  }
+  std::sort(out.recentEvents.begin(), out.recentEvents.end(),
+            [](const Event& a, const Event& b) { return a.atMs < b.atMs; });
+  if (out.recentEvents.size() > kOverviewEvents) {
+    out.recentEvents.erase(out.recentEvents.begin(),
+                           out.recentEvents.end() - static_cast<std::ptrdiff_t>(kOverviewEvents));
+  }
   return out;
 }
 

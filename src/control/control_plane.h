@@ -32,6 +32,8 @@ class Metrics;
 
 namespace ozy {
 
+class EventLog;
+
 struct ControlPlaneOptions {
   int maxAttempts = 16;  // commits tried before schedule-contention
   // etcd's --max-txn-ops: a plan needing more operations is refused with
@@ -52,6 +54,9 @@ struct ControlPlaneOptions {
   int maxWaiting = 4;
   // Commit outcomes and times, by operation; null: not measured.
   metrics::Metrics* metrics = nullptr;
+  // Where this agent's commits record what they did to instances (placed,
+  // pending, re-placed, removed, deployment steps); null: nowhere.
+  EventLog* events = nullptr;
 };
 
 struct NodeInfo {
@@ -96,7 +101,12 @@ struct JobOverview {
 struct ClusterOverview {
   std::vector<NodeInfo> nodes;
   std::vector<JobOverview> jobs;
+  // The newest events of all jobs together, oldest first (of the first
+  // kOverviewEventJobs jobs by name, kOverviewEvents at most).
+  std::vector<Event> recentEvents;
 };
+inline constexpr std::size_t kOverviewEvents = 10;
+inline constexpr std::size_t kOverviewEventJobs = 100;
 
 // What running a job file did to the job (docs/jobs.md#update).
 enum class JobChange {
@@ -226,6 +236,8 @@ class ControlPlane {
   Result<ChangeResult, Problem> commitWithRetry(std::string_view operation, const std::string& jobName,
                                                 const Problem* exists, const PlanFunction& plan);
   Problem contention(const std::string& jobName) const;
+  // Records in the job's events what a commit did to its instances.
+  void recordCommit(std::string_view operation, const std::string& jobName, const CommitPlan& plan);
   void backOff(int attempt);
 
   Store& store_;

@@ -552,6 +552,7 @@ CommitPlan planStop(const ClusterSnapshot& snapshot, const JobEntry& entry) {
   plan.deletes.push_back(keys::job(name));
   plan.deletes.push_back(keys::deployment(name));
   plan.deletePrefixes.push_back(keys::versionsOf(name));
+  plan.deletePrefixes.push_back(keys::eventsOf(name));
   plan.job.nodes.clear();
   plan.job.pending.clear();
   return plan;

@@ -285,6 +285,9 @@ TEST_F(Cluster, StatusShowsNodesJobsHealthyOfWantedAndDeploymentsUnderWay) {
   EXPECT_THAT(shown.stdoutText, HasSubstr("node-2"));
   EXPECT_THAT(shown.stdoutText, ::testing::ContainsRegex("web +1 +1/2 +0 +1 unhealthy +version 1 running"));
   EXPECT_THAT(shown.stdoutText, ::testing::ContainsRegex("db +1 +0/1"));
+  // The placements are the newest events.
+  EXPECT_THAT(shown.stdoutText, HasSubstr("recent events"));
+  EXPECT_THAT(shown.stdoutText, ::testing::ContainsRegex("web +#1 +placed"));
 }
 
 TEST_F(Cluster, AnswersAProblemNotAHangWhenEtcdIsDown) {

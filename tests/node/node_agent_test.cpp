@@ -654,6 +654,23 @@ containers:
   EXPECT_EQ(run("promtool check metrics < " + file + " 2>&1; echo rc=$?"), "rc=0");
   // Without the token, nothing.
   EXPECT_EQ(run(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' {}/metrics", agent_->url())), "401");
+
+  // The job's events tell the story: placed, started, then killed for its
+  // memory and restarted, with SIGKILL's exit code.
+  testing_support::CommandResult events;
+  ASSERT_TRUE(waitFor([&] {
+    events = ozy({"job", "events", "hungry"});
+    return events.stdoutText.find("oom-killed") != std::string::npos;
+  }, 15s)) << events.stdoutText << events.stderrText;
+  EXPECT_NE(events.stdoutText.find("placed"), std::string::npos) << events.stdoutText;
+  EXPECT_NE(events.stdoutText.find("started"), std::string::npos) << events.stdoutText;
+  EXPECT_NE(events.stdoutText.find("exit 137"), std::string::npos) << events.stdoutText;
+  EXPECT_LT(events.stdoutText.find("placed"), events.stdoutText.find("oom-killed")) << events.stdoutText;
+  auto asJson = ozy({"job", "events", "hungry", "-o", "json"});
+  ASSERT_EQ(asJson.exitCode, 0) << asJson.stderrText;
+  const json page = json::parse(asJson.stdoutText);
+  ASSERT_TRUE(page["events"].is_array());
+  EXPECT_GT(page["index"].get<std::int64_t>(), 0);
 }
 
 TEST_F(NodeAgentTest, LogsAndExecThroughThisNodeAndThroughAnother) {
