@@ -688,6 +688,7 @@ int runAgent(const AgentConfig& config) {
   eventOptions.node = node;
   eventOptions.maxPerJob = config.eventsKept;
   eventOptions.maxTxnOps = config.maxTxnOps;
+  eventOptions.batchSize = std::min<std::size_t>(eventOptions.batchSize, config.maxTxnOps);
   eventOptions.nowMs = wallClockMs;
   auto eventMaxAge = durationFlag("events-max-age", config.eventsMaxAge);
   if (!eventMaxAge) return fatal(eventMaxAge.error());
@@ -747,6 +748,10 @@ int runAgent(const AgentConfig& config) {
   instanceConfig.token = *token;
   instanceConfig.peerCa = config.peerCa;
   instanceConfig.nowMs = wallClockMs;
+  instanceConfig.address = address;
+  // Execs and relayed execs hold a handler thread while they run: a quarter
+  // of them at most, so the rest of the API keeps answering.
+  instanceConfig.maxExecs = static_cast<std::size_t>(std::max(1, config.apiThreads / 4));
   api::InstanceApi instances(control, instanceConfig);
   http::Handler handler =
       makeApiHandler(control, ApiOptions{node, wallClockMs, *allowedCapabilities, [&store] {

@@ -31,7 +31,7 @@ metrics::Collector nodeCollector(NodeFigures figures) {
       for (const auto& [key, count] : f.supervisor->instanceCounts()) {
         scrape.gauge("ozy_instances",
                      "Instances on this node, by job and state as the node reports them",
-                     {{"job", key.first}, {"state", key.second}}, static_cast<double>(count));
+                     {{"job_name", key.first}, {"state", key.second}}, static_cast<double>(count));
       }
     }
     if (f.ingress) {
@@ -39,7 +39,7 @@ metrics::Collector nodeCollector(NodeFigures figures) {
         scrape.counter(
             "ozy_ingress_requests_total",
             "Requests this node's ingress answered, by job (empty: no job's host) and status code",
-            {{"job", c.job}, {"code", std::to_string(c.status)}}, static_cast<double>(c.count));
+            {{"job_name", c.job}, {"code", std::to_string(c.status)}}, static_cast<double>(c.count));
       }
       const std::vector<double> bounds(ingress::kRequestDurationBounds.begin(),
                                        ingress::kRequestDurationBounds.end());
@@ -48,7 +48,7 @@ metrics::Collector nodeCollector(NodeFigures figures) {
                          "Time this node's ingress took to answer a request, from its first byte "
                          "to the answer's "
                          "last, by job",
-                         {{"job", d.job}}, bounds,
+                         {{"job_name", d.job}}, bounds,
                          std::vector<std::uint64_t>(d.bucketCounts.begin(), d.bucketCounts.end()),
                          d.sumSeconds);
       }

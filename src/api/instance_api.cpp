@@ -6,6 +6,7 @@
 #include <future>
 #include <mutex>
 #include <stop_token>
+#include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
@@ -14,6 +15,8 @@
 
 #include "api/api_support.h"
 #include "http/http_problems.h"
+#include "http/request_target.h"
+#include "http/url.h"
 #include "job/job_parser.h"
 #include "job/units.h"
 #include "reconcile/reconciler.h"
@@ -30,17 +33,6 @@ constexpr std::size_t kMaxExecArgs = 256;
 constexpr std::size_t kMaxExecBytes = 64 << 10;
 constexpr std::int64_t kMaxExecSeconds = 300;
 
-std::string percentEncode(std::string_view text) {
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
 
 Problem badRequest(std::string detail) { return makeProblem(problems::kBadRequest, std::move(detail)); }
 
@@ -161,6 +153,11 @@ class Relay {
     cancelled_ = true;
     changed_.notify_all();
   }
+  // Why the other side's body ended early; empty if it did not.
+  std::string failure() {
+    std::lock_guard lock(mutex_);
+    return failure_;
+  }
   // The next piece; nullopt once the other side's body has ended (or the
   // relay was cancelled). Waits at most `wait`, then returns an empty piece.
   std::optional<std::string> next(std::chrono::milliseconds wait) {
@@ -213,6 +210,7 @@ class Relay {
       headPromise_.set_value(std::move(head));
     }
     std::lock_guard lock(mutex_);
+    if (headSent && !status && !cancelled_) failure_ = status.error();
     done_ = true;
     changed_.notify_all();
   }
@@ -224,6 +222,7 @@ class Relay {
   std::deque<std::string> queue_;
   bool done_ = false;
   bool cancelled_ = false;
+  std::string failure_;  // why the other side's body ended early
   std::thread thread_;
 };
 
@@ -231,7 +230,7 @@ std::string relayTarget(const http::Request& req) {
   std::string target = req.path;
   char sep = '?';
   for (const auto& q : req.query) {
-    target += sep + percentEncode(q.name) + "=" + percentEncode(q.value);
+    target += sep + http::percentEncode(q.name) + "=" + http::percentEncode(q.value);
     sep = '&';
   }
   return target;
@@ -321,8 +320,26 @@ Result<InstanceApi::Target, Problem> InstanceApi::locate(const http::Request& re
   }
   auto nodes = control_.listNodes();
   if (!nodes) return fail(std::move(nodes).error());
+  std::string peerAddress;
   for (const auto& n : *nodes) {
-    if (n.record.name == target.node) target.api = n.record.api;
+    if (n.record.name == target.node) {
+      target.api = n.record.api;
+      peerAddress = n.record.address;
+    }
+  }
+  // The relay carries the cluster's token. An API on a loopback or
+  // unspecified address is another host's only when the two nodes share
+  // an address; anywhere else such a port is whoever binds it here.
+  if (const auto url = http::parseBaseUrl(target.api);
+      !target.api.empty() && (!url || ((url->host.starts_with("127.") || url->host == "::1" ||
+                                        url->host == "localhost" || url->host == "0.0.0.0" || url->host == "::") &&
+                                       peerAddress != config_.address))) {
+    return fail(makeProblem(
+        problems::kNodeUnreachable,
+        fmt::format("Instance {} of job \"{}\" is on node {}, whose API ({}) only its own host reaches; ask that "
+                    "node's agent, or give the agents --listen addresses the others reach.",
+                    *id, job, target.node, target.api.substr(0, 200)),
+        {{"job", job}, {"instance", *id}, {"node", target.node}}));
   }
   if (target.api.empty()) {
     return fail(makeProblem(problems::kNodeUnreachable,
@@ -340,6 +357,10 @@ http::Response InstanceApi::relay(const http::Request& req, const Target& target
                                            target.id, target.node, target.api, why),
                                {{"node", target.node}}));
   };
+  // The client's token was good here; the other agent refusing this
+  // agent's is the cluster's setup, not the client's doing.
+  const std::string peerRefused =
+      "it refused this agent's token: every agent of a cluster needs the same --token-file";
   http::HttpClientConfig cc;
   cc.baseUrl = target.api;
   cc.caFile = config_.peerCa;
@@ -353,6 +374,7 @@ http::Response InstanceApi::relay(const http::Request& req, const Target& target
   if (!stream) {
     auto answer = client->send(request);
     if (!answer) return unreachable(answer.error());
+    if (answer->status == 401) return unreachable(peerRefused);
     http::Response r;
     r.status = answer->status;
     r.contentType = std::string(answer->headers.get("Content-Type").value_or("application/json"));
@@ -365,6 +387,7 @@ http::Response InstanceApi::relay(const http::Request& req, const Target& target
   // container, so the client's deadline bounds this wait.
   Relay::Head head = headFuture.get();
   if (!head.error.empty()) return unreachable(head.error);
+  if (head.status == 401) return unreachable(peerRefused);
   http::Response r;
   r.status = head.status;
   r.contentType = head.contentType;
@@ -374,10 +397,16 @@ http::Response InstanceApi::relay(const http::Request& req, const Target& target
   }
   r.headers.set("Cache-Control", "no-store");
   r.headers.set("X-Content-Type-Options", "nosniff");
-  r.stream = [relay](http::BodyWriter& writer) {
+  r.stream = [relay, node = target.node](http::BodyWriter& writer) {
     while (writer.open()) {
       auto piece = relay->next(std::chrono::milliseconds(250));
-      if (!piece) return;
+      if (!piece) {
+        // Cut this body short too, so the client knows the log is not whole.
+        if (std::string why = relay->failure(); !why.empty()) {
+          throw std::runtime_error("the log relayed from node " + node + " ended early: " + why);
+        }
+        return;
+      }
       if (!piece->empty() && !writer.write(*piece)) break;
     }
     relay->cancel();
@@ -417,8 +446,9 @@ http::Response InstanceApi::logs(const http::Request& req, const std::string& jo
           return q.mark ? writer.write(marker.apply(stream, piece)) : writer.write(piece);
         },
         stop.get_token());
-    // The header is gone: what went wrong can only end the text.
-    if (!read) writer.write(fmt::format("\n[ozy: the log ended early: {}]\n", read.error().message));
+    // The header is gone: the body is cut short (no last chunk), which a
+    // client tells from an ended log; the server logs why.
+    if (!read) throw std::runtime_error("the log of " + name + " ended early: " + read.error().message);
   };
   return r;
 }
@@ -449,6 +479,19 @@ http::Response InstanceApi::exec(const http::Request& req, const std::string& jo
     timeoutSeconds = b["timeoutSeconds"].get<std::int64_t>();
   }
   const std::string container = b.contains("container") && b["container"].is_string() ? b["container"].get<std::string>() : "";
+  // A slot held for the exec's whole run, here or relayed.
+  const std::size_t running = ++execs_;
+  struct Release {
+    std::atomic<std::size_t>& count;
+    ~Release() { --count; }
+  } release{execs_};
+  if (running > config_.maxExecs) {
+    http::Response busy = problem(makeProblem(
+        problems::kServerBusy,
+        fmt::format("{} commands are running through this agent already; try again shortly.", config_.maxExecs)));
+    busy.headers.set("Retry-After", "1");
+    return busy;
+  }
   auto target = locate(req, job, id, container);
   if (!target) return problem(target.error());
   if (!target->api.empty()) return relay(req, *target, false);

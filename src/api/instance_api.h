@@ -14,6 +14,7 @@
 // everything else the API shows.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,12 @@ struct InstanceApiConfig {
   // command's own timeout.
   std::chrono::milliseconds relayTimeout{std::chrono::seconds(10)};
   std::function<std::int64_t()> nowMs;  // wall clock, for a log's `since`
+  // This node's address (--address): a node whose API is on a loopback
+  // address is relayed to only from its own host, so the token never goes
+  // to a loopback port of another machine's choosing.
+  std::string address;
+  // Execs run or relayed at once; beyond them the answer is 503.
+  std::size_t maxExecs = 2;
 };
 
 class InstanceApi {
@@ -61,6 +68,7 @@ class InstanceApi {
 
   ControlPlane& control_;
   InstanceApiConfig config_;
+  std::atomic<std::size_t> execs_{0};
 };
 
 }  // namespace ozy::api

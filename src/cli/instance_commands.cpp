@@ -3,6 +3,8 @@
 // node), and what happened to a job's instances.
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -16,6 +18,7 @@
 #include "cli/api_call.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "http/request_target.h"
 #include "job/job_parser.h"
 
 namespace ozy {
@@ -36,17 +39,6 @@ struct LogsOptions {
   bool timestamps = false;
 };
 
-std::string encodeQueryValue(std::string_view text) {
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
 
 bool checkJob(const std::string& name) {
   if (isDnsLabel(name)) return true;
@@ -78,11 +70,11 @@ int runLogs(const ApiCallOptions& api, LogsOptions o) {
   if (o.instance.empty()) {
     if (int code = defaultInstance(api, o.job, o.instance); code != exit_code::kOk) return code;
   }
-  std::string path = fmt::format("/v1/jobs/{}/instances/{}/logs?stream={}", o.job, encodeQueryValue(o.instance),
+  std::string path = fmt::format("/v1/jobs/{}/instances/{}/logs?stream={}", o.job, http::percentEncode(o.instance),
                                  o.stdoutOnly ? "stdout" : o.stderrOnly ? "stderr" : "all");
-  if (!o.container.empty()) path += "&container=" + encodeQueryValue(o.container);
+  if (!o.container.empty()) path += "&container=" + http::percentEncode(o.container);
   if (o.tail >= 0) path += fmt::format("&tail={}", o.tail);
-  if (!o.since.empty()) path += "&since=" + encodeQueryValue(o.since);
+  if (!o.since.empty()) path += "&since=" + http::percentEncode(o.since);
   if (o.follow) path += "&follow=true";
   if (o.mark) path += "&mark=true";
   if (o.timestamps) path += "&timestamps=true";
@@ -102,7 +94,13 @@ int runLogs(const ApiCallOptions& api, LogsOptions o) {
     }
     // The container's own bytes, as it wrote them: a terminal shows them as
     // it would the container's. Written straight out, so -f keeps up.
-    return ::write(STDOUT_FILENO, piece.data(), piece.size()) == static_cast<ssize_t>(piece.size());
+    while (!piece.empty()) {
+      const ssize_t n = ::write(STDOUT_FILENO, piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;  // stdout is gone (a closed pipe): stop reading
+      piece.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
   };
   auto done = client->stream(http::ClientRequest{"GET", path, {}, ""}, handlers);
   if (!done) {
@@ -130,7 +128,7 @@ int runExec(const ApiCallOptions& api, const ExecOptions& o) {
   json body{{"command", o.command}, {"timeoutSeconds", o.timeoutSeconds}};
   if (!o.container.empty()) body["container"] = o.container;
   json answer;
-  const int code = fetch(api, "POST", fmt::format("/v1/jobs/{}/instances/{}/exec", o.job, encodeQueryValue(o.instance)),
+  const int code = fetch(api, "POST", fmt::format("/v1/jobs/{}/instances/{}/exec", o.job, http::percentEncode(o.instance)),
                          body.dump(), answer);
   if (code != exit_code::kOk) return code;
   if (api.json()) {

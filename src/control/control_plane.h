@@ -106,7 +106,7 @@ struct ClusterOverview {
   std::vector<Event> recentEvents;
 };
 inline constexpr std::size_t kOverviewEvents = 10;
-inline constexpr std::size_t kOverviewEventJobs = 100;
+inline constexpr std::size_t kOverviewEventJobs = 20;
 
 // What running a job file did to the job (docs/jobs.md#update).
 enum class JobChange {

@@ -1,6 +1,8 @@
 // Request target parsing: path, query parameters and percent-decoding.
 #include "http/request_target.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace ozy::http {
@@ -64,6 +66,21 @@ Result<RequestTarget, std::string> parseRequestTarget(std::string_view target) {
     auto query = parseQuery(target.substr(question + 1));
     if (!query) return fail(std::move(query).error());
     out.query = std::move(query).value();
+  }
+  return out;
+}
+
+std::string percentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
   }
   return out;
 }

@@ -22,6 +22,10 @@ struct RequestTarget {
 // not left as is: two layers reading it differently is how filters are evaded.
 Result<std::string, std::string> percentDecode(std::string_view text, bool plusIsSpace = false);
 
+// Escapes every byte but RFC 3986's unreserved ones (letters, digits,
+// "-._~"), so the text is safe in a path segment or a query value.
+std::string percentEncode(std::string_view text);
+
 // Accepts origin-form targets only ("/path?query"); the error says why not.
 Result<RequestTarget, std::string> parseRequestTarget(std::string_view target);
 

@@ -226,7 +226,7 @@ void Metrics::leaseRenewed(LeaseRenewal result, double seconds) {
 
 void Metrics::containerRestarted(std::string_view job, std::string_view container, bool oomKilled) {
   const auto labels =
-      toPrometheus({{"job", std::string(job)}, {"container", std::string(container)}});
+      toPrometheus({{"job_name", std::string(job)}, {"container", std::string(container)}});
   impl_->restarts.Add(labels).Increment();
   if (oomKilled) impl_->oomKills.Add(labels).Increment();
 }
@@ -234,7 +234,7 @@ void Metrics::containerRestarted(std::string_view job, std::string_view containe
 void Metrics::healthChecked(std::string_view job, std::string_view check, bool passed,
                             double seconds) {
   impl_->healthChecks
-      .Add(toPrometheus({{"job", std::string(job)},
+      .Add(toPrometheus({{"job_name", std::string(job)},
                          {"check", std::string(check)},
                          {"result", passed ? "pass" : "fail"}}))
       .Increment();

@@ -53,6 +53,13 @@ TEST(HttpRequestTarget, SplitsThePathFromTheDecodedQuery) {
   EXPECT_EQ(target->query[4].name, "empty");
 }
 
+TEST(HttpRequestTarget, PercentEncodeKeepsOnlyUnreservedBytesAndRoundTrips) {
+  EXPECT_EQ(percentEncode("a-b.c_d~e9"), "a-b.c_d~e9");
+  EXPECT_EQ(percentEncode("x y&z=1/\r\n%"), "x%20y%26z%3D1%2F%0D%0A%25");
+  const std::string bytes("\xff\0?#+", 5);
+  EXPECT_EQ(percentDecode(percentEncode(bytes)).value(), bytes);
+}
+
 TEST(HttpRequestTarget, LeavesThePathEncodedForTheRouter) {
   const auto target = parseRequestTarget("/v1/jobs/a%2Fb");
   ASSERT_TRUE(target);

@@ -56,11 +56,11 @@ TEST(Metrics, CountsShowUnderTheirNamesWithTheirLabels) {
   const std::string text = m.exposition();
   EXPECT_THAT(text, HasSubstr(R"(ozy_commits_total{operation="submit",result="conflict"} 1)"));
   EXPECT_THAT(text, HasSubstr(R"(ozy_commits_total{operation="scale",result="failed"} 1)"));
-  EXPECT_THAT(text, HasSubstr(R"(ozy_container_restarts_total{container="app",job="web"} 2)"));
-  EXPECT_THAT(text, HasSubstr(R"(ozy_container_oom_kills_total{container="app",job="web"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(ozy_container_restarts_total{container="app",job_name="web"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(ozy_container_oom_kills_total{container="app",job_name="web"} 1)"));
   EXPECT_THAT(text, HasSubstr("ozy_replaced_instances_total 3"));
   EXPECT_THAT(text,
-              HasSubstr(R"(ozy_health_checks_total{check="http",job="web",result="fail"} 1)"));
+              HasSubstr(R"(ozy_health_checks_total{check="http",job_name="web",result="fail"} 1)"));
   EXPECT_THAT(text, HasSubstr(R"(ozy_lease_renewals_total{result="failed"} 1)"));
   // A failed renewal's time is how long etcd was waited for, not its answer.
   EXPECT_THAT(text, HasSubstr("ozy_lease_renewal_duration_seconds_count 1"));
@@ -76,7 +76,7 @@ TEST(Metrics, CollectorsAddTheirSamplesAtEachScrape) {
   double instances = 2;
   m.addCollector([&instances](Scrape& s) {
     s.gauge("ozy_node_instances", "Instances", {}, instances);
-    s.histogram("ozy_ingress_request_duration_seconds", "Requests", {{"job", "web"}}, {0.1, 1},
+    s.histogram("ozy_ingress_request_duration_seconds", "Requests", {{"job_name", "web"}}, {0.1, 1},
                 {3, 1, 1}, 2.5);
   });
   EXPECT_THAT(m.exposition(), HasSubstr("ozy_node_instances 2"));
@@ -84,12 +84,12 @@ TEST(Metrics, CollectorsAddTheirSamplesAtEachScrape) {
   const std::string text = m.exposition();
   EXPECT_THAT(text, HasSubstr("ozy_node_instances 5"));
   EXPECT_THAT(text,
-              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job="web",le="0.1"} 3)"));
+              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job_name="web",le="0.1"} 3)"));
   EXPECT_THAT(text,
-              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job="web",le="1"} 4)"));
+              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job_name="web",le="1"} 4)"));
   EXPECT_THAT(text,
-              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job="web",le="+Inf"} 5)"));
-  EXPECT_THAT(text, HasSubstr(R"(ozy_ingress_request_duration_seconds_count{job="web"} 5)"));
+              HasSubstr(R"(ozy_ingress_request_duration_seconds_bucket{job_name="web",le="+Inf"} 5)"));
+  EXPECT_THAT(text, HasSubstr(R"(ozy_ingress_request_duration_seconds_count{job_name="web"} 5)"));
 }
 
 TEST(Metrics, ProcessFiguresComeFromProc) {

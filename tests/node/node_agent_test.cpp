@@ -637,9 +637,9 @@ containers:
   ASSERT_TRUE(waitFor([&] {
     metrics = run(curl);
     restarts = statuses("hungry")[0].restarts;
-    return sample(metrics, R"(ozy_container_restarts_total{container="eat",job="hungry"})") == restarts;
+    return sample(metrics, R"(ozy_container_restarts_total{container="eat",job_name="hungry"})") == restarts;
   }, 30s)) << "status says " << restarts << " restarts; /metrics:\n" << metrics;
-  EXPECT_EQ(sample(metrics, R"(ozy_container_oom_kills_total{container="eat",job="hungry"})"), restarts) << metrics;
+  EXPECT_EQ(sample(metrics, R"(ozy_container_oom_kills_total{container="eat",job_name="hungry"})"), restarts) << metrics;
   EXPECT_GE(sample(metrics, R"(ozy_node_capacity_bytes{resource="memory"})").value_or(0), 2.0 * (1 << 30)) << metrics;
   // The lease is renewed every third of its TTL.
   EXPECT_TRUE(waitFor([&] {
