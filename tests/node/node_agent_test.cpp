@@ -932,7 +932,8 @@ TEST_F(NodeAgentTest, APodmanServiceThatDiesIsStartedAgainAndMeanwhileNobodyIsSe
   submit("engine", webJob("engine", 1, "always"));
   ASSERT_TRUE(waitFor([&] { return allIn("engine", 1, InstanceState::kHealthy); }, 60s)) << describe("engine");
   const std::string dnsKey = "/skydns/local/ozy/engine/0";
-  ASSERT_TRUE(store_->get(dnsKey).ok() && !store_->get(dnsKey)->kvs.empty());
+  // The node writes the record just after the healthy report.
+  ASSERT_TRUE(waitFor([&] { return store_->get(dnsKey).ok() && !store_->get(dnsKey)->kvs.empty(); }, 5s));
   const std::string pod = podId("engine", 0);
   // Everything etcd hears while podman is down, however briefly.
   std::mutex mutex;
