@@ -175,6 +175,7 @@ void RawBackend::acceptLoop() {
       // The descriptor stays open until the backend stops, so that it is
       // never reused under another thread.
       ::shutdown(fd, SHUT_RDWR);
+      ++finished_;
     });
   }
 }

@@ -78,6 +78,8 @@ class RawBackend {
   std::string endpoint() const { return address_ + ":" + std::to_string(port_); }
   // Connections accepted so far.
   int accepted() const { return accepted_.load(); }
+  // Connections whose script has ended and which the backend has shut.
+  int finished() const { return finished_.load(); }
 
  private:
   RawBackend(int listenFd, std::string address, std::uint16_t port, Script script);
@@ -89,6 +91,7 @@ class RawBackend {
   const Script script_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
+  std::atomic<int> finished_{0};
   std::mutex mutex_;
   std::vector<int> connections_;
   std::vector<std::thread> threads_;
